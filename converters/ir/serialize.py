@@ -1,0 +1,383 @@
+"""The IR's versioned JSON form (``*.ir.json``): lossless, strict, validated on read.
+
+Lossless: every float32 (thresholds, leaf values, base scores, tree weights) and float64
+threshold is written as the shortest decimal that reads back to the *same float64*; a float32
+widened to float64 is exact, so narrowing it back on read is exact too: bit for bit
+(PARITY-TRAPS 12: decimal dumps that round lose threshold bits).  -0.0 keeps its sign.
+Non-finite values, which strict JSON lacks, are the strings ``"NaN"``, ``"Infinity"`` and
+``"-Infinity"`` (all NaNs read back as the canonical quiet NaN: a NaN's payload never changes
+a comparison or a sum's NaN-ness).
+
+Strict: the document must say ``"format": "modelport-ir"`` and an ``ir_version`` this code
+reads; any missing field, wrong type or inconsistency is a one-line ModelFormatError.
+See ``docs/ir.md`` for the format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.converters.ir.model import (
+    IR_VERSION,
+    Comparison,
+    Feature,
+    FeatureType,
+    LinearBooster,
+    Model,
+    PostTransform,
+    Provenance,
+    Task,
+    Tree,
+    TreeEnsemble,
+)
+from modelport.converters.ir.validate import validate
+from modelport.errors import ModelFormatError
+
+__all__ = ["IR_VERSION", "FORMAT_NAME", "dumps", "loads", "save", "load", "looks_like_ir"]
+
+#: Value of the document's ``"format"`` key.
+FORMAT_NAME = "modelport-ir"
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _floats(arr: np.ndarray) -> list:
+    """Floats as exact JSON numbers; non-finite ones as strings."""
+    out = np.asarray(arr, dtype=np.float64).ravel().tolist()
+    if not np.isfinite(arr).all():
+        out = [v if math.isfinite(v) else ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")) for v in out]
+    return out
+
+
+def _float(x: float) -> float | str:
+    return _floats(np.array([x], dtype=np.float64))[0]
+
+
+def _ints(arr: np.ndarray) -> list[int]:
+    return np.asarray(arr).ravel().tolist()
+
+
+def _bools(arr: np.ndarray) -> list[int]:
+    """Booleans as 0/1 (compact, and as readable as true/false in a per-node list)."""
+    return np.asarray(arr, dtype=np.int8).ravel().tolist()
+
+
+def _tree_doc(tree: Tree) -> dict[str, Any]:
+    return {
+        "left": _ints(tree.left),
+        "right": _ints(tree.right),
+        "feature": _ints(tree.feature),
+        "threshold": _floats(tree.threshold),
+        "default_left": _bools(tree.default_left),
+        "is_categorical": _bools(tree.is_categorical),
+        "cat_offsets": _ints(tree.cat_offsets),
+        "cat_values": _ints(tree.cat_values),
+        "value": _floats(tree.value),
+    }
+
+
+def _booster_doc(booster: TreeEnsemble | LinearBooster) -> dict[str, Any]:
+    if isinstance(booster, LinearBooster):
+        return {
+            "kind": "linear",
+            "weights": [_floats(row) for row in booster.weights],
+            "bias": _floats(booster.bias),
+        }
+    return {
+        "kind": "tree_ensemble",
+        "comparison": booster.comparison.value,
+        "threshold_dtype": booster.threshold_dtype,
+        "categories_in_set_go_left": booster.categories_in_set_go_left,
+        "invalid_category_goes_left": booster.invalid_category_goes_left,
+        "leaf_dim": booster.leaf_dim,
+        "apply_tree_weight": booster.apply_tree_weight,
+        "tree_output": _ints(booster.tree_output),
+        "tree_weight": _floats(booster.tree_weight),
+        "trees": [_tree_doc(t) for t in booster.trees],
+    }
+
+
+def to_document(model: Model) -> dict[str, Any]:
+    """The JSON-ready dict of ``model`` (validated first: never write an inconsistent IR)."""
+    validate(model)
+    prov = model.provenance
+    return {
+        "format": FORMAT_NAME,
+        "ir_version": IR_VERSION,
+        "task": model.task.value,
+        "n_outputs": model.n_outputs,
+        "n_classes": model.n_classes,
+        "post_transform": model.post_transform.value,
+        "base_score": _floats(model.base_score),
+        "missing": _float(model.missing),
+        "features": [
+            {"name": f.name, "type": f.type.value, "categories": list(f.categories) if f.categories is not None else None}
+            for f in model.features
+        ],
+        "output_names": list(model.output_names),
+        "provenance": None if prov is None else {
+            "source_format": prov.source_format,
+            "framework": prov.framework,
+            "framework_version": prov.framework_version,
+            "sha256": prov.sha256,
+            "objective": prov.objective,
+        },
+        "booster": _booster_doc(model.booster),
+    }
+
+
+def dumps(model: Model) -> str:
+    """The model as IR JSON text: one header key per line, one tree per line."""
+    doc = to_document(model)
+    booster = doc.pop("booster")
+    trees = booster.pop("trees", None)
+    enc = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    lines = [f"  {enc.encode(k)}: {enc.encode(v)}," for k, v in doc.items()]
+    blines = [f"    {enc.encode(k)}: {enc.encode(v)}" for k, v in booster.items()]
+    if trees is not None:
+        tree_lines = ",\n".join(f"      {enc.encode(t)}" for t in trees)
+        blines.append('    "trees": [\n' + tree_lines + ("\n    ]" if trees else "]"))
+    lines.append('  "booster": {\n' + ",\n".join(blines) + "\n  }")
+    return "{\n" + "\n".join(lines) + "\n}\n"
+
+
+def save(model: Model, path: str | os.PathLike[str]) -> Path:
+    """Write ``model`` to ``path`` as IR JSON (UTF-8); return the path."""
+    path = Path(path)
+    path.write_text(dumps(model), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Typed field access with one-line errors naming the field's path."""
+
+    def __init__(self, doc: Any, where: str) -> None:
+        if not isinstance(doc, dict):
+            raise ModelFormatError(f"IR JSON: {where or 'document'} must be an object, got {type(doc).__name__}")
+        self.doc, self.where = doc, where
+
+    def _name(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def raw(self, key: str) -> Any:
+        if key not in self.doc:
+            raise ModelFormatError(f"IR JSON: missing field {self._name(key)!r}")
+        return self.doc[key]
+
+    def typed(self, key: str, kinds: type | tuple[type, ...], what: str) -> Any:
+        v = self.raw(key)
+        if not isinstance(v, kinds) or (isinstance(v, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,))):
+            raise ModelFormatError(f"IR JSON: {self._name(key)} must be {what}, got {json.dumps(v)[:40]}")
+        return v
+
+    def int(self, key: str) -> int:
+        return self.typed(key, int, "an integer")
+
+    def bool(self, key: str) -> bool:
+        return self.typed(key, bool, "true or false")
+
+    def str(self, key: str) -> str:
+        return self.typed(key, str, "a string")
+
+    def enum(self, key: str, cls: type) -> Any:
+        v = self.str(key)
+        try:
+            return cls(v)
+        except ValueError:
+            known = ", ".join(m.value for m in cls)
+            raise ModelFormatError(f"IR JSON: {self._name(key)} {v!r} is not one of: {known}") from None
+
+    def child(self, key: str) -> "_Reader":
+        return _Reader(self.raw(key), self._name(key))
+
+    def array(self, key: str, dtype: str, *, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """A list of numbers (floats may be "NaN"/"Infinity"/"-Infinity") as a numpy array."""
+        v = self.raw(key)
+        name = self._name(key)
+        if not isinstance(v, list):
+            raise ModelFormatError(f"IR JSON: {name} must be a list, got {json.dumps(v)[:40]}")
+        kind = np.dtype(dtype).kind
+        try:
+            if kind == "f":
+                vals = [_NONFINITE[x] if isinstance(x, str) else x for x in v]
+                if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
+                    raise TypeError
+                arr = np.array(vals, dtype=np.float64)
+                with np.errstate(over="ignore"):
+                    out = arr.astype(dtype)
+                finite = np.isfinite(arr)
+                if dtype == "float32" and not np.array_equal(out[finite].astype(np.float64), arr[finite]):
+                    raise ModelFormatError(f"IR JSON: {name} holds a value that is not a float32")
+            else:
+                if not all(isinstance(x, int) for x in v):
+                    raise TypeError
+                if kind == "b" and not all(x in (0, 1) for x in v):
+                    raise TypeError
+                out = np.array(v, dtype=np.int64)
+                if kind != "b" and out.size and (out.min() < np.iinfo(dtype).min or out.max() > np.iinfo(dtype).max):
+                    raise ModelFormatError(f"IR JSON: {name} holds an integer out of {dtype} range")
+                out = out.astype(dtype)
+        except (TypeError, KeyError, OverflowError):
+            raise ModelFormatError(f"IR JSON: {name} must be a list of {'numbers' if kind == 'f' else 'integers'}") from None
+        if shape is not None:
+            if out.size != math.prod(shape):
+                raise ModelFormatError(f"IR JSON: {name} has {out.size} values, expected {math.prod(shape)}")
+            out = out.reshape(shape)
+        return out
+
+
+def _read_tree(r: _Reader, *, threshold_dtype: str, leaf_dim: int) -> Tree:
+    left = r.array("left", "int32")
+    n = left.shape[0]
+    return Tree(
+        left=left,
+        right=r.array("right", "int32"),
+        feature=r.array("feature", "int32"),
+        threshold=r.array("threshold", threshold_dtype),
+        default_left=r.array("default_left", "bool"),
+        is_categorical=r.array("is_categorical", "bool"),
+        cat_offsets=r.array("cat_offsets", "int64"),
+        cat_values=r.array("cat_values", "int32"),
+        value=r.array("value", "float32", shape=(n, leaf_dim)),
+    )
+
+
+def _read_booster(r: _Reader, n_features: int, n_outputs: int) -> TreeEnsemble | LinearBooster:
+    kind = r.str("kind")
+    if kind == "linear":
+        rows = r.raw("weights")
+        if not (isinstance(rows, list) and len(rows) == n_features and all(isinstance(x, list) for x in rows)):
+            raise ModelFormatError(f"IR JSON: booster.weights must be {n_features} lists (one per feature)")
+        flat = _Reader({"weights": [x for row in rows for x in row]}, "booster")
+        return LinearBooster(
+            weights=flat.array("weights", "float32", shape=(n_features, n_outputs)),
+            bias=r.array("bias", "float32"),
+        )
+    if kind != "tree_ensemble":
+        raise ModelFormatError(f"IR JSON: booster.kind {kind!r} is not 'tree_ensemble' or 'linear'")
+    threshold_dtype = r.str("threshold_dtype")
+    if threshold_dtype not in ("float32", "float64"):
+        raise ModelFormatError(f"IR JSON: booster.threshold_dtype must be 'float32' or 'float64', got {threshold_dtype!r}")
+    leaf_dim = r.int("leaf_dim")
+    if leaf_dim < 1:
+        raise ModelFormatError(f"IR JSON: booster.leaf_dim must be >= 1, got {leaf_dim}")
+    trees_raw = r.raw("trees")
+    if not isinstance(trees_raw, list):
+        raise ModelFormatError("IR JSON: booster.trees must be a list")
+    trees = tuple(
+        _read_tree(_Reader(t, f"booster.trees[{i}]"), threshold_dtype=threshold_dtype, leaf_dim=leaf_dim)
+        for i, t in enumerate(trees_raw)
+    )
+    return TreeEnsemble(
+        trees=trees,
+        tree_output=r.array("tree_output", "int32"),
+        tree_weight=r.array("tree_weight", "float32"),
+        comparison=r.enum("comparison", Comparison),
+        threshold_dtype=threshold_dtype,
+        categories_in_set_go_left=r.bool("categories_in_set_go_left"),
+        invalid_category_goes_left=r.bool("invalid_category_goes_left"),
+        leaf_dim=leaf_dim,
+        apply_tree_weight=r.bool("apply_tree_weight"),
+    )
+
+
+def _read_feature(i: int, doc: Any) -> Feature:
+    r = _Reader(doc, f"features[{i}]")
+    cats = r.raw("categories") if "categories" in r.doc else None
+    if cats is not None and not (isinstance(cats, list) and all(isinstance(c, str) for c in cats)):
+        raise ModelFormatError(f"IR JSON: features[{i}].categories must be a list of strings or null")
+    return Feature(name=r.str("name"), type=r.enum("type", FeatureType), categories=tuple(cats) if cats is not None else None)
+
+
+def from_document(doc: Any) -> Model:
+    """Build and validate a Model from the parsed JSON document."""
+    r = _Reader(doc, "")
+    if doc.get("format") != FORMAT_NAME:
+        raise ModelFormatError(f"not a modelport IR document (expected \"format\": \"{FORMAT_NAME}\")")
+    version = r.raw("ir_version")
+    if version != IR_VERSION or isinstance(version, bool):
+        raise ModelFormatError(f"IR version {json.dumps(version)[:20]} is not supported (this modelport reads version {IR_VERSION})")
+    n_outputs = r.int("n_outputs")
+    feats_raw = r.raw("features")
+    if not isinstance(feats_raw, list):
+        raise ModelFormatError("IR JSON: features must be a list")
+    features = tuple(_read_feature(i, f) for i, f in enumerate(feats_raw))
+    prov = None
+    if r.raw("provenance") is not None:
+        p = r.child("provenance")
+        prov = Provenance(**{k: p.str(k) for k in ("source_format", "framework", "framework_version", "sha256", "objective")})
+    names = r.raw("output_names") if "output_names" in doc else []
+    if not (isinstance(names, list) and all(isinstance(s, str) for s in names)):
+        raise ModelFormatError("IR JSON: output_names must be a list of strings")
+    missing = _read_scalar(r, "missing")
+    model = Model(
+        task=r.enum("task", Task),
+        features=features,
+        n_outputs=n_outputs,
+        n_classes=r.int("n_classes"),
+        booster=_read_booster(r.child("booster"), len(features), n_outputs),
+        base_score=r.array("base_score", "float32"),
+        post_transform=r.enum("post_transform", PostTransform),
+        missing=missing,
+        provenance=prov,
+        output_names=tuple(names),
+    )
+    return validate(model)
+
+
+def _read_scalar(r: _Reader, key: str) -> float:
+    v = r.raw(key)
+    if isinstance(v, str) and v in _NONFINITE:
+        return _NONFINITE[v]
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    raise ModelFormatError(f"IR JSON: {key} must be a number or \"NaN\"/\"Infinity\"/\"-Infinity\"")
+
+
+def _reject_constant(name: str) -> float:
+    raise ModelFormatError(f"IR JSON: bare {name} is not JSON; write the string \"{name}\"")
+
+
+def loads(text: str | bytes) -> Model:
+    """Parse IR JSON text into a validated Model (ModelFormatError on anything malformed)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ModelFormatError(f"IR JSON is not UTF-8 text (byte {exc.start})") from None
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ModelFormatError(f"IR JSON is malformed: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ModelFormatError("IR JSON is nested too deeply") from None
+    return from_document(doc)
+
+
+def load(path: str | os.PathLike[str]) -> Model:
+    """Read an ``*.ir.json`` file into a validated Model."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFormatError(f"cannot read IR file {str(path)!r}: {exc.strerror}") from None
+    if not data.strip():
+        raise ModelFormatError(f"{path.name}: the file is empty")
+    return loads(data)
+
+
+def looks_like_ir(head: bytes) -> bool:
+    """True if the first bytes of a file look like an IR JSON document."""
+    return head.lstrip()[:1] == b"{" and b'"format"' in head and FORMAT_NAME.encode() in head
