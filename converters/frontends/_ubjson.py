@@ -1,0 +1,198 @@
+"""A small, iterative UBJSON decoder for XGBoost's ``.ubj`` model files.
+
+XGBoost writes Universal Binary JSON (https://ubjson.org, draft 12) big-endian, with
+optimised containers (``[$<type>#<count>`` followed by raw values) for its numeric per-node
+arrays; see ``src/common/json.cc`` (``UBJWriter``) upstream.  There is no ``ubjson`` package
+on the index we install from, and the ones that exist recurse per nesting level, so this
+decoder keeps an explicit stack: hostile nesting depth cannot raise ``RecursionError``.
+
+Typed numeric arrays are returned as numpy arrays (native byte order) rather than lists so a
+large model decodes in milliseconds.  Every malformation raises :class:`UBJSONError` with a
+one-line message giving the byte offset.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+__all__ = ["UBJSONError", "loads"]
+
+# Fixed-size scalar markers: marker -> (struct format, numpy dtype for typed arrays).
+_SCALARS = {
+    b"i": (">b", ">i1"),
+    b"U": (">B", ">u1"),
+    b"I": (">h", ">i2"),
+    b"l": (">i", ">i4"),
+    b"L": (">q", ">i8"),
+    b"d": (">f", ">f4"),
+    b"D": (">d", ">f8"),
+}
+_INT_MARKERS = (b"i", b"U", b"I", b"l", b"L")
+#: Refuse container counts beyond this (a corrupt count must not allocate gigabytes).
+_MAX_COUNT = 1 << 31
+
+
+class UBJSONError(ValueError):
+    """The bytes are not well-formed UBJSON."""
+
+
+class _Reader:
+    __slots__ = ("buf", "pos", "n")
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = memoryview(buf)
+        self.pos = 0
+        self.n = len(buf)
+
+    def take(self, k: int) -> memoryview:
+        if k < 0 or self.pos + k > self.n:
+            raise UBJSONError(f"truncated UBJSON: need {k} byte(s) at offset {self.pos}, file has {self.n}")
+        out = self.buf[self.pos : self.pos + k]
+        self.pos += k
+        return out
+
+    def marker(self) -> bytes:
+        m = bytes(self.take(1))
+        while m == b"N":  # no-op marker, allowed anywhere a value may start
+            m = bytes(self.take(1))
+        return m
+
+    def scalar(self, m: bytes):
+        fmt = _SCALARS[m][0]
+        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+    def count(self) -> int:
+        m = self.marker()
+        if m not in _INT_MARKERS:
+            raise UBJSONError(f"bad UBJSON length marker {m!r} at offset {self.pos - 1}")
+        k = self.scalar(m)
+        if k < 0 or k > _MAX_COUNT:
+            raise UBJSONError(f"bad UBJSON length {k} at offset {self.pos}")
+        return k
+
+    def string(self) -> str:
+        k = self.count()
+        raw = self.take(k)
+        try:
+            return str(raw, "utf-8")
+        except UnicodeDecodeError:
+            raise UBJSONError(f"invalid UTF-8 in UBJSON string ending at offset {self.pos}") from None
+
+    def leaf(self, m: bytes):
+        """A non-container value whose marker ``m`` has been read."""
+        if m in _SCALARS:
+            return self.scalar(m)
+        if m == b"S":
+            return self.string()
+        if m == b"H":  # high-precision number, as text
+            return float(self.string())
+        if m == b"C":
+            return chr(self.take(1)[0])
+        if m == b"T":
+            return True
+        if m == b"F":
+            return False
+        if m == b"Z":
+            return None
+        raise UBJSONError(f"unknown UBJSON marker {m!r} at offset {self.pos - 1}")
+
+
+class _Container:
+    """A container being filled: list or dict, with an optional fixed count / type."""
+
+    __slots__ = ("value", "is_obj", "remaining", "vtype", "key")
+
+    def __init__(self, is_obj: bool, remaining: int | None, vtype: bytes | None) -> None:
+        self.value: list | dict = {} if is_obj else []
+        self.is_obj = is_obj
+        self.remaining = remaining
+        self.vtype = vtype
+        self.key: str | None = None
+
+
+def _open(r: _Reader, is_obj: bool):
+    """Read an optional ``$type`` / ``#count`` header; typed numeric arrays are read whole."""
+    vtype = None
+    count = None
+    if r.pos < r.n and r.buf[r.pos] == ord("$"):
+        r.pos += 1
+        vtype = bytes(r.take(1))
+        if r.pos >= r.n or r.buf[r.pos] != ord("#"):
+            raise UBJSONError(f"UBJSON type marker without count at offset {r.pos}")
+    if r.pos < r.n and r.buf[r.pos] == ord("#"):
+        r.pos += 1
+        count = r.count()
+    if not is_obj and vtype in _SCALARS:
+        dt = np.dtype(_SCALARS[vtype][1])
+        raw = r.take(count * dt.itemsize)
+        return np.frombuffer(raw, dtype=dt).astype(dt.newbyteorder("="))
+    return _Container(is_obj, count, vtype)
+
+
+def loads(data: bytes):
+    """Decode one UBJSON value from ``data`` (trailing bytes are an error)."""
+    r = _Reader(data)
+    stack: list[_Container] = []
+    result = None
+    done = False
+    while not done:
+        top = stack[-1] if stack else None
+        if top is not None:
+            # Close the container if its count is used up or its end marker comes next.
+            if top.remaining == 0:
+                value = stack.pop().value
+            elif top.remaining is None and r.pos < r.n and r.buf[r.pos] == ord("}" if top.is_obj else "]"):
+                r.pos += 1
+                value = stack.pop().value
+            else:
+                if top.is_obj and top.key is None:
+                    top.key = r.string()  # object keys carry no 'S' marker
+                    continue
+                m = top.vtype or r.marker()
+                if top.remaining is not None:
+                    top.remaining -= 1
+                if m in (b"{", b"["):
+                    opened = _open(r, m == b"{")
+                    if isinstance(opened, _Container):
+                        if len(stack) > 10_000:
+                            raise UBJSONError(f"UBJSON nested deeper than 10000 at offset {r.pos}")
+                        stack.append(opened)
+                        continue
+                    value = opened
+                elif m in (b"}", b"]"):
+                    raise UBJSONError(f"unexpected {m.decode()} at offset {r.pos - 1}")
+                else:
+                    value = r.leaf(m)
+                # fall through: attach `value` to the top container
+                if top.is_obj:
+                    top.value[top.key] = value
+                    top.key = None
+                else:
+                    top.value.append(value)
+                continue
+            # a container closed: attach to its parent or finish
+            if stack:
+                parent = stack[-1]
+                if parent.is_obj:
+                    parent.value[parent.key] = value
+                    parent.key = None
+                else:
+                    parent.value.append(value)
+            else:
+                result, done = value, True
+            continue
+        # top level
+        m = r.marker()
+        if m in (b"{", b"["):
+            opened = _open(r, m == b"{")
+            if isinstance(opened, _Container):
+                stack.append(opened)
+                continue
+            result, done = opened, True
+        else:
+            result, done = r.leaf(m), True
+    if r.pos != r.n:
+        raise UBJSONError(f"trailing bytes after UBJSON value at offset {r.pos} of {r.n}")
+    return result

@@ -1,0 +1,400 @@
+"""XGBoost frontend: ``model.json`` / ``model.ubj`` files read straight into the IR.
+
+No xgboost import: the file format is the contract.  Upstream references (dmlc/xgboost):
+
+* ``src/learner.cc`` ``LearnerModelParam``: ``base_score`` is stored in OUTPUT space since the
+  JSON format exists (1.0; "we save the value provided by user and keep it immutable") and
+  turned into a margin with the objective's ``ProbToMargin`` when the model is configured.
+  1.x/2.x write a scalar string (``"5E-1"``), 3.1+ an array string (``"[4.6E-1]"``), one value
+  per class/target.
+* ``src/tree/tree_model.cc`` ``RegTree::LoadModel``: per-node arrays; a leaf has
+  ``left_children == -1`` and its value in ``split_conditions``; multi-target trees
+  (``size_leaf_vector > 1``) keep leaf vectors in ``leaf_weights`` and, for a leaf, the leaf's
+  index in ``right_children`` (verified against xgboost 3.2 by the parity tests).
+* ``src/predictor/predict_fn.h`` ``GetNextNode`` + ``src/common/categorical.h`` ``Decision``: a
+  category IN the node's set goes RIGHT; not in the set, negative or >= 2**24 goes LEFT; a
+  missing value follows ``default_left``.
+* ``src/gbm/gbtree.cc``: DART multiplies each tree's output by ``weight_drop[i]``;
+  ``iteration_indptr`` gives the first tree of each boosting round.
+* ``src/gbm/gblinear_model.h``: ``weights`` is ``[num_feature + 1, num_output_group]``
+  row-major, the last row the bias.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from modelport.converters.frontends import FRONTENDS, Frontend, LoadOptions
+from modelport.converters.frontends._ubjson import UBJSONError
+from modelport.converters.frontends._ubjson import loads as ubjson_loads
+from modelport.converters.frontends._xgb_trees import parse_trees
+from modelport.converters.ir.model import (
+    Comparison,
+    Feature,
+    FeatureType,
+    LinearBooster,
+    Model,
+    PostTransform,
+    Provenance,
+    Task,
+    TreeEnsemble,
+)
+from modelport.errors import ModelFormatError, UnsupportedModelError
+
+__all__ = ["OBJECTIVES", "load_xgboost", "model_from_document", "parse_document"]
+
+# objective -> (task, post-transform, link applied to base_score: output space -> margin).
+# Links follow each objective's ProbToMargin in src/objective/*.cc (regression_obj.cu,
+# multiclass_obj.cu, hinge.cu, aft_obj.cu, rank_obj / lambdarank_obj.cc); checked against
+# xgboost 3.2's predict(output_margin=True) by tests/test_evaluate_parity.py.
+_T, _P = Task, PostTransform
+OBJECTIVES: dict[str, tuple[Task, PostTransform, str]] = {
+    "reg:squarederror": (_T.REGRESSION, _P.IDENTITY, "identity"),
+    "reg:squaredlogerror": (_T.REGRESSION, _P.IDENTITY, "identity"),
+    "reg:pseudohubererror": (_T.REGRESSION, _P.IDENTITY, "identity"),
+    "reg:absoluteerror": (_T.REGRESSION, _P.IDENTITY, "identity"),
+    "reg:quantileerror": (_T.REGRESSION, _P.IDENTITY, "identity"),
+    "reg:logistic": (_T.REGRESSION, _P.SIGMOID, "logit"),
+    "reg:gamma": (_T.REGRESSION, _P.EXP, "log"),
+    "reg:tweedie": (_T.REGRESSION, _P.EXP, "log"),
+    "count:poisson": (_T.REGRESSION, _P.EXP, "log"),
+    "binary:logistic": (_T.BINARY, _P.SIGMOID, "logit"),
+    "binary:logitraw": (_T.BINARY, _P.IDENTITY, "identity"),  # LogisticRaw: margin as is
+    "binary:hinge": (_T.BINARY, _P.HINGE, "identity"),
+    "multi:softprob": (_T.MULTICLASS, _P.SOFTMAX, "identity"),
+    "multi:softmax": (_T.MULTICLASS, _P.SOFTMAX_LABEL, "identity"),
+    "survival:aft": (_T.SURVIVAL, _P.EXP, "log"),
+    "survival:cox": (_T.SURVIVAL, _P.EXP, "log"),
+    "rank:pairwise": (_T.RANKING, _P.IDENTITY, "identity"),
+    "rank:ndcg": (_T.RANKING, _P.IDENTITY, "identity"),
+    "rank:map": (_T.RANKING, _P.IDENTITY, "identity"),
+}
+
+_FEATURE_TYPES = {
+    "q": FeatureType.FLOAT,
+    "float": FeatureType.FLOAT,
+    "int": FeatureType.INT,
+    "i": FeatureType.INDICATOR,
+    "c": FeatureType.CATEGORICAL,
+}
+
+
+def _fail(msg: str) -> ModelFormatError:
+    return ModelFormatError(msg.replace("\n", " "))
+
+
+def _obj(parent: dict, key: str, where: str) -> dict:
+    v = parent.get(key)
+    if not isinstance(v, dict):
+        raise _fail(f"{where}: missing or non-object '{key}'")
+    return v
+
+
+def _int(v, what: str) -> int:
+    try:
+        if isinstance(v, (bool, float)) and not float(v).is_integer():
+            raise ValueError
+        return int(v)
+    except (TypeError, ValueError):
+        raise _fail(f"{what} is not an integer: {str(v)[:40]!r}") from None
+
+
+def parse_document(data: bytes, name: str = "<bytes>") -> tuple[dict, str]:
+    """Decode XGBoost JSON or UBJSON bytes; returns ``(document, "json" | "ubj")``."""
+    stripped = data.lstrip()
+    if stripped[:1] == b"{" and (b'"learner"' in data[:4096] or b'"' in stripped[1:16]):
+        try:
+            doc = json.loads(data)
+        except RecursionError:
+            raise _fail(f"{name}: JSON nested too deeply") from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _fail(f"{name}: malformed or truncated JSON ({str(exc).splitlines()[0]})") from None
+        kind = "json"
+    elif data[:1] == b"{":
+        try:
+            doc = ubjson_loads(data)
+        except UBJSONError as exc:
+            raise _fail(f"{name}: malformed or truncated UBJSON ({exc})") from None
+        kind = "ubj"
+    else:
+        raise _fail(f"{name}: neither XGBoost JSON nor UBJSON (does not start with '{{')")
+    if not isinstance(doc, dict) or not isinstance(doc.get("learner"), dict):
+        raise _fail(f"{name}: not an XGBoost model (no top-level 'learner' object)")
+    return doc, kind
+
+
+def _base_score(text, n_outputs: int, link: str, objective: str) -> np.ndarray:
+    """Parse ``base_score`` (scalar or array string) and map it to margin space in float32.
+
+    XGBoost computes the link in float32 arithmetic on the float32 value
+    (``ProbToMargin(float)`` returning float), then the result is the margin's start value.
+    """
+    s = str(text).strip()
+    try:
+        if s.startswith("["):
+            vals = [float(v) for v in s[1:-1].split(",") if v.strip()]
+        else:
+            vals = [float(s)]
+    except ValueError:
+        raise _fail(f"base_score is not a number or list of numbers: {s[:40]!r}") from None
+    if len(vals) == 1:
+        vals = vals * n_outputs
+    if len(vals) != n_outputs:
+        raise _fail(f"base_score has {len(vals)} values, the model has {n_outputs} outputs")
+    out = np.asarray(vals, dtype=np.float32)
+    if link == "logit":
+        if np.any((out <= 0) | (out >= 1)):
+            raise _fail(f"base_score {s!r} is outside (0, 1), impossible for {objective}")
+        # -log(1/p - 1) in float32 steps as in LogisticRegression::ProbToMargin.
+        with np.errstate(all="ignore"):
+            one = np.float32(1.0)
+            out = -np.log((one / out - one).astype(np.float64)).astype(np.float32)
+    elif link == "log":
+        if np.any(out <= 0):
+            raise _fail(f"base_score {s!r} must be > 0 for {objective}")
+        out = np.log(out.astype(np.float64)).astype(np.float32)
+    return out.astype(np.float32)
+
+
+def _features(learner: dict, n_features: int, gbm_model: dict | None) -> tuple[Feature, ...]:
+    names = learner.get("feature_names") or []
+    types = learner.get("feature_types") or []
+    if names and len(names) != n_features:
+        raise _fail(f"feature_names has {len(names)} entries, num_feature is {n_features}")
+    if types and len(types) != n_features:
+        raise _fail(f"feature_types has {len(types)} entries, num_feature is {n_features}")
+    cats = _category_values((gbm_model or {}).get("cats"), n_features)
+    out = []
+    for i in range(n_features):
+        t = str(types[i]) if types else "float"
+        if t not in _FEATURE_TYPES:
+            raise UnsupportedModelError(f"feature type {t!r} of feature {i} is not supported")
+        out.append(Feature(name=str(names[i]) if names else f"f{i}", type=_FEATURE_TYPES[t], categories=cats[i]))
+    return tuple(out)
+
+
+def _category_values(cats, n_features: int) -> list:
+    """The training categories per feature from 3.x's ``cats`` encoder (None when absent).
+
+    Each ``enc`` entry is either ``{"offsets", "values"}`` (strings: UTF-8 bytes and their
+    start offsets) or ``{"type", "values"}`` (numeric categories), in category-code order.
+    """
+    out: list = [None] * n_features
+    if not isinstance(cats, dict) or not cats.get("enc"):
+        return out
+    enc = cats["enc"]
+    if len(enc) != n_features:
+        raise _fail(f"cats.enc has {len(enc)} entries, num_feature is {n_features}")
+    for i, e in enumerate(enc):
+        vals = list(e.get("values", [])) if isinstance(e, dict) else []
+        if not vals:
+            continue
+        if "offsets" in e:
+            offs = [int(o) for o in e["offsets"]]
+            if offs[-1:] != [len(vals)]:
+                offs = offs + [len(vals)]
+            raw = bytes(int(v) & 0xFF for v in vals)
+            out[i] = tuple(raw[a:b].decode("utf-8", "replace") for a, b in zip(offs[:-1], offs[1:]))
+        else:
+            out[i] = tuple(_num_text(v) for v in vals)
+    return out
+
+
+def _num_text(v) -> str:
+    f = float(v)
+    return str(int(f)) if f.is_integer() else repr(f)
+
+
+def model_from_document(
+    doc: dict,
+    *,
+    source_format: str,
+    sha256: str = "",
+    iteration_end: int | None = None,
+    use_best_iteration: bool = False,
+) -> Model:
+    """Build the IR from a decoded XGBoost model document.
+
+    Truncation: by default every tree is kept, as ``Booster.predict`` does (it ignores
+    ``best_iteration``).  ``use_best_iteration=True`` keeps rounds ``[0, best_iteration]`` as the
+    scikit-learn ``XGBModel.predict`` does after early stopping; ``iteration_end=k`` keeps the
+    first ``k`` rounds (``iteration_range=(0, k)``).  Both cut at ``iteration_indptr``, so
+    ``num_class * num_parallel_tree`` trees per round stay together.
+    """
+    learner = _obj(doc, "learner", "model")
+    lmp = _obj(learner, "learner_model_param", "learner")
+    objective = str(_obj(learner, "objective", "learner").get("name", ""))
+    if objective not in OBJECTIVES:
+        raise UnsupportedModelError(f"XGBoost objective {objective!r} is not supported")
+    task, post, link = OBJECTIVES[objective]
+    version = doc.get("version") or []
+    version_s = ".".join(str(_int(v, "version")) for v in version) if isinstance(version, list) else ""
+    n_features = _int(lmp.get("num_feature", 0), "num_feature")
+    n_class = _int(lmp.get("num_class", 0), "num_class")
+    n_target = max(1, _int(lmp.get("num_target", 1), "num_target"))
+    if objective == "reg:quantileerror":
+        alphas = _quantiles(learner["objective"])
+        n_target = max(n_target, len(alphas))
+    if n_class > 1 and n_target > 1:
+        raise UnsupportedModelError("multi-class models with several targets are not supported")
+    n_outputs = n_class if n_class > 1 else n_target
+    if task is Task.MULTICLASS and n_class < 2:
+        raise _fail(f"{objective} needs num_class >= 2, the file says {n_class}")
+    if task is not Task.MULTICLASS and n_class > 1:
+        raise _fail(f"num_class is {n_class} but the objective {objective} is not multi-class")
+    base = _base_score(lmp.get("base_score", "0.5"), n_outputs, link, objective)
+
+    gb = _obj(learner, "gradient_booster", "learner")
+    name = gb.get("name")
+    gbm_model = None
+    if name == "gblinear":
+        booster = _linear(_obj(gb, "model", "gblinear"), n_features, n_outputs)
+    elif name in ("gbtree", "dart"):
+        # dart (<= 3.2): {"name": "dart", "gbtree": {...}, "weight_drop": [...]};
+        # 3.3+: gbtree with a "weight_drop" beside "model" (PARITY-TRAPS 13).
+        inner = _obj(gb, "gbtree", "dart") if "gbtree" in gb else gb
+        gbm_model = _obj(inner, "model", str(name))
+        weight_drop = gb.get("weight_drop", inner.get("weight_drop"))
+        if name == "dart" and weight_drop is None:
+            raise _fail("dart booster without 'weight_drop'")
+        best = learner.get("attributes", {}).get("best_iteration") if use_best_iteration else None
+        end = iteration_end
+        if best is not None:
+            end = _int(best, "best_iteration") + 1 if end is None else min(end, _int(best, "best_iteration") + 1)
+        booster = _ensemble(gbm_model, weight_drop, n_features, n_outputs, end)
+    else:
+        raise UnsupportedModelError(f"XGBoost booster {name!r} is not supported (gbtree, dart, gblinear are)")
+
+    if task is Task.REGRESSION and n_outputs > 1:
+        task = Task.MULTI_TARGET
+    output_names: tuple[str, ...] = ()
+    if objective == "reg:quantileerror" and n_outputs > 1:
+        output_names = tuple(f"quantile_{a:g}" for a in alphas)
+    return Model(
+        task=task,
+        features=_features(learner, n_features, gbm_model),
+        n_outputs=n_outputs,
+        n_classes=n_class if task is Task.MULTICLASS else (2 if task is Task.BINARY else 0),
+        booster=booster,
+        base_score=base,
+        post_transform=post,
+        missing=float("nan"),
+        provenance=Provenance(
+            source_format=source_format, framework="xgboost", framework_version=version_s,
+            sha256=sha256, objective=objective,
+        ),
+        output_names=output_names,
+    )
+
+
+def _quantiles(obj: dict) -> list[float]:
+    p = obj.get("quantile_loss_param", {}).get("quantile_alpha", "0.5")
+    s = str(p).strip().strip("[]")
+    try:
+        return [float(v) for v in s.split(",") if v.strip()] or [0.5]
+    except ValueError:
+        raise _fail(f"quantile_alpha is not a list of numbers: {str(p)[:40]!r}") from None
+
+
+def _linear(model: dict, n_features: int, n_outputs: int) -> LinearBooster:
+    w = np.asarray(model.get("weights", []), dtype=np.float32).ravel()
+    want = (n_features + 1) * n_outputs
+    if w.size != want:
+        raise _fail(f"gblinear weights has {w.size} values, expected (num_feature+1)*outputs = {want}")
+    w = w.reshape(n_features + 1, n_outputs)
+    return LinearBooster(weights=np.ascontiguousarray(w[:-1]), bias=np.ascontiguousarray(w[-1]))
+
+
+def _ensemble(model: dict, weight_drop, n_features: int, n_outputs: int, end: int | None) -> TreeEnsemble:
+    trees_doc = model.get("trees")
+    if not isinstance(trees_doc, list):
+        raise _fail("gbtree model has no 'trees' list")
+    param = model.get("gbtree_model_param", {})
+    n_trees = _int(param.get("num_trees", len(trees_doc)), "num_trees")
+    if n_trees != len(trees_doc):
+        raise _fail(f"num_trees is {n_trees} but the file holds {len(trees_doc)} trees")
+    info = np.asarray(model.get("tree_info", []), dtype=np.int64).ravel()
+    if info.size != n_trees:
+        raise _fail(f"tree_info has {info.size} entries for {n_trees} trees")
+    indptr = model.get("iteration_indptr")
+    if end is not None:
+        if indptr is None:  # before 2.0: rounds are num_output_group * num_parallel_tree wide
+            per = max(1, _int(param.get("num_parallel_tree", 1), "num_parallel_tree")) * (
+                n_outputs if info.size and info.max(initial=0) > 0 else 1)
+            indptr = list(range(0, n_trees + 1, per))
+        indptr = [_int(v, "iteration_indptr") for v in indptr]
+        if end < 0 or end >= len(indptr):
+            end = len(indptr) - 1
+        n_keep = indptr[end]
+    else:
+        n_keep = n_trees
+    if weight_drop is not None:
+        wd = np.asarray(weight_drop, dtype=np.float32).ravel()
+        if wd.size != n_trees:
+            raise _fail(f"weight_drop has {wd.size} entries for {n_trees} trees")
+    else:
+        wd = np.ones(n_trees, dtype=np.float32)
+    trees, leaf_dim = parse_trees(trees_doc[:n_keep], n_features, n_outputs)
+    info = info[:n_keep]
+    if leaf_dim > 1:
+        tree_output = np.full(n_keep, -1, dtype=np.int32)
+    else:
+        if info.size and (info.min() < 0 or info.max() >= n_outputs):
+            raise _fail(f"tree_info refers to output {int(info.max())}, the model has {n_outputs}")
+        tree_output = info.astype(np.int32)
+    return TreeEnsemble(
+        trees=tuple(trees),
+        tree_output=tree_output,
+        tree_weight=wd[:n_keep].copy(),
+        comparison=Comparison.LT,
+        threshold_dtype="float32",
+        categories_in_set_go_left=False,
+        invalid_category_goes_left=True,
+        leaf_dim=leaf_dim,
+        apply_tree_weight=weight_drop is not None,
+    )
+
+
+def load_xgboost(
+    path: str | Path,
+    options: LoadOptions | None = None,
+    *,
+    iteration_end: int | None = None,
+    use_best_iteration: bool = False,
+) -> Model:
+    """Read an XGBoost ``.json`` or ``.ubj`` model file into the IR (see
+    :func:`model_from_document` for the truncation options)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFormatError(f"cannot read model file {str(path)!r}: {exc.strerror}") from None
+    doc, kind = parse_document(data, path.name)
+    return model_from_document(
+        doc, source_format=f"xgboost-{kind}", sha256=hashlib.sha256(data).hexdigest(),
+        iteration_end=iteration_end, use_best_iteration=use_best_iteration,
+    )
+
+
+def _sniff_json(head: bytes, name: str) -> bool:
+    s = head.lstrip()
+    return s[:1] == b"{" and b'"learner"' in head
+
+
+def _sniff_ubj(head: bytes, name: str) -> bool:
+    # '{' then a key length marker (XGBoost writes 'L' int64; any int marker is legal).
+    return head[:1] == b"{" and head[1:2] in (b"i", b"U", b"I", b"l", b"L") and b"learner" in head
+
+
+FRONTENDS.register("xgboost-json", Frontend(
+    name="xgboost-json", framework="xgboost", description="XGBoost model saved as JSON (save_model('model.json'))",
+    extensions=(".json",), sniff=_sniff_json, load=load_xgboost,
+))
+FRONTENDS.register("xgboost-ubj", Frontend(
+    name="xgboost-ubj", framework="xgboost", description="XGBoost model saved as UBJSON (save_model('model.ubj'))",
+    extensions=(".ubj",), sniff=_sniff_ubj, load=load_xgboost,
+))
