@@ -1,0 +1,273 @@
+"""The ONNX target: write an IR :class:`Model` as an ONNX graph that onnxruntime executes.
+
+Graph (every node in the default or ``ai.onnx.ml`` domain, checked with
+``onnx.checker.check_model(full_check=True)``)::
+
+    input float32 [N, F]
+      └─ Where(Equal(x, missing), NaN, x)          only when Model.missing is not NaN
+      └─ Concat(x, Floor(Gather(x, cat_features))) only when there are categorical splits
+      └─ TreeEnsembleRegressor (ai.onnx.ml v3)     trees → "margin" float32 [N, n_outputs]
+         or Split/Mul/Add chain                    gblinear → "margin"
+      └─ post-transform with plain ops (Sigmoid, Softmax, Exp, Greater, ArgMax)
+    outputs: classifiers "label" int64 [N], "probabilities" float32 [N, n_classes], "margin"
+             regressors  "variable" float32 [N, n_outputs], "margin"
+
+The tree operator's own ``post_transform`` and the ``TreeEnsembleClassifier`` are avoided on
+purpose: the classifier applies its own binary conventions (onnxruntime#1007, #27533), and
+plain ops leave the margin available as an output.  Tree encoding and its exactness
+argument: :mod:`._onnx_trees`; linear boosters: :mod:`._onnx_linear`.
+
+Exactness contract (measured by ``tests/test_onnx_parity.py``): with a single-threaded
+onnxruntime session (what :mod:`modelport.runtimes.onnx` uses by default) the margin equals
+XGBoost's float32 margin bit for bit; see :data:`MARGIN_ATOL_MULTITHREAD` otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from modelport.converters.ir.model import LinearBooster, Model, PostTransform, Task, TreeEnsemble
+from modelport.converters.targets import TARGETS, Target, WriteOptions
+from modelport.errors import UnsupportedModelError, require
+
+__all__ = [
+    "build_onnx",
+    "write_onnx",
+    "OPSET",
+    "ML_OPSET",
+    "IR_VERSION",
+    "MARGIN_ULPS_SINGLE_THREAD",
+    "MARGIN_ATOL_MULTITHREAD",
+    "METADATA_PREFIX",
+]
+
+#: Default-domain opset (18: Split's ``num_outputs``; every op used exists unchanged since).
+OPSET = 18
+#: ``ai.onnx.ml`` opset: TreeEnsembleRegressor v3 (float thresholds, missing tracking).
+ML_OPSET = 3
+#: ONNX IR version 8 (opset 18's), readable by onnxruntime >= 1.14.
+IR_VERSION = 8
+#: Prefix of every metadata_props key modelport writes.
+METADATA_PREFIX = "modelport."
+
+#: Margin difference allowed vs XGBoost / the reference evaluator when onnxruntime runs the
+#: tree ensemble on ONE thread: none.  onnxruntime's ``TreeEnsembleCommon::ComputeAgg``
+#: (sections A, C) adds trees in list order in float32, and the intercept is the first
+#: "tree" (see ``_onnx_trees``), which is XGBoost's order (``cpu_predictor.cc``).
+MARGIN_ULPS_SINGLE_THREAD = 0
+
+#: With more than one intra-op thread onnxruntime splits the trees among threads and adds the
+#: per-thread partial sums afterwards (``ComputeAgg`` sections B2/D/D2), a different float32
+#: summation order.  Each reordering error is at most one half-ULP of a partial sum, so the
+#: drift is bounded by n_threads * ULP(|sum of |leaves||); 1e-5 absolute covers margins up to
+#: ~16 in magnitude with 2-8 threads (measured in tests/test_onnx_parity.py; see the report).
+MARGIN_ATOL_MULTITHREAD = 1e-5
+
+_CLASSIFIER_TASKS = (Task.BINARY, Task.MULTICLASS)
+
+
+def _require_onnx():
+    onnx = require("onnx", extra="onnx", purpose="Writing ONNX")
+    return onnx
+
+
+def build_onnx(model: Model, *, producer_version: str = "") -> "object":
+    """Build the ``onnx.ModelProto`` for ``model`` (not written, not checked)."""
+    onnx = _require_onnx()
+    from onnx import TensorProto, helper
+
+    nodes: list = []
+    inits: list = []
+    n_features = model.n_features
+    n_out = int(model.n_outputs)
+    if n_features < 1 or n_out < 1:
+        raise UnsupportedModelError("the model needs at least one feature and one output")
+
+    def const(name: str, array) -> str:
+        inits.append(onnx.numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    x = "input"
+    missing = float(model.missing)
+    if not math.isnan(missing):
+        # XGBoost compares each float32 value with float32(missing) when building the
+        # DMatrix (data/adapter.h IsValidFunctor) and drops equal entries as missing.
+        const("missing_value", np.array(missing, dtype=np.float32))
+        const("nan", np.array(np.nan, dtype=np.float32))
+        nodes.append(helper.make_node("Equal", [x, "missing_value"], ["is_missing"]))
+        nodes.append(helper.make_node("Where", ["is_missing", "nan", x], ["x_missing"]))
+        x = "x_missing"
+
+    booster = model.booster
+    if isinstance(booster, TreeEnsemble):
+        _tree_margin(model, booster, x, nodes, const, helper)
+    elif isinstance(booster, LinearBooster):
+        from modelport.converters.targets._onnx_linear import linear_margin
+
+        linear_margin(model, booster, x, nodes, const, helper, n_features)
+    else:
+        raise UnsupportedModelError(f"booster type {type(booster).__name__} has no ONNX encoding")
+
+    outputs = _post_transform(model, nodes, const, helper, TensorProto)
+    graph = helper.make_graph(
+        nodes,
+        "modelport",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", n_features])],
+        outputs,
+        initializer=inits,
+    )
+    proto = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+        producer_name="modelport",
+        producer_version=producer_version,
+        ir_version=IR_VERSION,
+    )
+    helper.set_model_props(proto, metadata(model, backend="modelport"))
+    return proto
+
+
+def _tree_margin(model: Model, ens: TreeEnsemble, x: str, nodes, const, helper) -> None:
+    from modelport.converters.targets._onnx_trees import categorical_features, encode_ensemble
+
+    cats = categorical_features(ens)
+    cat_column: dict[int, int] = {}
+    if cats:
+        # XGBoost truncates the category value to int (floor for the valid, non-negative
+        # values); the floored copies are extra columns so numeric splits keep the raw value.
+        const("cat_features", np.array(cats, dtype=np.int64))
+        nodes.append(helper.make_node("Gather", [x, "cat_features"], ["cat_raw"], axis=1))
+        nodes.append(helper.make_node("Floor", ["cat_raw"], ["cat_floor"]))
+        nodes.append(helper.make_node("Concat", [x, "cat_floor"], ["x_cat"], axis=1))
+        cat_column = {f: model.n_features + j for j, f in enumerate(cats)}
+        x = "x_cat"
+    enc = encode_ensemble(ens, base_score=model.base_score, n_outputs=model.n_outputs, cat_column=cat_column)
+    nodes.append(
+        helper.make_node("TreeEnsembleRegressor", [x], ["margin"], domain="ai.onnx.ml", **enc.attributes())
+    )
+
+
+def _post_transform(model: Model, nodes, const, helper, TensorProto) -> list:
+    """Append the post-transform nodes; returns the graph outputs."""
+    pt = model.post_transform
+    n_out = int(model.n_outputs)
+    margin_info = helper.make_tensor_value_info("margin", TensorProto.FLOAT, ["N", n_out])
+    if pt is PostTransform.IDENTITY:
+        pred = "margin"
+    elif pt is PostTransform.SIGMOID:
+        nodes.append(helper.make_node("Sigmoid", ["margin"], ["pred"]))
+        pred = "pred"
+    elif pt is PostTransform.EXP:
+        nodes.append(helper.make_node("Exp", ["margin"], ["pred"]))
+        pred = "pred"
+    elif pt is PostTransform.HINGE:
+        # XGBoost binary:hinge: 1.0 where margin > 0 else 0.0 (regression_obj.cu HingeObj).
+        const("zero", np.array(0.0, dtype=np.float32))
+        nodes.append(helper.make_node("Greater", ["margin", "zero"], ["hinge_bool"]))
+        nodes.append(helper.make_node("Cast", ["hinge_bool"], ["pred"], to=TensorProto.FLOAT))
+        pred = "pred"
+    elif pt in (PostTransform.SOFTMAX, PostTransform.SOFTMAX_LABEL):
+        if model.task is not Task.MULTICLASS:
+            raise UnsupportedModelError(f"post-transform {pt.value} needs a multiclass task")
+        nodes.append(helper.make_node("Softmax", ["margin"], ["softmax"], axis=1))
+        pred = "softmax"
+    else:
+        raise UnsupportedModelError(f"post-transform {pt!r} has no ONNX encoding")
+
+    if model.task not in _CLASSIFIER_TASKS:
+        if pt in (PostTransform.SOFTMAX, PostTransform.SOFTMAX_LABEL):
+            raise UnsupportedModelError(f"post-transform {pt.value} on a {model.task.value} task")
+        nodes.append(helper.make_node("Identity", [pred], ["variable"]))
+        return [helper.make_tensor_value_info("variable", TensorProto.FLOAT, ["N", n_out]), margin_info]
+
+    if model.task is Task.BINARY:
+        if n_out != 1:
+            raise UnsupportedModelError(f"a binary model must have one margin column, not {n_out}")
+        # predict_proba = [1 - p, p] and label = p > 0.5 (xgboost/sklearn.py XGBClassifier).
+        const("one", np.array(1.0, dtype=np.float32))
+        const("half", np.array(0.5, dtype=np.float32))
+        const("flat", np.array([-1], dtype=np.int64))
+        nodes.append(helper.make_node("Sub", ["one", pred], ["p0"]))
+        nodes.append(helper.make_node("Concat", ["p0", pred], ["probabilities"], axis=1))
+        nodes.append(helper.make_node("Greater", [pred, "half"], ["label_bool"]))
+        nodes.append(helper.make_node("Cast", ["label_bool"], ["label_col"], to=TensorProto.INT64))
+        nodes.append(helper.make_node("Reshape", ["label_col", "flat"], ["label"]))
+        n_classes = 2
+    else:
+        if pt not in (PostTransform.SOFTMAX, PostTransform.SOFTMAX_LABEL):
+            raise UnsupportedModelError(f"multiclass with post-transform {pt.value} is not supported")
+        if model.n_classes != n_out:
+            raise UnsupportedModelError(f"{model.n_classes} classes but {n_out} margin columns")
+        nodes.append(helper.make_node("Identity", ["softmax"], ["probabilities"]))
+        # multi:softmax takes the first maximum of the margins (std::max_element);
+        # XGBClassifier.predict for softprob takes np.argmax of the probabilities.
+        src = "margin" if pt is PostTransform.SOFTMAX_LABEL else "softmax"
+        nodes.append(helper.make_node("ArgMax", [src], ["label"], axis=1, keepdims=0, select_last_index=0))
+        n_classes = n_out
+    return [
+        helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", n_classes]),
+        margin_info,
+    ]
+
+
+def metadata(model: Model, *, backend: str) -> dict[str, str]:
+    """The ``metadata_props`` modelport writes (all values are strings; JSON where structured)."""
+    from modelport import __version__
+
+    prov = model.provenance
+    feats = [
+        {"name": f.name, "type": f.type.value, "categories": list(f.categories) if f.categories else None}
+        for f in model.features
+    ]
+    props = {
+        "features": json.dumps(feats),
+        "task": model.task.value,
+        "post_transform": model.post_transform.value,
+        "n_outputs": str(int(model.n_outputs)),
+        "n_classes": str(int(model.n_classes)),
+        "missing": repr(float(model.missing)),
+        "output_names": json.dumps(list(model.output_names)),
+        "objective": prov.objective if prov else "",
+        "source_format": prov.source_format if prov else "",
+        "framework": prov.framework if prov else "",
+        "framework_version": prov.framework_version if prov else "",
+        "source_sha256": prov.sha256 if prov else "",
+        "modelport_version": __version__,
+        "backend": backend,
+    }
+    return {METADATA_PREFIX + k: v for k, v in props.items()}
+
+
+def write_onnx(model: Model, out_path: Path, options: WriteOptions) -> None:
+    """Write ``model`` to ``out_path`` as ONNX with the backend ``options.backend`` names."""
+    onnx = _require_onnx()
+    if options.backend == "onnxmltools":
+        from modelport.converters.targets.onnxmltools_backend import build_with_onnxmltools
+
+        proto = build_with_onnxmltools(model, options)
+    elif options.backend == "modelport":
+        from modelport import __version__
+
+        proto = build_onnx(model, producer_version=__version__)
+    else:
+        raise UnsupportedModelError(f"the onnx target has no backend {options.backend!r}")
+    onnx.checker.check_model(proto, full_check=True)
+    Path(out_path).write_bytes(proto.SerializeToString())
+
+
+TARGETS.register(
+    "onnx",
+    Target(
+        name="onnx",
+        extension=".onnx",
+        description="ONNX (ai.onnx.ml TreeEnsembleRegressor + plain ops) for onnxruntime",
+        write=write_onnx,
+        runtime="onnx",
+        backends=("modelport", "onnxmltools"),
+    ),
+)

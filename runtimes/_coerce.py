@@ -1,0 +1,174 @@
+"""Input coercion shared by every runtime: turn what a user passes into float32 [N, F].
+
+Accepted inputs (``features`` is the model's ordered column list from its signature):
+
+* numpy arrays: 2-D ``[N, F]`` (or 1-D ``[F]``, one row).  float64 and integer data are cast
+  to float32, as XGBoost does when it builds a DMatrix from dense data
+  (``src/data/adapter.h`` reads every element as ``float``);
+* pandas DataFrames: columns are matched BY NAME and reordered to the model's order; a
+  missing or extra column is an error naming it.  Categorical columns become their codes
+  (code ``-1`` = missing → NaN), re-coded by category value when the model recorded its
+  categories;
+* a list of dicts (one per row, keys = feature names): same rules as DataFrames;
+* a list of lists / tuples (positional rows).
+
+Everything else, wrong column counts, ragged rows and non-numeric strings raise
+:class:`~modelport.errors.InputDataError` with the row / column at fault.  numpy only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from modelport.errors import InputDataError
+
+__all__ = ["coerce_input"]
+
+
+def coerce_input(X: Any, features: Sequence[Any]) -> np.ndarray:
+    """Return ``X`` as a C-contiguous float32 array ``[N, len(features)]``.
+
+    ``features`` holds objects with ``.name`` (and optionally ``.type`` / ``.categories``),
+    e.g. :class:`modelport.runtimes.base.FeatureSpec`.
+    """
+    names = [f.name for f in features]
+    n = len(names)
+    if _is_dataframe(X):
+        return _from_dataframe(X, features)
+    if isinstance(X, np.ndarray):
+        return _from_array(X, n)
+    if isinstance(X, (list, tuple)):
+        if len(X) == 0:
+            return np.empty((0, n), dtype=np.float32)
+        if all(isinstance(r, dict) for r in X):
+            return _from_records(X, names)
+        if any(isinstance(r, dict) for r in X):
+            raise InputDataError("rows mix dicts and sequences; pass one kind")
+        if all(_is_number(v) for v in X):
+            return _from_rows([list(X)], n)  # a single flat row
+        return _from_rows(X, n)
+    if isinstance(X, dict):
+        return _from_records([X], names)
+    raise InputDataError(
+        f"cannot read rows from {type(X).__name__}; pass a numpy array, pandas DataFrame, "
+        "list of dicts or list of lists"
+    )
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) or v is None
+
+
+def _is_dataframe(X: Any) -> bool:
+    return type(X).__name__ == "DataFrame" and hasattr(X, "columns") and hasattr(X, "dtypes")
+
+
+def _from_array(X: np.ndarray, n: int) -> np.ndarray:
+    if X.ndim == 1:
+        X = X.reshape(1, -1)
+    if X.ndim != 2:
+        raise InputDataError(f"expected a 2-D array [rows, {n}], got {X.ndim} dimensions {X.shape}")
+    if X.shape[1] != n:
+        raise InputDataError(f"expected {n} columns, got {X.shape[1]}")
+    if X.dtype.kind in "fiub":
+        return np.ascontiguousarray(X, dtype=np.float32)
+    if X.dtype.kind == "O" or X.dtype.kind in "US":
+        return _from_rows(X.tolist(), n)
+    raise InputDataError(f"array dtype {X.dtype} is not numeric")
+
+
+def _to_float(v: Any, where: str) -> float:
+    if v is None:
+        return float("nan")
+    if isinstance(v, (bool, np.bool_)):
+        return float(v)
+    if isinstance(v, (int, float, np.number)):
+        return float(v)
+    if isinstance(v, str):
+        raise InputDataError(f"{where}: the string {v!r} is not a number")
+    raise InputDataError(f"{where}: a {type(v).__name__} is not a number")
+
+
+def _from_rows(rows: Sequence[Any], n: int) -> np.ndarray:
+    out = np.empty((len(rows), n), dtype=np.float64)
+    for r, row in enumerate(rows):
+        if not isinstance(row, (list, tuple, np.ndarray)):
+            raise InputDataError(f"row {r}: expected a list of {n} values, got {type(row).__name__}")
+        if len(row) != n:
+            raise InputDataError(f"row {r}: expected {n} values, got {len(row)}")
+        for c, v in enumerate(row):
+            out[r, c] = _to_float(v, f"row {r}, column {c}")
+    return out.astype(np.float32)  # float64 → float32 in one rounding, like XGBoost
+
+
+def _from_records(records: Sequence[dict], names: list[str]) -> np.ndarray:
+    index = {name: i for i, name in enumerate(names)}
+    out = np.empty((len(records), len(names)), dtype=np.float64)
+    for r, rec in enumerate(records):
+        keys = set(rec)
+        missing = [nm for nm in names if nm not in keys]
+        extra = sorted(str(k) for k in keys if k not in index)
+        if missing or extra:
+            raise InputDataError(f"row {r}: {_column_problem(missing, extra)}")
+        for name, v in rec.items():
+            out[r, index[name]] = _to_float(v, f"row {r}, column {name!r}")
+    return out.astype(np.float32)
+
+
+def _column_problem(missing: list, extra: list) -> str:
+    parts = []
+    if missing:
+        parts.append(f"missing column(s) {', '.join(map(repr, missing))}")
+    if extra:
+        parts.append(f"unexpected column(s) {', '.join(map(repr, extra))}")
+    return "; ".join(parts)
+
+
+def _from_dataframe(df: Any, features: Sequence[Any]) -> np.ndarray:
+    names = [f.name for f in features]
+    cols = list(df.columns)
+    if len(set(map(str, cols))) != len(cols):
+        raise InputDataError("the DataFrame has duplicate column names")
+    by_name = {str(c): c for c in cols}
+    if all(isinstance(c, (int, np.integer)) for c in cols) and not set(names) & set(by_name):
+        # Unnamed (RangeIndex-like) columns: positional, like a numpy array.
+        if cols != list(range(len(names))):
+            raise InputDataError(f"expected {len(names)} columns named {names[:5]}..., got integer columns")
+        return _from_dataframe(df.set_axis(names, axis=1), features)
+    missing = [nm for nm in names if nm not in by_name]
+    extra = [str(c) for c in cols if str(c) not in set(names)]
+    if missing or extra:
+        raise InputDataError(_column_problem(missing, extra))
+    out = np.empty((len(df), len(names)), dtype=np.float32)
+    for j, feat in enumerate(features):
+        s = df[by_name[feat.name]]
+        out[:, j] = _series_to_float32(s, feat)
+    return out
+
+
+def _series_to_float32(s: Any, feat: Any) -> np.ndarray:
+    dtype = s.dtype
+    if str(dtype) == "category":
+        cats_model = getattr(feat, "categories", None)
+        codes = np.asarray(s.cat.codes, dtype=np.float64)
+        if cats_model:
+            # Re-code by category value so a frame with another category order still works;
+            # a value the model never saw becomes missing.
+            lookup = {str(c): i for i, c in enumerate(cats_model)}
+            mapped = np.array([lookup.get(str(c), np.nan) for c in s.cat.categories], dtype=np.float64)
+            codes = np.where(codes < 0, np.nan, mapped[np.clip(codes, 0, None).astype(np.int64)] if len(mapped) else np.nan)
+        else:
+            codes[codes < 0] = np.nan
+        return codes.astype(np.float32)
+    kind = getattr(dtype, "kind", "O")
+    if kind in "fiub":
+        if hasattr(s, "to_numpy"):  # nullable dtypes (Int64, Float64) carry pd.NA
+            return s.to_numpy(dtype=np.float64, na_value=np.nan).astype(np.float32)
+        return np.asarray(s, dtype=np.float64).astype(np.float32)
+    values = s.to_numpy(dtype=object, na_value=None) if hasattr(s, "to_numpy") else np.asarray(s, dtype=object)
+    out = np.empty(len(values), dtype=np.float64)
+    for r, v in enumerate(values):
+        out[r] = _to_float(v, f"row {r}, column {feat.name!r}")
+    return out.astype(np.float32)

@@ -1,0 +1,240 @@
+"""The ONNX runtime: onnxruntime behind the :class:`~modelport.runtimes.base.Runtime` interface.
+
+onnxruntime is imported only when an artifact is loaded (``pip install 'modelport[onnx]'``).
+
+Session options (chosen for single-row latency and exact float32 accumulation):
+
+* ``graph_optimization_level = ORT_ENABLE_ALL``: constant folding and node fusions, done
+  once at load time;
+* ``intra_op_num_threads = 1`` (default ``threads=1``): onnxruntime's tree kernel then sums
+  the trees of every row in list order (``tree_ensemble_common.h``, ``ComputeAgg`` sections
+  A/C), which is XGBoost's order, so margins are bit exact.  With more threads it splits
+  the trees among threads and adds partial sums (sections B2/D/D2): faster for large
+  batches, but the margin may differ by a few ULP (``MARGIN_ATOL_MULTITHREAD`` in the ONNX
+  target).  One thread also avoids thread-pool wake-up cost on single rows;
+* ``inter_op_num_threads = 1`` and ``ORT_SEQUENTIAL`` execution: the graph is a chain, there
+  is nothing to run in parallel.
+
+The signature comes from the model's ``metadata_props`` (``modelport.*`` keys) when present;
+foreign ONNX files (e.g. onnxmltools output without modelport metadata) get a signature
+inferred from their inputs and outputs, matched by position and element type.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import InputDataError, ModelFormatError, require
+from modelport.runtimes._coerce import coerce_input
+from modelport.runtimes.base import (
+    OUTPUTS,
+    RUNTIMES,
+    FeatureSpec,
+    RuntimeSpec,
+    Signature,
+    describe_prediction,
+    select_output,
+)
+
+__all__ = ["OnnxRuntime", "sniff_onnx", "load_onnx"]
+
+_PREFIX = "modelport."
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
+
+
+def sniff_onnx(head: bytes, name: str = "") -> bool:
+    """True if ``head`` starts like a serialized ``onnx.ModelProto``.
+
+    Walks the first top-level protobuf fields: ModelProto starts with ``ir_version``
+    (field 1, varint, a small number), followed by fields numbered 1-8, 14, 20 or 25 with the
+    wire types ONNX uses (``onnx/onnx.proto``).  Needs no onnx import.
+    """
+    pos, seen = 0, 0
+    allowed = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2}
+    while pos < len(head) and seen < 6:
+        key, pos = _varint(head, pos)
+        if key is None:
+            break
+        field_no, wire = key >> 3, key & 7
+        if allowed.get(field_no) != wire:
+            return False
+        if seen == 0 and field_no != 1:
+            return False
+        value, pos = _varint(head, pos)
+        if value is None:
+            break
+        if seen == 0 and not 1 <= value <= 64:
+            return False
+        if wire == 2:
+            pos += value
+        seen += 1
+    return seen >= 2 or (seen >= 1 and pos >= len(head))
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int | None, int]:
+    result, shift = 0, 0
+    while pos < len(buf) and shift < 64:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+    return None, pos
+
+
+class OnnxRuntime:
+    """An ONNX artifact loaded into an onnxruntime ``InferenceSession``."""
+
+    def __init__(self, path: str | Path, *, threads: int = 1, optimize: bool = True) -> None:
+        ort = require("onnxruntime", extra="onnx", purpose="Running ONNX artifacts")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = (
+            ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        )
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.path = Path(path)
+        try:
+            self._session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelFormatError(f"{self.path.name}: onnxruntime cannot load it: {exc}") from None
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelFormatError(f"{self.path.name}: expected one input tensor, found {len(inputs)}")
+        self._input = inputs[0]
+        self._input_dtype = _ORT_TYPES.get(self._input.type)
+        if self._input_dtype is None:
+            raise ModelFormatError(f"{self.path.name}: input type {self._input.type} is not float/double")
+        meta = dict(self._session.get_modelmeta().custom_metadata_map)
+        self._roles = self._map_outputs(self._session.get_outputs())
+        self.signature = self._signature(meta)
+
+    # -- outputs -----------------------------------------------------------------------
+    @staticmethod
+    def _map_outputs(outputs) -> dict[str, str]:
+        """Role ("label", "probabilities", "variable", "margin") → output name.
+
+        Exact names win; otherwise (foreign converters) the first int64 output is the label
+        and the first float output is probabilities (with a label) or the variable.
+        """
+        roles: dict[str, str] = {}
+        names = [o.name for o in outputs]
+        for role in ("label", "probabilities", "variable", "margin"):
+            if role in names:
+                roles[role] = role
+        taken = set(roles.values())
+        for o in outputs:
+            if o.name in taken:
+                continue
+            if "int64" in o.type and "label" not in roles:
+                roles["label"] = o.name
+            elif ("float" in o.type or "double" in o.type or o.type.startswith("seq(map")) and not (
+                "probabilities" in roles or "variable" in roles
+            ):
+                roles["_float"] = o.name
+        if "_float" in roles:
+            roles["probabilities" if "label" in roles else "variable"] = roles.pop("_float")
+        return roles
+
+    def _signature(self, meta: dict[str, str]) -> Signature:
+        shape = self._input.shape
+        n_features = shape[1] if len(shape) == 2 and isinstance(shape[1], int) else None
+        if _PREFIX + "features" in meta:
+            feats = tuple(
+                FeatureSpec(f["name"], f.get("type", "float"), tuple(f["categories"]) if f.get("categories") else None)
+                for f in json.loads(meta[_PREFIX + "features"])
+            )
+        elif n_features is not None:
+            feats = tuple(FeatureSpec(f"f{i}") for i in range(n_features))
+        else:
+            raise ModelFormatError(f"{self.path.name}: input has no fixed column count and no feature metadata")
+        if n_features is not None and n_features != len(feats):
+            raise ModelFormatError(f"{self.path.name}: {len(feats)} features in metadata, {n_features} in the input")
+        classifier = "label" in self._roles
+        task = meta.get(_PREFIX + "task") or ("binary" if classifier else "regression")
+        n_classes = int(meta.get(_PREFIX + "n_classes", 0) or 0)
+        if classifier and not n_classes:
+            n_classes = self._probability_columns() or 2
+            if n_classes > 2 and _PREFIX + "task" not in meta:
+                task = "multiclass"
+        n_outputs = int(meta.get(_PREFIX + "n_outputs", 0) or 0) or (
+            1 if task == "binary" else n_classes if task == "multiclass" else 1
+        )
+        post = meta.get(_PREFIX + "post_transform") or ("sigmoid" if task == "binary" else
+                                                         "softmax" if task == "multiclass" else "identity")
+        available = ["prediction"]
+        if "margin" in self._roles:
+            available.append("margin")
+        if classifier:
+            available += ["probabilities", "label"]
+        return Signature(
+            input_name=self._input.name,
+            input_type=np.dtype(self._input_dtype).name,
+            features=feats,
+            task=task,
+            objective=meta.get(_PREFIX + "objective", ""),
+            post_transform=post,
+            n_outputs=n_outputs,
+            n_classes=n_classes if classifier else 0,
+            outputs=tuple(o for o in OUTPUTS if o in available),
+            prediction=describe_prediction(task, post, n_outputs),
+            metadata=meta,
+        )
+
+    def _probability_columns(self) -> int | None:
+        name = self._roles.get("probabilities")
+        for o in self._session.get_outputs():
+            if o.name == name and len(o.shape) == 2 and isinstance(o.shape[1], int):
+                return o.shape[1]
+        return None
+
+    # -- prediction --------------------------------------------------------------------
+    def predict(self, X: Any, *, output: str = "prediction") -> np.ndarray:
+        """Predict for ``X``; see :mod:`modelport.runtimes.base` for shapes and dtypes."""
+        if output not in self.signature.outputs:
+            select_output(self.signature, output, margin=None)  # raises the precise error
+        data = coerce_input(X, self.signature.features)
+        if self._input_dtype is not np.float32:
+            data = data.astype(self._input_dtype)
+        wanted = {"margin": ["margin"], "label": ["label"], "probabilities": ["probabilities"]}.get(output)
+        if wanted is None:  # prediction
+            wanted = ["probabilities", "label"] if "label" in self._roles else ["variable"]
+        names = [self._roles[r] for r in wanted]
+        try:
+            results = self._session.run(names, {self._input.name: data})
+        except Exception as exc:
+            raise InputDataError(f"onnxruntime rejected the input: {exc}") from None
+        raw = {r: _dense(v) for r, v in zip(wanted, results)}
+        return select_output(self.signature, output, **{"margin": None, **raw})
+
+
+def _dense(value: Any) -> np.ndarray:
+    """ZipMap outputs (a list of {class: prob} dicts) → a [N, k] array; tensors unchanged."""
+    if isinstance(value, list) and (not value or isinstance(value[0], dict)):
+        if not value:
+            return np.empty((0, 0), dtype=np.float32)
+        keys = sorted(value[0])
+        return np.array([[row[k] for k in keys] for row in value], dtype=np.float32)
+    return np.asarray(value)
+
+
+def load_onnx(path: str | Path, **options: Any) -> OnnxRuntime:
+    """Load an ONNX artifact (``threads=``, ``optimize=`` are the session options)."""
+    return OnnxRuntime(path, **options)
+
+
+RUNTIMES.register(
+    "onnx",
+    RuntimeSpec(
+        name="onnx",
+        description="onnxruntime InferenceSession (CPU, single-threaded by default for exact sums)",
+        sniff=sniff_onnx,
+        load=load_onnx,
+    ),
+)
