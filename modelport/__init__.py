@@ -10,6 +10,36 @@ The public API is small and imports nothing heavy until used::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load", "convert", "verify", "ConvertResult", "ParityReport"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelport._api import ConvertResult, convert, load, verify
+    from modelport._verify import ParityReport
+
+_LAZY = {
+    "load": "modelport._api",
+    "convert": "modelport._api",
+    "verify": "modelport._api",
+    "ConvertResult": "modelport._api",
+    "ParityReport": "modelport._verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public API on first use (keeps ``import modelport`` light)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelport' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,166 @@
+"""Probe rows that spring the parity traps: the rows every artifact is verified on.
+
+:func:`probe_set` builds float32 rows that sit exactly on every numeric threshold and one
+float32 ULP either side (PARITY-TRAPS 2), put NaN in each feature (3), the model's missing
+sentinel (4), every category of every categorical split plus unknown, negative and
+non-integral codes (9), and random rows across each feature's threshold range, plus the
+caller's own rows.  The size is bounded: past ``max_rows`` the edge values are sampled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelport.converters.ir.model import LinearBooster, Model
+
+__all__ = ["ProbeOptions", "probe_set", "split_values"]
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """Size limits of a probe set."""
+
+    n_random: int = 256
+    """Random rows drawn inside the features' observed threshold ranges."""
+    max_edge_rows: int = 20_000
+    """Most rows that each put ONE threshold-edge value into a random row (sampled beyond)."""
+    packed: bool = True
+    """Also add rows that put an edge value into EVERY feature at once (cheap, dense coverage)."""
+
+
+@dataclass(frozen=True)
+class _Splits:
+    thresholds: list[np.ndarray]
+    """Per feature: the sorted unique numeric thresholds (in the model's threshold dtype)."""
+    categories: list[np.ndarray]
+    """Per feature: the sorted unique category codes used by categorical splits."""
+
+
+def split_values(model: Model) -> _Splits:
+    """Per-feature numeric thresholds and category codes used by the model's splits."""
+    nf = model.n_features
+    thr: list[list[np.ndarray]] = [[] for _ in range(nf)]
+    cats: list[list[np.ndarray]] = [[] for _ in range(nf)]
+    booster = model.booster
+    if not isinstance(booster, LinearBooster):
+        for tree in booster.trees:
+            internal = tree.left != -1
+            num = internal & ~tree.is_categorical
+            feats, values = tree.feature[num], tree.threshold[num]
+            order = np.argsort(feats, kind="stable")
+            feats, values = feats[order], values[order]
+            bounds = np.searchsorted(feats, np.arange(nf + 1))
+            for f in np.unique(feats):
+                thr[f].append(values[bounds[f]:bounds[f + 1]])
+            for node in np.flatnonzero(internal & tree.is_categorical):
+                lo, hi = tree.cat_offsets[node], tree.cat_offsets[node + 1]
+                cats[tree.feature[node]].append(tree.cat_values[lo:hi])
+    dtype = np.dtype(getattr(booster, "threshold_dtype", "float32"))
+    return _Splits(
+        thresholds=[np.unique(np.concatenate(t)) if t else np.empty(0, dtype) for t in thr],
+        categories=[np.unique(np.concatenate(c)) if c else np.empty(0, np.int32) for c in cats],
+    )
+
+
+def _edge_values(thresholds: np.ndarray) -> np.ndarray:
+    """float32 values on each threshold and one float32 ULP either side.
+
+    For float64 thresholds (scikit-learn, LightGBM) the float32 rounding of the threshold is
+    taken as "on" it; its neighbours then straddle the float64 value.
+    """
+    t = thresholds[np.isfinite(thresholds)].astype(np.float32)
+    if not t.size:
+        return t
+    up = np.nextafter(t, np.float32(np.inf))
+    down = np.nextafter(t, np.float32(-np.inf))
+    return np.unique(np.concatenate([t, up, down]))
+
+
+def _random_rows(model: Model, splits: _Splits, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Rows uniform within each feature's threshold range (widened 10%), integer codes for
+    categorical features; features that no split uses are standard normal."""
+    out = np.empty((n, model.n_features), dtype=np.float32)
+    for f in range(model.n_features):
+        t = splits.thresholds[f]
+        t = t[np.isfinite(t)]
+        c = splits.categories[f]
+        if c.size:
+            out[:, f] = rng.integers(0, int(c.max()) + 2, size=n)
+        elif t.size:
+            lo, hi = float(t.min()), float(t.max())
+            pad = max(0.1 * (hi - lo), 1e-3 * max(abs(lo), abs(hi)), 1e-6)
+            out[:, f] = rng.uniform(lo - pad, hi + pad, size=n)
+        else:
+            out[:, f] = rng.standard_normal(n)
+    return out
+
+
+def _substitute(base: np.ndarray, cols: np.ndarray, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One row per (col, value): a random base row with that column set to that value."""
+    if not cols.size:
+        return np.empty((0, base.shape[1]), dtype=np.float32)
+    rows = base[rng.integers(0, base.shape[0], size=cols.size)].copy()
+    rows[np.arange(cols.size), cols] = values
+    return rows
+
+
+def probe_set(model: Model, *, n_random: int = 256, seed: int = 0, extra: np.ndarray | None = None,
+              options: ProbeOptions | None = None) -> np.ndarray:
+    """float32 rows ``[n, n_features]`` that exercise every split edge of ``model``.
+
+    ``extra`` rows (e.g. the user's ``--data``) are appended as given (cast to float32).
+    Deterministic for a given ``seed``.
+    """
+    opts = options or ProbeOptions(n_random=n_random)
+    rng = np.random.default_rng(seed)
+    nf = model.n_features
+    splits = split_values(model)
+    base = _random_rows(model, splits, max(opts.n_random, 1), rng)
+    parts = [base[: opts.n_random]]
+
+    # Threshold edges, one substitution per row (sampled if there are too many).
+    edges = [_edge_values(t) for t in splits.thresholds]
+    cols = np.concatenate([np.full(e.size, f, dtype=np.int64) for f, e in enumerate(edges)])
+    vals = np.concatenate(edges) if edges else np.empty(0, np.float32)
+    if cols.size > opts.max_edge_rows:
+        keep = np.sort(rng.choice(cols.size, size=opts.max_edge_rows, replace=False))
+        cols, vals = cols[keep], vals[keep]
+    parts.append(_substitute(base, cols, vals, rng))
+
+    # Packed edges: row r holds edge value r (cycled, shuffled) in every feature at once.
+    if opts.packed:
+        longest = max((e.size for e in edges), default=0)
+        n_packed = min(longest, opts.max_edge_rows)
+        if n_packed:
+            packed = base[rng.integers(0, base.shape[0], size=n_packed)].copy()
+            for f, e in enumerate(edges):
+                if e.size:
+                    packed[:, f] = rng.permutation(np.resize(e, n_packed))
+            parts.append(packed)
+
+    # Categories: every code used by a split, plus unknown (max + 1, huge), negative and
+    # non-integral codes (PARITY-TRAPS 9).
+    for f, c in enumerate(splits.categories):
+        if c.size:
+            odd = np.array([int(c.max()) + 1, 2**20, -1, 0.5, float(c.min()) + 0.5], dtype=np.float32)
+            codes = np.concatenate([c.astype(np.float32), odd])
+            parts.append(_substitute(base, np.full(codes.size, f), codes, rng))
+
+    # Missing: NaN in each feature, all-NaN, and the sentinel the same way (PARITY-TRAPS 3, 4).
+    missing_values = [np.float32(np.nan)]
+    if not np.isnan(model.missing):
+        missing_values.append(np.float32(model.missing))
+    for mv in missing_values:
+        parts.append(_substitute(base, np.arange(nf), np.full(nf, mv, dtype=np.float32), rng))
+        parts.append(np.full((1, nf), mv, dtype=np.float32))
+
+    if extra is not None:
+        extra = np.asarray(extra, dtype=np.float32)
+        if extra.ndim != 2 or extra.shape[1] != nf:
+            from modelport.errors import InputDataError
+
+            raise InputDataError(f"extra rows must have shape [n, {nf}], got {list(extra.shape)}")
+        parts.append(extra)
+    return np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=np.float32)

@@ -1,0 +1,26 @@
+"""The registries as plain tables: drives ``modelport formats`` and ``docs/supported.md``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["registry_tables"]
+
+
+def registry_tables() -> dict[str, list[dict[str, Any]]]:
+    """Every registered frontend, target and runtime, in registration order."""
+    from modelport.converters.frontends import all_frontends
+    from modelport.converters.targets import all_targets
+    from modelport.runtimes import base as runtimes
+
+    frontends = [
+        {"name": n, "framework": f.framework, "extensions": list(f.extensions), "description": f.description}
+        for n, f in all_frontends().items()
+    ]
+    targets = [
+        {"name": n, "extension": t.extension, "runtime": t.runtime, "backends": list(t.backends),
+         "description": t.description}
+        for n, t in all_targets().items()
+    ]
+    rts = [{"name": n, "description": r.description} for n, r in runtimes._load_all().items()]
+    return {"frontends": frontends, "targets": targets, "runtimes": rts}

@@ -1,0 +1,293 @@
+"""Parity checking: compare an artifact's outputs with the reference evaluator's.
+
+Parity is two hops (ARCHITECTURE): the frontend's parity tests prove source framework ≈ IR
+evaluator; this module proves IR evaluator ≈ artifact, on probe rows that spring the known
+traps (:mod:`modelport.converters.ir.probe`) plus the user's own rows.  Margins and
+predictions are compared separately, each with a NAMED tolerance that says why
+(PARITY-TRAPS, "Tolerance guidance": never loosen one to make a test pass).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.converters.ir.model import Model, PostTransform, Task
+from modelport.errors import InputDataError, VerificationError
+
+__all__ = [
+    "Tolerance",
+    "EXACT",
+    "LABELS",
+    "PROBABILITY",
+    "FLOAT32_ACCUMULATION",
+    "ParityReport",
+    "VerifyOptions",
+    "compare",
+    "ulp_distance",
+    "verify_model",
+]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """When two float32 outputs count as equal: within ``max_ulp`` float32 ULPs, OR within
+    ``atol + rtol * |reference|``.  NaN equals NaN; NaN against a number never passes."""
+
+    name: str
+    atol: float
+    rtol: float
+    max_ulp: int
+    reason: str
+
+
+#: The IR read back from its JSON and run through the same reference evaluator: any
+#: difference at all is a serialization bug (the format is lossless, PARITY-TRAPS 12).
+EXACT = Tolerance("exact", 0.0, 0.0, 0, "same evaluator on a lossless round trip: must be bit-identical")
+
+#: Class labels (multi:softmax, hinge) are integers stored as floats: equal or wrong.
+LABELS = Tolerance("labels", 0.0, 0.0, 0, "class labels are exact")
+
+#: Transformed probabilities (sigmoid, softmax) and exp outputs: the final link computed by
+#: another library differs by a few float32 ULP (PARITY-TRAPS: "about 1e-6 relative / 1e-6
+#: absolute for probabilities"; the reference evaluator itself is within 2 ULP of XGBoost).
+PROBABILITY = Tolerance("probability", 1e-6, 1e-6, 2, "a link (sigmoid/softmax/exp) computed by another library differs by a few float32 ULP")
+
+#: Margins from a runtime that re-implements the float32 sum: XGBoost adds leaves in a fixed
+#: order, so an exact re-implementation matches bit for bit (PARITY-TRAPS 11); 1 ULP is the
+#: guidance's ceiling for a runtime that does not document an exact contract.  Targets that
+#: document their own bound (``MARGIN_ULPS_SINGLE_THREAD`` in the target module, e.g. 0 for
+#: ONNX on one thread) use theirs instead.
+FLOAT32_ACCUMULATION = Tolerance("float32-accumulation", 0.0, 0.0, 1, "float32 tree sums in the source's order: at most 1 ULP (PARITY-TRAPS 11)")
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """How many and which rows verification uses."""
+
+    n_random: int = 256
+    """Random probe rows within the features' threshold ranges."""
+    seed: int = 0
+    """Seed of the probe set (verification is deterministic)."""
+    max_listed: int = 20
+    """Most differing row indices listed in a report."""
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """The outcome of comparing one output of an artifact with the reference."""
+
+    output: str
+    """``"prediction"`` or ``"margin"``."""
+    n_rows: int
+    """Rows compared."""
+    max_abs_diff: float
+    """Largest absolute difference (inf where one side is NaN and the other not)."""
+    max_ulp_diff: int
+    """Largest float32 ULP distance (-1 when a NaN/number mismatch makes it meaningless)."""
+    class_flips: int
+    """Rows whose predicted class differs (0 for non-classifiers)."""
+    n_differing: int
+    """Rows with at least one value outside the tolerance."""
+    differing_rows: tuple[int, ...]
+    """The first differing row indices (capped at ``VerifyOptions.max_listed``)."""
+    tolerance: Tolerance
+    """The tolerance applied."""
+    passed: bool
+    """True when no value is outside the tolerance and no class flipped (this output and,
+    if present, the margin)."""
+    margin: "ParityReport | None" = None
+    """The margin comparison, when the artifact exposes margins."""
+    artifact: str = ""
+    """The artifact checked."""
+    rows: dict[int, dict[str, list[float]]] = field(default_factory=dict)
+    """For the listed rows: the reference and candidate values (for the CLI's table)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (non-finite floats as strings)."""
+        d = asdict(self)
+        d["margin"] = self.margin.to_dict() if self.margin is not None else None
+        d["differing_rows"] = list(self.differing_rows)
+        d["rows"] = {str(k): v for k, v in self.rows.items()}
+        d["max_abs_diff"] = _json_float(self.max_abs_diff)
+        return d
+
+    def summary(self) -> str:
+        """One line: PASS/FAIL and the figures."""
+        parts = [f"{self.output}: {'PASS' if self._own_pass() else 'FAIL'} on {self.n_rows} rows, "
+                 f"max abs diff {self.max_abs_diff:.3g}, max ULP diff {self.max_ulp_diff}, "
+                 f"class flips {self.class_flips}, differing rows {self.n_differing} "
+                 f"(tolerance {self.tolerance.name})"]
+        if self.margin is not None:
+            parts.append(self.margin.summary())
+        return "; ".join(parts)
+
+    def _own_pass(self) -> bool:
+        return self.n_differing == 0 and self.class_flips == 0
+
+
+def _json_float(x: float) -> float | str:
+    return x if np.isfinite(x) else ("NaN" if x != x else ("Infinity" if x > 0 else "-Infinity"))
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float32 ULP distance elementwise (int64); -0.0 and 0.0 are 0 apart; NaNs give -1."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    b = np.ascontiguousarray(b, dtype=np.float32)
+
+    def ordered(x: np.ndarray) -> np.ndarray:
+        i = x.view(np.int32).astype(np.int64)
+        return np.where(i < 0, -(i & 0x7FFFFFFF), i)  # monotonic in the float's value
+
+    d = np.abs(ordered(a) - ordered(b))
+    return np.where(np.isnan(a) | np.isnan(b), -1, d)
+
+
+def _classes(values: np.ndarray, *, task: Task, output: str, post: PostTransform | None) -> np.ndarray | None:
+    """The predicted class per row, or None for non-classifiers."""
+    if task is Task.BINARY:
+        cut = 0.0 if output == "margin" or post is PostTransform.IDENTITY else 0.5
+        return (values[:, 0] > cut).astype(np.int64)  # XGBoost: class 1 when p > 0.5
+    if task is Task.MULTICLASS:
+        if values.shape[1] == 1:  # multi:softmax labels
+            return values[:, 0].astype(np.int64)
+        return np.argmax(np.nan_to_num(values, nan=-np.inf), axis=1)
+    return None
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, *, task: Task, output: str = "prediction",
+            tolerance: Tolerance = EXACT, post_transform: PostTransform | None = None,
+            max_listed: int = 20, artifact: str = "") -> ParityReport:
+    """Compare two output arrays row by row under ``tolerance``.
+
+    Both are reshaped to ``[n_rows, n_columns]``; a shape mismatch is a VerificationError.
+    """
+    ref = np.asarray(reference, dtype=np.float32)
+    cand = np.asarray(candidate, dtype=np.float32)
+    n = ref.shape[0] if ref.ndim else 1
+    ref, cand = ref.reshape(n, -1), cand.reshape(cand.shape[0] if cand.ndim else 1, -1)
+    if ref.shape != cand.shape:
+        raise VerificationError(f"{output}: artifact returned shape {list(cand.shape)}, the reference {list(ref.shape)}")
+    both_nan = np.isnan(ref) & np.isnan(cand)
+    one_nan = np.isnan(ref) ^ np.isnan(cand)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(ref.astype(np.float64) - cand.astype(np.float64))
+        same_inf = np.isinf(ref) & (ref == cand)
+        diff = np.where(both_nan | same_inf, 0.0, diff)
+        diff = np.where(one_nan, np.inf, diff)
+        ulps = ulp_distance(ref, cand)
+        ulps = np.where(both_nan, 0, ulps)
+        ok = (diff <= tolerance.atol + tolerance.rtol * np.abs(ref.astype(np.float64))) | (
+            (ulps >= 0) & (ulps <= tolerance.max_ulp))
+        ok = (ok | both_nan) & ~one_nan
+    bad_rows = np.flatnonzero(~ok.all(axis=1))
+    flips = 0
+    c_ref = _classes(ref, task=task, output=output, post=post_transform)
+    if c_ref is not None:
+        c_cand = _classes(cand, task=task, output=output, post=post_transform)
+        flipped = np.flatnonzero(c_ref != c_cand)
+        flips = int(flipped.size)
+        bad_rows = np.union1d(bad_rows, flipped)
+    listed = tuple(int(i) for i in bad_rows[:max_listed])
+    finite_ulps = ulps[ulps >= 0]
+    return ParityReport(
+        output=output,
+        n_rows=n,
+        max_abs_diff=float(diff.max()) if diff.size else 0.0,
+        max_ulp_diff=int(finite_ulps.max()) if finite_ulps.size and not one_nan.any() else (-1 if one_nan.any() else 0),
+        class_flips=flips,
+        n_differing=int(bad_rows.size),
+        differing_rows=listed,
+        tolerance=tolerance,
+        passed=bool(bad_rows.size == 0),
+        artifact=artifact,
+        rows={i: {"reference": ref[i].tolist(), "candidate": cand[i].tolist()} for i in listed},
+    )
+
+
+def _with_margin(pred: ParityReport, margin: ParityReport | None) -> ParityReport:
+    if margin is None:
+        return pred
+    from dataclasses import replace
+
+    return replace(pred, margin=margin, passed=pred.passed and margin.passed)
+
+
+def prediction_tolerance(post: PostTransform, margin_tol: Tolerance) -> Tolerance:
+    """The tolerance for predictions given the post-transform and the margin tolerance."""
+    if post in (PostTransform.HINGE, PostTransform.SOFTMAX_LABEL):
+        return LABELS
+    if post is PostTransform.IDENTITY or margin_tol is EXACT:
+        return margin_tol
+    return PROBABILITY
+
+
+def _target_for(artifact: Path):
+    """The registered target whose extension the artifact's name ends with (longest wins)."""
+    from modelport.converters.targets import all_targets
+
+    best = None
+    for _name, t in all_targets().items():
+        if artifact.name.endswith(t.extension) and (best is None or len(t.extension) > len(best.extension)):
+            best = t
+    return best
+
+
+def margin_tolerance(target: Any) -> Tolerance:
+    """The margin tolerance for a target: its documented bound, else FLOAT32_ACCUMULATION."""
+    if target is None:
+        return FLOAT32_ACCUMULATION
+    if target.runtime is None:
+        return EXACT
+    module = sys.modules.get(target.write.__module__) or importlib.import_module(target.write.__module__)
+    ulps = getattr(module, "MARGIN_ULPS_SINGLE_THREAD", None)
+    if ulps is None:
+        return FLOAT32_ACCUMULATION
+    return Tolerance(f"{target.name}-margin", 0.0, 0.0, int(ulps),
+                     f"{target.name} target's documented float32 accumulation bound ({ulps} ULP)")
+
+
+def _run_artifact(artifact: Path, X: np.ndarray, target: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """(prediction, margin or None) of the artifact on X."""
+    from modelport.converters.ir import evaluate, serialize
+
+    if target is not None and target.runtime is None:  # the IR itself
+        cand = serialize.load(artifact)
+        return evaluate.predict(cand, X), evaluate.predict_margin(cand, X)
+    import modelport.runtimes as runtimes
+
+    rt = runtimes.load(artifact)
+    pred = rt.predict(X, output="prediction")
+    try:
+        margin = rt.predict(X, output="margin")
+    except (NotImplementedError, KeyError, InputDataError):  # the artifact exposes no margin
+        margin = None
+    return np.asarray(pred), (None if margin is None else np.asarray(margin))
+
+
+def verify_model(model: Model, artifact: str | Path, *, rows: np.ndarray | None = None,
+                 options: VerifyOptions | None = None, target: Any = None) -> ParityReport:
+    """Compare ``artifact`` with the reference evaluator on ``model``'s probe set (+ ``rows``)."""
+    from modelport.converters.ir import evaluate
+    from modelport.converters.ir.probe import probe_set
+
+    opts = options or VerifyOptions()
+    artifact = Path(artifact)
+    target = target or _target_for(artifact)
+    X = probe_set(model, n_random=opts.n_random, seed=opts.seed, extra=rows)
+    ref_pred, ref_margin = evaluate.predict(model, X), evaluate.predict_margin(model, X)
+    cand_pred, cand_margin = _run_artifact(artifact, X, target)
+    mtol = margin_tolerance(target)
+    pred = compare(ref_pred, cand_pred, task=model.task, output="prediction", post_transform=model.post_transform,
+                   tolerance=prediction_tolerance(model.post_transform, mtol), max_listed=opts.max_listed,
+                   artifact=str(artifact))
+    margin = None
+    if cand_margin is not None:
+        margin = compare(ref_margin, cand_margin, task=model.task, output="margin", tolerance=mtol,
+                         max_listed=opts.max_listed, artifact=str(artifact))
+    return _with_margin(pred, margin)

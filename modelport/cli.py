@@ -1,0 +1,255 @@
+"""The ``modelport`` command (also ``python -m modelport``).
+
+Commands: ``inspect``, ``convert``, ``verify``, ``formats``, ``demo``.  Every command takes
+``--json`` (machine output on stdout) and ``--help``.  Errors are ONE line on stderr
+(``modelport: error: <message>``) with the exit codes of :data:`modelport.errors.EXIT_CODES`;
+a problem with the user's input never prints a traceback.  Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, NoReturn, Sequence
+
+from modelport.errors import EXIT_CODES, ModelportError
+
+__all__ = ["main", "build_parser"]
+
+PROG = "modelport"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2) instead of usage + message."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(EXIT_CODES["usage"])
+
+
+def _target_names() -> list[str]:
+    from modelport.converters.targets import all_targets
+
+    return all_targets().names()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (the ``--to`` choices come from the target registry)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    p = _Parser(prog=PROG, description="Convert trained XGBoost/LightGBM/scikit-learn models into other formats, "
+                                       "with exact parity checks.",
+                epilog=f"exit codes: {', '.join(f'{v} {k}' for k, v in EXIT_CODES.items())}")
+    from modelport import __version__
+
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    s = sub.add_parser("inspect", parents=[common], help="describe a model file",
+                       description="Describe a model: format, framework version, objective, task, booster, "
+                                   "trees, depth, features, classes/outputs.")
+    s.add_argument("model", metavar="MODEL", help="model file (XGBoost .json/.ubj, SageMaker model.tar.gz, *.ir.json)")
+    s.add_argument("--trust-pickle", action="store_true", help="allow unpickling (only for files you made)")
+
+    s = sub.add_parser("convert", parents=[common], help="convert a model and verify the artifact",
+                       description="Write MODEL in another format; by default run the artifact on probe rows and "
+                                   "keep it only if it matches the reference evaluator.")
+    s.add_argument("model", metavar="MODEL", help="model file")
+    s.add_argument("--to", required=True, choices=_target_names(), metavar="FORMAT",
+                   help="output format: " + ", ".join(_target_names()))
+    s.add_argument("-o", "--out", metavar="OUT", help="output file or directory (default: beside MODEL)")
+    s.add_argument("--backend", default="modelport", metavar="B", help="converter backend (default: modelport)")
+    s.add_argument("--data", metavar="ROWS.csv", help="extra rows to verify on (numeric CSV, header optional)")
+    s.add_argument("--no-verify", action="store_true", help="skip the parity check")
+    s.add_argument("--trust-pickle", action="store_true", help="allow unpickling (only for files you made)")
+
+    s = sub.add_parser("verify", parents=[common], help="check an artifact against its source model",
+                       description="Run ARTIFACT and the reference evaluator of MODEL on probe rows (and --data) "
+                                   "and report max abs diff, max ULP diff, class flips and differing rows.")
+    s.add_argument("model", metavar="MODEL", help="the source model file")
+    s.add_argument("artifact", metavar="ARTIFACT", help="the converted artifact")
+    s.add_argument("--data", metavar="ROWS.csv", help="extra rows to verify on (numeric CSV, header optional)")
+    s.add_argument("--trust-pickle", action="store_true", help="allow unpickling (only for files you made)")
+
+    sub.add_parser("formats", parents=[common], help="list source formats, targets and runtimes",
+                   description="List the registered frontends (sources), targets and runtimes.")
+
+    s = sub.add_parser("demo", parents=[common], help="train a sample model, convert to every format, verify, benchmark",
+                       description="Train a sample XGBoost model, convert it to every registered target, verify each "
+                                   "artifact, benchmark them and write a Markdown + PNG report under reports/.")
+    s.add_argument("--out", default="reports", metavar="DIR", help="report directory (default: reports)")
+    s.add_argument("--rows", type=int, default=10_000, metavar="N", help="benchmark rows (default: 10000)")
+    return p
+
+
+def _progress(enabled: bool) -> Callable[[str], None]:
+    def say(msg: str) -> None:
+        if enabled:
+            print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+
+    return say
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_inspect(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from modelport._api import load
+    from modelport.converters.ir.model import TreeEnsemble
+    from modelport.converters.ir.validate import tree_depth
+
+    m = load(args.model, trust_pickle=args.trust_pickle)
+    prov = m.provenance
+    b = m.booster
+    info: dict[str, Any] = {
+        "file": args.model,
+        "format": prov.source_format if prov else "modelport-ir",
+        "framework": prov.framework if prov else "",
+        "framework_version": prov.framework_version if prov else "",
+        "objective": prov.objective if prov else "",
+        "task": m.task.value,
+        "post_transform": m.post_transform.value,
+        "booster": "tree_ensemble" if isinstance(b, TreeEnsemble) else "linear",
+        "n_trees": len(b.trees) if isinstance(b, TreeEnsemble) else 0,
+        "max_depth": max((tree_depth(t) for t in b.trees), default=0) if isinstance(b, TreeEnsemble) else 0,
+        "n_nodes": sum(int(t.left.size) for t in b.trees) if isinstance(b, TreeEnsemble) else 0,
+        "n_features": m.n_features,
+        "feature_names": [f.name for f in m.features],
+        "categorical_features": [f.name for f in m.features if f.type.value == "categorical"],
+        "n_classes": m.n_classes,
+        "n_outputs": m.n_outputs,
+        "output_names": list(m.output_names),
+        "base_score": [float(x) for x in m.base_score],
+        "missing": "NaN" if m.missing != m.missing else m.missing,
+        "sha256": prov.sha256 if prov else "",
+    }
+    names = info["feature_names"]
+    shown = ", ".join(names[:12]) + (f", ... ({len(names)} total)" if len(names) > 12 else "")
+    lines = [
+        f"file:        {info['file']}",
+        f"format:      {info['format']}" + (f" ({info['framework']} {info['framework_version']})" if prov else ""),
+        f"objective:   {info['objective'] or '-'}",
+        f"task:        {info['task']} (post-transform {info['post_transform']})",
+        f"booster:     {info['booster']}" + (f", {info['n_trees']} trees, max depth {info['max_depth']}, "
+                                             f"{info['n_nodes']} nodes" if info["booster"] == "tree_ensemble" else ""),
+        f"features:    {info['n_features']}: {shown}",
+        f"outputs:     {info['n_outputs']}" + (f", {info['n_classes']} classes" if info["n_classes"] else "")
+        + (f" ({', '.join(info['output_names'])})" if info["output_names"] else ""),
+        f"base score:  {', '.join(repr(x) for x in info['base_score'])} (margin space)",
+        f"missing:     NaN" + ("" if info["missing"] == "NaN" else f" and {info['missing']!r}"),
+    ]
+    if info["categorical_features"]:
+        lines.append(f"categorical: {', '.join(info['categorical_features'])}")
+    return info, "\n".join(lines)
+
+
+def _report_text(report: Any) -> str:
+    lines = [f"parity: {'PASS' if report.passed else 'FAIL'}"]
+    for r in (report, report.margin):
+        if r is None:
+            continue
+        lines.append(f"  {r.output:<10} rows {r.n_rows}, max abs diff {r.max_abs_diff:.6g}, max ULP diff "
+                     f"{r.max_ulp_diff}, class flips {r.class_flips}, differing rows {r.n_differing} "
+                     f"(tolerance {r.tolerance.name}: {r.tolerance.reason})")
+        for i in r.differing_rows[:10]:
+            row = r.rows.get(i, {})
+            lines.append(f"    row {i}: reference {row.get('reference')} artifact {row.get('candidate')}")
+        if r.n_differing > 10:
+            lines.append(f"    ... {r.n_differing - 10} more rows differ")
+    return "\n".join(lines)
+
+
+def _cmd_convert(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from modelport._api import convert
+
+    res = convert(args.model, to=args.to, out=args.out, backend=args.backend, data=args.data,
+                  verify=not args.no_verify, trust_pickle=args.trust_pickle, progress=_progress(True))
+    text = f"wrote {res.path} ({res.target}, {'verified' if res.verified else 'NOT verified'}, {res.seconds:.2f}s)"
+    if res.report is not None:
+        text += "\n" + _report_text(res.report)
+    return res.to_dict(), text
+
+
+def _cmd_verify(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from modelport._api import verify
+
+    report = verify(args.model, args.artifact, data=args.data, trust_pickle=args.trust_pickle)
+    out = report.to_dict()
+    if not report.passed:
+        args._exit = EXIT_CODES["parity_failure"]
+    return out, _report_text(report)
+
+
+def _cmd_formats(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from modelport._formats import registry_tables
+
+    tables = registry_tables()
+    lines = []
+    for axis, rows in tables.items():
+        lines.append(f"{axis}:")
+        lines += [f"  {r['name']:<16} {r['description']}" for r in rows]
+    return tables, "\n".join(lines)
+
+
+def _cmd_demo(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from modelport._demo import run_demo
+
+    result = run_demo(out_dir=args.out, n_rows=args.rows, progress=_progress(True))
+    return result, f"report: {result['report']}"
+
+
+_COMMANDS = {"inspect": _cmd_inspect, "convert": _cmd_convert, "verify": _cmd_verify, "formats": _cmd_formats,
+             "demo": _cmd_demo}
+
+
+def _jsonable(x: Any) -> Any:
+    """``x`` with non-finite floats as the strings "NaN", "Infinity", "-Infinity" (strict JSON)."""
+    if isinstance(x, float) and x != x:
+        return "NaN"
+    if isinstance(x, float) and x in (float("inf"), float("-inf")):
+        return "Infinity" if x > 0 else "-Infinity"
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def _error(msg: str, code: int, as_json: bool, report: Any = None) -> int:
+    msg = " ".join(str(msg).split())  # one line, always
+    print(f"{PROG}: error: {msg}", file=sys.stderr)
+    if as_json:
+        err: dict[str, Any] = {"error": msg, "exit_code": code}
+        if report is not None:
+            err["report"] = report.to_dict()
+        print(json.dumps(_jsonable(err), allow_nan=False, default=str))
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = build_parser().parse_args(argv)
+    as_json = bool(getattr(args, "json", False))
+    try:
+        data, text = _COMMANDS[args.command](args)
+    except ModelportError as exc:
+        return _error(str(exc), exc.exit_code, as_json, getattr(exc, "report", None))
+    except OSError as exc:  # unreadable/unwritable paths that slipped past the API's checks
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        return _error(f"{exc.strerror or exc}{where}", EXIT_CODES["bad_input"], as_json)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    try:
+        print(json.dumps(_jsonable(data), indent=2, allow_nan=False, default=str) if as_json else text, flush=True)
+    except BrokenPipeError:  # e.g. `modelport inspect m.json | head -1`
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return getattr(args, "_exit", EXIT_CODES["ok"])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
