@@ -253,6 +253,10 @@ def model_from_document(
     gbm_model = None
     if name == "gblinear":
         booster = _linear(_obj(gb, "model", "gblinear"), n_features, n_outputs)
+        # gblinear adds the FIRST intercept to every output group (src/gbm/gblinear.cc
+        # PredictBatchInternal reads ``base_score(0)``), even when 3.x stores one per class:
+        # measured on xgboost 3.2 (tests: gblinear_multiclass).
+        base = np.full(n_outputs, base[0], dtype=np.float32)
     elif name in ("gbtree", "dart"):
         # dart (<= 3.2): {"name": "dart", "gbtree": {...}, "weight_drop": [...]};
         # 3.3+: gbtree with a "weight_drop" beside "model" (PARITY-TRAPS 13).
