@@ -109,13 +109,11 @@ class ParityReport:
     """For the listed rows: the reference and candidate values (for the CLI's table)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (non-finite floats as strings)."""
+        """A strict-JSON-ready dict (non-finite floats as "NaN"/"Infinity"/"-Infinity")."""
         d = asdict(self)
         d["margin"] = self.margin.to_dict() if self.margin is not None else None
-        d["differing_rows"] = list(self.differing_rows)
         d["rows"] = {str(k): v for k, v in self.rows.items()}
-        d["max_abs_diff"] = _json_float(self.max_abs_diff)
-        return d
+        return jsonable(d)
 
     def summary(self) -> str:
         """One line: PASS/FAIL and the figures."""
@@ -131,8 +129,16 @@ class ParityReport:
         return self.n_differing == 0 and self.class_flips == 0
 
 
-def _json_float(x: float) -> float | str:
-    return x if np.isfinite(x) else ("NaN" if x != x else ("Infinity" if x > 0 else "-Infinity"))
+def jsonable(x: Any) -> Any:
+    """``x`` with tuples as lists and non-finite floats as the strings "NaN", "Infinity",
+    "-Infinity" (strict JSON has no such numbers)."""
+    if isinstance(x, float):
+        return x if np.isfinite(x) else ("NaN" if x != x else ("Infinity" if x > 0 else "-Infinity"))
+    if isinstance(x, dict):
+        return {k: jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    return x
 
 
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -205,16 +205,9 @@ _COMMANDS = {"inspect": _cmd_inspect, "convert": _cmd_convert, "verify": _cmd_ve
 
 
 def _jsonable(x: Any) -> Any:
-    """``x`` with non-finite floats as the strings "NaN", "Infinity", "-Infinity" (strict JSON)."""
-    if isinstance(x, float) and x != x:
-        return "NaN"
-    if isinstance(x, float) and x in (float("inf"), float("-inf")):
-        return "Infinity" if x > 0 else "-Infinity"
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    return x
+    from modelport._verify import jsonable
+
+    return jsonable(x)
 
 
 def _error(msg: str, code: int, as_json: bool, report: Any = None) -> int:
