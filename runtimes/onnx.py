@@ -10,7 +10,7 @@ Session options (chosen for single-row latency and exact float32 accumulation):
   the trees of every row in list order (``tree_ensemble_common.h``, ``ComputeAgg`` sections
   A/C), which is XGBoost's order, so margins are bit exact.  With more threads it splits
   the trees among threads and adds partial sums (sections B2/D/D2): faster for large
-  batches, but the margin may differ by a few ULP (``MARGIN_ATOL_MULTITHREAD`` in the ONNX
+  batches, but the margin may differ by a few ULP (``multithread_margin_bound`` in the ONNX
   target).  One thread also avoids thread-pool wake-up cost on single rows;
 * ``inter_op_num_threads = 1`` and ``ORT_SEQUENTIAL`` execution: the graph is a chain, there
   is nothing to run in parallel.
@@ -166,8 +166,7 @@ class OnnxRuntime:
         n_outputs = int(meta.get(_PREFIX + "n_outputs", 0) or 0) or (
             1 if task == "binary" else n_classes if task == "multiclass" else 1
         )
-        post = meta.get(_PREFIX + "post_transform") or ("sigmoid" if task == "binary" else
-                                                         "softmax" if task == "multiclass" else "identity")
+        post = meta.get(_PREFIX + "post_transform") or _guess_post_transform(task, meta.get(_PREFIX + "objective", ""))
         available = ["prediction"]
         if "margin" in self._roles:
             available.append("margin")
@@ -212,6 +211,17 @@ class OnnxRuntime:
             raise InputDataError(f"onnxruntime rejected the input: {exc}") from None
         raw = {r: _dense(v) for r, v in zip(wanted, results)}
         return select_output(self.signature, output, **{"margin": None, **raw})
+
+
+def _guess_post_transform(task: str, objective: str) -> str:
+    """For graphs without modelport's keys: the post-transform their outputs already carry.
+
+    A foreign classifier's ``probabilities`` are final; only multi:softmax changes what
+    ``predict`` means (XGBoost returns the class index, not the probabilities).
+    """
+    if task == "multiclass":
+        return "softmax_label" if objective == "multi:softmax" else "softmax"
+    return "sigmoid" if task == "binary" else "identity"
 
 
 def _dense(value: Any) -> np.ndarray:

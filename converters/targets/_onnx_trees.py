@@ -94,7 +94,7 @@ def _float32_threshold(t: float, comparison: Comparison) -> np.float32:
     """
     t = float(t)
     if np.isnan(t):
-        raise UnsupportedModelError("a split threshold is NaN; no comparison can express it")
+        return np.float32("nan")  # every comparison with NaN is false, in any precision
     t32 = np.float32(t)  # round to nearest (may overflow to ±inf, which keeps the decision)
     if float(t32) == t or np.isinf(t32):
         return t32

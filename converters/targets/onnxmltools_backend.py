@@ -1,0 +1,70 @@
+"""``--backend onnxmltools``: the ecosystem's own converter as a second opinion.
+
+It converts the ORIGINAL model file (``WriteOptions.source_path``), not the IR: an XGBoost
+``model.json`` / ``.ubj`` is loaded with xgboost and handed to
+``onnxmltools.convert_xgboost`` as a ``Booster``, the way a user of onnxmltools would.
+modelport then adds its ``metadata_props`` for the input columns and provenance (feature
+names, objective, source hash), but NOT the task / post-transform keys: those describe
+modelport's own graph, and onnxmltools' graph has its own outputs (``label`` /
+``probabilities`` or ``variable``), which :mod:`modelport.runtimes.onnx` maps by position and
+element type.  The parity suite measures how far its predictions are from XGBoost's.
+
+LightGBM and scikit-learn sources are not wired yet (their frontends do not exist).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelport.converters.ir.model import Model
+from modelport.converters.targets import WriteOptions
+from modelport.errors import UnsupportedModelError, require
+
+__all__ = ["build_with_onnxmltools", "ONNXMLTOOLS_OPSET"]
+
+#: Highest default-domain opset onnxmltools 1.16's XGBoost converter accepts (it refuses 18).
+ONNXMLTOOLS_OPSET = 15
+
+#: metadata keys copied from modelport's own writer (see ``onnx.metadata``).
+_KEPT_KEYS = ("features", "objective", "source_format", "framework", "framework_version",
+              "source_sha256", "modelport_version", "missing")
+
+
+def build_with_onnxmltools(model: Model, options: WriteOptions):
+    """Convert ``options.source_path`` with onnxmltools; returns an ``onnx.ModelProto``."""
+    if options.source_path is None:
+        raise UnsupportedModelError("--backend onnxmltools converts the original model file: give its path")
+    framework = model.provenance.framework if model.provenance else ""
+    if framework != "xgboost":
+        raise UnsupportedModelError(
+            f"--backend onnxmltools supports XGBoost sources for now, not {framework or 'this model'!r}"
+        )
+    onnxmltools = require("onnxmltools", extra="onnxmltools", purpose="--backend onnxmltools")
+    xgb = require("xgboost", extra="onnxmltools", purpose="--backend onnxmltools (loading the XGBoost file)")
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    booster = xgb.Booster()
+    try:
+        booster.load_model(str(Path(options.source_path)))
+    except xgb.core.XGBoostError as exc:
+        raise UnsupportedModelError(f"xgboost cannot load {options.source_path}: {exc}") from None
+    try:
+        proto = onnxmltools.convert_xgboost(
+            booster,
+            name="modelport-onnxmltools",
+            initial_types=[("input", FloatTensorType([None, model.n_features]))],
+            target_opset=ONNXMLTOOLS_OPSET,
+        )
+    except Exception as exc:  # onnxmltools raises bare KeyError/RuntimeError/XGBoostError
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UnsupportedModelError(f"onnxmltools cannot convert this model: {type(exc).__name__}: {first}") from None
+
+    from modelport.converters.targets.onnx import METADATA_PREFIX, metadata
+    from onnx import helper
+
+    ours = metadata(model, backend="onnxmltools")
+    props = {k: v for k, v in ours.items() if k[len(METADATA_PREFIX):] in _KEPT_KEYS}
+    props[METADATA_PREFIX + "backend"] = "onnxmltools"
+    props[METADATA_PREFIX + "onnxmltools_version"] = getattr(onnxmltools, "__version__", "")
+    helper.set_model_props(proto, props)
+    return proto
