@@ -106,7 +106,8 @@ def _int(v, what: str) -> int:
 def parse_document(data: bytes, name: str = "<bytes>") -> tuple[dict, str]:
     """Decode XGBoost JSON or UBJSON bytes; returns ``(document, "json" | "ubj")``."""
     stripped = data.lstrip()
-    if stripped[:1] == b"{" and (b'"learner"' in data[:4096] or b'"' in stripped[1:16]):
+    # After '{', UBJSON has a key-length marker (or '$'/'#'/'}'); JSON has '"', space or '}'.
+    if stripped[:1] == b"{" and stripped[1:2] not in (b"i", b"U", b"I", b"l", b"L", b"$", b"#"):
         try:
             doc = json.loads(data)
         except RecursionError:
@@ -114,9 +115,9 @@ def parse_document(data: bytes, name: str = "<bytes>") -> tuple[dict, str]:
         except (UnicodeDecodeError, ValueError) as exc:
             raise _fail(f"{name}: malformed or truncated JSON ({str(exc).splitlines()[0]})") from None
         kind = "json"
-    elif data[:1] == b"{":
+    elif stripped[:1] == b"{":
         try:
-            doc = ubjson_loads(data)
+            doc = ubjson_loads(bytes(stripped))
         except UBJSONError as exc:
             raise _fail(f"{name}: malformed or truncated UBJSON ({exc})") from None
         kind = "ubj"
