@@ -1,0 +1,170 @@
+"""The real ``modelport`` console script, run as a subprocess: help, JSON, exit codes, and
+one-line errors with no traceback and no output file left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ir_samples as samples
+from modelport.converters.ir import serialize
+from modelport.errors import EXIT_CODES
+
+SCRIPT = Path(sys.executable).with_name("modelport")
+COMMANDS = ("inspect", "convert", "verify", "formats", "demo")
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    exe = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "modelport"]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run(exe + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess, code: int, match: str = "") -> None:
+    assert p.returncode == code, (p.returncode, p.stderr)
+    assert "Traceback" not in p.stderr
+    errors = [line for line in p.stderr.splitlines() if line.startswith("modelport: error: ")]
+    assert len(errors) == 1, p.stderr
+    assert match in errors[0], errors[0]
+
+
+def test_console_script_is_installed():
+    assert SCRIPT.exists(), f"the 'modelport' console script is missing beside {sys.executable}"
+
+
+@pytest.mark.parametrize("command", (None,) + COMMANDS)
+def test_help_everywhere(command):
+    p = run(*([command] if command else []), "--help")
+    assert p.returncode == 0 and "usage: modelport" in p.stdout and "--json" in (p.stdout if command else "--json")
+
+
+def test_python_dash_m():
+    p = subprocess.run([sys.executable, "-m", "modelport", "--version"], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith("modelport ")
+
+
+def test_formats_json_lists_the_registries():
+    p = run("formats", "--json")
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    assert {"ir", "onnx"} <= {t["name"] for t in data["targets"]}
+    assert "xgboost-json" in {f["name"] for f in data["frontends"]}
+    assert data["runtimes"]
+    assert "ir" in run("formats").stdout
+
+
+@pytest.fixture(scope="module")
+def model_json(xgb_trained) -> Path:
+    return xgb_trained("binary_logistic").json_path
+
+
+def test_inspect(model_json):
+    p = run("inspect", model_json, "--json")
+    assert p.returncode == 0, p.stderr
+    info = json.loads(p.stdout)
+    assert info["format"] == "xgboost-json" and info["framework_version"] == "3.2.0"
+    assert info["objective"] == "binary:logistic" and info["task"] == "binary" and info["n_classes"] == 2
+    assert info["n_trees"] == 8 and info["max_depth"] >= 1 and len(info["feature_names"]) == info["n_features"]
+    text = run("inspect", model_json).stdout
+    assert "binary:logistic" in text and "trees" in text
+
+
+def test_convert_to_ir_then_verify(model_json, tmp_path):
+    out = tmp_path / "m.ir.json"
+    p = run("convert", model_json, "--to", "ir", "-o", out, "--json")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert res["verified"] and res["report"]["passed"] and Path(res["path"]) == out and out.exists()
+    p = run("verify", model_json, out, "--json")
+    assert p.returncode == 0 and json.loads(p.stdout)["passed"] is True
+    text = run("verify", model_json, out).stdout
+    assert "max abs diff" in text and "max ULP diff" in text and "class flips" in text
+    # inspect reads the IR itself too
+    assert json.loads(run("inspect", out, "--json").stdout)["task"] == "binary"
+
+
+def test_verify_reports_differing_rows_with_exit_1(model_json, tmp_path):
+    out = tmp_path / "m.ir.json"
+    assert run("convert", model_json, "--to", "ir", "-o", out).returncode == 0
+    doc = json.loads(out.read_text())
+    doc["base_score"] = [doc["base_score"][0] + 1.0]
+    out.write_text(json.dumps(doc))
+    p = run("verify", model_json, out)
+    assert p.returncode == EXIT_CODES["parity_failure"] and "FAIL" in p.stdout and "row " in p.stdout
+    p = run("verify", model_json, out, "--json")
+    assert p.returncode == 1 and json.loads(p.stdout)["differing_rows"]
+
+
+def test_convert_with_data_and_no_verify(model_json, tmp_path):
+    n = json.loads(run("inspect", model_json, "--json").stdout)["n_features"]
+    rows = tmp_path / "rows.csv"
+    rows.write_text(",".join(f"f{i}" for i in range(n)) + "\n" + ",".join(["0.5"] * n) + "\n" + "," * (n - 1) + "\n")
+    p = run("convert", model_json, "--to", "ir", "-o", tmp_path, "--data", rows, "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["report"]["n_rows"] > 2
+    p = run("convert", model_json, "--to", "ir", "-o", tmp_path / "x.ir.json", "--no-verify", "--json")
+    assert p.returncode == 0 and json.loads(p.stdout)["verified"] is False
+
+
+def _bad_inputs(tmp_path: Path, model_json: Path) -> dict[str, Path]:
+    good = model_json.read_text()
+    files = {
+        "truncated.json": good[: len(good) // 2],
+        "corrupt.json": good.replace('"learner"', '"learner":[[[', 1),
+        "not_a_model.json": json.dumps({"hello": "world"}),
+        "empty.json": "",
+        "unsupported.json": good.replace('"binary:logistic"', '"reg:nonexistent"'),
+        "binary.json": "\x00\x01\x02garbage",
+        "bad.ir.json": serialize.dumps(samples.regression()).replace('"ir_version": 1', '"ir_version": 99'),
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    return {name: tmp_path / name for name in files}
+
+
+@pytest.mark.parametrize("command", ["inspect", "convert", "verify"])
+def test_bad_models_give_one_line_errors_and_no_output(command, model_json, tmp_path):
+    for name, path in _bad_inputs(tmp_path, model_json).items():
+        before = set(tmp_path.iterdir())
+        args = {"inspect": ("inspect", path), "convert": ("convert", path, "--to", "ir", "-o", tmp_path / "out.ir.json"),
+                "verify": ("verify", path, model_json)}[command]
+        p = run(*args)
+        assert_one_line_error(p, EXIT_CODES["bad_input"])
+        assert set(tmp_path.iterdir()) == before, (name, set(tmp_path.iterdir()) - before)
+        pj = run(*args, "--json")
+        assert pj.returncode == EXIT_CODES["bad_input"] and json.loads(pj.stdout)["exit_code"] == 3
+
+
+def test_missing_and_unreadable_files(tmp_path, model_json):
+    assert_one_line_error(run("inspect", tmp_path / "absent.json"), 3, "no such file")
+    assert_one_line_error(run("inspect", tmp_path), 3, "not a regular file")
+    assert_one_line_error(run("verify", model_json, tmp_path / "absent.onnx"), 3, "absent.onnx")
+    assert_one_line_error(run("convert", model_json, "--to", "ir", "-o", tmp_path / "nodir" / "m.ir.json"), 3,
+                          "does not exist")
+
+
+def test_bad_csv_is_one_line(model_json, tmp_path):
+    for name, text, match in [("strings.csv", "1,2,3,4,5,6\n1,x,3,4,5,6\n", "line 2 column 2: 'x' is not a number"),
+                              ("header.csv", "a,b\n1,2\n", "header does not match"), ("ragged.csv", "1,2\n", "columns"),
+                              ("binary.csv", "\udcff", "")]:
+        path = tmp_path / name
+        if name == "binary.csv":
+            path.write_bytes(b"\xff\xfe\x00garbage")
+        else:
+            path.write_text(text)
+        p = run("convert", model_json, "--to", "ir", "-o", tmp_path / "o.ir.json", "--data", path)
+        assert_one_line_error(p, 3, match)
+        assert not (tmp_path / "o.ir.json").exists()
+    assert_one_line_error(run("verify", model_json, model_json, "--data", tmp_path / "absent.csv"), 3, "absent.csv")
+
+
+def test_usage_errors_exit_2():
+    assert_one_line_error(run("convert", "m.json", "--to", "nope"), EXIT_CODES["usage"], "invalid choice")
+    assert_one_line_error(run("convert", "m.json"), EXIT_CODES["usage"], "--to")
+    assert_one_line_error(run("frobnicate"), EXIT_CODES["usage"])
+    assert_one_line_error(run(), EXIT_CODES["usage"])
