@@ -8,6 +8,7 @@ reference evaluator and XGBoost itself, and writes ``report.md`` plus ``throughp
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from dataclasses import dataclass
@@ -55,12 +56,12 @@ def _time(fn: Callable[[], Any], *, repeat: int = 3) -> float:
     return best
 
 
-def _bench(name: str, predict: Callable[[np.ndarray], Any], X: np.ndarray) -> dict[str, Any]:
+def _bench(name: str, short: str, predict: Callable[[np.ndarray], Any], X: np.ndarray) -> dict[str, Any]:
     batch = _time(lambda: predict(X))
     one = X[:1]
     n_single = 200
     single = _time(lambda: [predict(one) for _ in range(n_single)], repeat=1) / n_single
-    return {"name": name, "batch_rows": int(X.shape[0]), "batch_seconds": batch,
+    return {"name": name, "short": short, "batch_rows": int(X.shape[0]), "batch_seconds": batch,
             "rows_per_second": X.shape[0] / batch if batch > 0 else float("inf"), "single_row_us": single * 1e6}
 
 
@@ -72,14 +73,19 @@ def _plot(results: list[dict[str, Any]], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    names = [r["name"] for r in results]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    axes[0].barh(names, [r["rows_per_second"] for r in results], color="#3b7dd8")
-    axes[0].set_xlabel("rows / second (batch, higher is better)")
-    axes[0].set_xscale("log")
-    axes[1].barh(names, [r["single_row_us"] for r in results], color="#d8823b")
-    axes[1].set_xlabel("µs per single-row call (lower is better)")
-    axes[1].set_xscale("log")
+    names = [r["short"] for r in results]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 1.2 + 0.7 * len(results)))
+    panels = ((axes[0], "rows_per_second", "rows / second, batch of %d (higher is better)" % results[0]["batch_rows"],
+               "#3b7dd8", "{:,.0f}"),
+              (axes[1], "single_row_us", "µs per single-row call (lower is better)", "#d8823b", "{:,.1f}"))
+    for ax, key, label, colour, fmt in panels:
+        values = [r[key] for r in results]
+        bars = ax.barh(names, values, color=colour)
+        ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=8)
+        ax.set_xlabel(label)
+        ax.set_xlim(0, max(values) * 1.3)
+        ax.invert_yaxis()
+    fig.suptitle("modelport demo: same model, same rows, one thread")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -111,8 +117,8 @@ def run_demo(*, out_dir: str | Path = "reports", n_rows: int = 10_000, options: 
     booster = xgb.Booster(model_file=str(model_path))
     booster.set_param({"nthread": 1})
     say(f"benchmarking xgboost and the reference evaluator on {n_rows} rows")
-    benches.append(_bench("xgboost (Booster.inplace_predict, 1 thread)", lambda a: booster.inplace_predict(a), X))
-    benches.append(_bench("modelport reference evaluator (numpy)", lambda a: evaluate.predict(model, a), X))
+    benches.append(_bench("xgboost (Booster.inplace_predict, 1 thread)", "xgboost", lambda a: booster.inplace_predict(a), X))
+    benches.append(_bench("modelport reference evaluator (numpy)", "reference\nevaluator", lambda a: evaluate.predict(model, a), X))
     for name, target in all_targets().items():
         say(f"converting to {name}")
         row: dict[str, Any] = {"target": name, "artifact": "", "verified": False, "status": "", "seconds": 0.0}
@@ -128,18 +134,44 @@ def run_demo(*, out_dir: str | Path = "reports", n_rows: int = 10_000, options: 
         if target.runtime is not None:
             say(f"benchmarking {name} ({target.runtime} runtime)")
             rt = runtimes.load(res.path)
-            benches.append(_bench(f"{name} artifact ({target.runtime} runtime)", lambda a, rt=rt: rt.predict(a), X))
+            benches.append(_bench(f"{name} artifact ({target.runtime} runtime)", name, lambda a, rt=rt: rt.predict(a), X))
 
+    suites = _benchmark_suites(say)
     png = work / "throughput.png"
     has_plot = _plot(benches, png)
     report = work / "report.md"
-    report.write_text(_markdown(model_path, model, conversions, benches, has_plot, png.name), encoding="utf-8")
+    report.write_text(_markdown(model_path, model, conversions, benches, has_plot, png.name, suites), encoding="utf-8")
     return {"report": str(report), "plot": str(png) if has_plot else None, "conversions": conversions,
-            "benchmarks": benches}
+            "benchmarks": benches, "benchmark_suites": suites}
+
+
+def _benchmark_suites(say: Callable[[str], None]) -> dict[str, Any]:
+    """Run every ``modelport.benchmarks`` module that has a ``run(repeats=...)`` function."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import modelport.benchmarks as pkg
+
+    results: dict[str, Any] = {}
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        run = getattr(mod, "run", None)
+        if not callable(run):
+            continue
+        say(f"running benchmark suite {info.name}")
+        kwargs = {"repeats": 3} if "repeats" in inspect.signature(run).parameters else {}
+        try:
+            results[info.name] = run(**kwargs)
+        except ModelportError as exc:  # e.g. a missing optional dependency: reported, not fatal
+            results[info.name] = {"error": str(exc)}
+    return results
 
 
 def _markdown(model_path: Path, model: Any, conversions: list[dict], benches: list[dict], has_plot: bool,
-              png: str) -> str:
+              png: str, suites: dict[str, Any]) -> str:
     trees = len(getattr(model.booster, "trees", ()))
     lines = [
         "# modelport demo report", "",
@@ -160,4 +192,7 @@ def _markdown(model_path: Path, model: Any, conversions: list[dict], benches: li
         lines += ["", f"![throughput]({png})"]
     else:
         lines += ["", "(no plot: matplotlib is not installed; pip install 'modelport[bench]')"]
+    for name, result in suites.items():
+        lines += ["", f"## Benchmark suite `modelport.benchmarks.{name}`", "", "```json",
+                  json.dumps(result, indent=2, default=str), "```"]
     return "\n".join(lines) + "\n"

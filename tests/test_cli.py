@@ -168,3 +168,31 @@ def test_usage_errors_exit_2():
     assert_one_line_error(run("convert", "m.json"), EXIT_CODES["usage"], "--to")
     assert_one_line_error(run("frobnicate"), EXIT_CODES["usage"])
     assert_one_line_error(run(), EXIT_CODES["usage"])
+
+
+def test_supported_docs_are_generated_from_the_registries():
+    """docs/supported.md must equal what scripts/gen_docs.py renders from the registries now."""
+    import importlib.util
+
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("gen_docs", repo / "scripts" / "gen_docs.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert gen.main(["--check"]) == 0, "docs/supported.md is stale: run python scripts/gen_docs.py"
+    for name in ("ir", "onnx", "xgboost-json"):
+        assert f"`{name}`" in gen.DOC.read_text()
+
+
+def test_demo_writes_a_report(tmp_path):
+    pytest.importorskip("xgboost")
+    p = run("demo", "--out", tmp_path / "reports", "--rows", "500", "--json", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    result = json.loads(p.stdout)
+    report = Path(result["report"])
+    assert report.exists() and report.suffix == ".md"
+    assert {c["target"] for c in result["conversions"]} >= {"ir", "onnx"}
+    assert all(c["verified"] for c in result["conversions"]), result["conversions"]
+    text = report.read_text()
+    assert "| ir |" in text and "rows/s" in text
+    if result["plot"]:
+        assert Path(result["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
