@@ -85,3 +85,58 @@ def test_every_objective_and_booster_has_a_case():
     assert set(OBJECTIVES) <= objectives, set(OBJECTIVES) - objectives
     boosters = {c.params.get("booster", "gbtree") for c in CASES}
     assert {"gbtree", "dart", "gblinear"} <= boosters
+
+
+def test_chunking_is_invisible(xgb_trained, monkeypatch):
+    """Row chunks (bounded memory) must not change a single bit."""
+    from modelport.converters.ir import evaluate
+
+    tc = xgb_trained("multi_softprob_parallel")
+    m = load_model(tc.json_path)
+    whole = predict_margin(m, tc.X_probe)
+    monkeypatch.setattr(evaluate, "_CHUNK_ELEMENTS", 7 * len(m.booster.trees))  # 7-row chunks
+    assert_bitwise(predict_margin(m, tc.X_probe), whole, "chunked")
+
+
+def test_hypothesis_rows(xgb_trained):
+    """Random rows mixing NaN, signed zeros, subnormals, huge float32 values and the model's
+    own thresholds (and their float32 neighbours) agree bit for bit."""
+    hyp = pytest.importorskip("hypothesis")
+    st = pytest.importorskip("hypothesis.strategies")
+    from hypothesis.extra.numpy import arrays
+
+    tc = xgb_trained("categorical")
+    m = load_model(tc.json_path)
+    thr = np.unique(np.concatenate([t.threshold[t.left != -1] for t in m.booster.trees])).astype(np.float32)
+    near = np.concatenate([thr, np.nextafter(thr, np.float32(np.inf)), np.nextafter(thr, np.float32(-np.inf))])
+    values = st.one_of(
+        st.sampled_from([float(v) for v in near] + [np.nan, 0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38]),
+        st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+        st.integers(-2, 9).map(float),
+    )
+
+    @hyp.settings(max_examples=60, deadline=None, derandomize=True)
+    @hyp.given(arrays(np.float64, (16, m.n_features), elements=values))
+    def check(X):
+        ref = tc.booster.predict(tc.dmatrix(X), output_margin=True)
+        assert_bitwise(predict_margin(m, X), ref, "hypothesis rows")
+
+    check()
+
+
+def test_cyclic_ir_is_refused_not_looped():
+    """A hand-built IR with a cycle raises instead of looping forever."""
+    from modelport.converters.ir.model import (Comparison, Feature, Model, PostTransform, Task, Tree,
+                                               TreeEnsemble)
+
+    z = np.zeros(3)
+    tree = Tree(left=np.array([1, 0, -1], np.int32), right=np.array([2, 2, -1], np.int32),
+                feature=np.zeros(3, np.int32), threshold=z.astype(np.float32), default_left=z.astype(bool),
+                is_categorical=z.astype(bool), cat_offsets=np.zeros(4, np.int64), cat_values=np.zeros(0, np.int32),
+                value=np.zeros((3, 1), np.float32))
+    ens = TreeEnsemble(trees=(tree,), tree_output=np.zeros(1, np.int32), tree_weight=np.ones(1, np.float32),
+                       comparison=Comparison.LT, threshold_dtype="float32", categories_in_set_go_left=False)
+    model = Model(task=Task.REGRESSION, features=(Feature("f0"),), n_outputs=1, n_classes=0, booster=ens,
+                  base_score=np.zeros(1, np.float32), post_transform=PostTransform.IDENTITY)
+    with pytest.raises(ValueError, match="cycle"):
+        predict_margin(model, np.zeros((2, 1)))

@@ -358,3 +358,50 @@ def test_doc_mutation_helpers_do_not_leak(xgb_trained):
     doc = _doc(tc)
     assert copy.deepcopy(doc) == json.loads(tc.json_path.read_text())
     assert load_model(tc.json_path).provenance.sha256 == hashlib.sha256(tc.json_path.read_bytes()).hexdigest()
+
+
+def test_dataframe_categories_recoded_by_value(tmp_path):
+    """XGBoost 3.1+ re-codes DataFrame categories by value; unseen values are an error."""
+    pd = pytest.importorskip("pandas")
+    from modelport.errors import InputDataError
+
+    rng = np.random.default_rng(5)
+    n = 300
+    cats = ["x", "y", "z", "w"]
+    df = pd.DataFrame({"a": rng.normal(size=n), "c": pd.Categorical(rng.choice(cats, n), categories=cats)})
+    y = (df["c"].isin(["y", "w"])).astype(float) + (df["a"] > 0)
+    b = xgb.train({"max_cat_to_onehot": 1, "max_depth": 3}, xgb.DMatrix(df, label=y, enable_categorical=True), 4)
+    p = tmp_path / "model.json"
+    b.save_model(str(p))
+    m = load_model(p)
+    t = pd.DataFrame({"a": rng.normal(size=8),
+                      "c": pd.Categorical(list("yxzwwzxy"), categories=["w", "z", "y", "x", "unused"])})
+    ref = b.predict(xgb.DMatrix(t, enable_categorical=True), output_margin=True)
+    assert_bitwise(predict_margin(m, t), ref, "re-ordered categories")
+    bad = t.assign(c=pd.Categorical(["x"] * 7 + ["new"]))
+    _one_line_error(InputDataError, lambda: predict_margin(m, bad), "'new'")
+
+
+def test_pre_2_0_document(xgb_trained, tmp_path):
+    """A 1.x-shaped file: no iteration_indptr, split_type, categories or num_target, boolean
+    default_left, scalar base_score.  xgboost 3.2 loading the same file is the reference."""
+    tc = xgb_trained("multi_softprob_parallel")
+    doc = _doc(tc)
+    doc["version"] = [1, 3, 3]
+    lmp = doc["learner"]["learner_model_param"]
+    lmp["base_score"] = "5E-1"
+    lmp.pop("num_target")
+    model = doc["learner"]["gradient_booster"]["model"]
+    model.pop("iteration_indptr")
+    model.pop("cats")
+    for t in model["trees"]:
+        for k in ("split_type", "categories", "categories_nodes", "categories_segments", "categories_sizes"):
+            t.pop(k)
+        t["default_left"] = [bool(v) for v in t["default_left"]]
+    p = _write(tmp_path, doc)
+    ref = xgb.Booster(model_file=str(p)).predict(tc.dmatrix(tc.X_probe), output_margin=True)
+    assert_bitwise(predict_margin(load_model(p), tc.X_probe), ref, "1.x document")
+    two = load_xgboost(p, iteration_end=2)  # rounds from num_class * num_parallel_tree
+    assert len(two.booster.trees) == 12
+    ref2 = xgb.Booster(model_file=str(p)).predict(tc.dmatrix(tc.X_probe), output_margin=True, iteration_range=(0, 2))
+    assert_bitwise(predict_margin(two, tc.X_probe), ref2, "1.x truncated")

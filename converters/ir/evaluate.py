@@ -104,8 +104,10 @@ def _flatten(ens: TreeEnsemble) -> _Flat:
         frontier = frontier[internal[frontier]]
         if not frontier.size:
             break
-        frontier = np.concatenate([left[frontier], right[frontier]])
+        frontier = np.unique(np.concatenate([left[frontier], right[frontier]]))
         depth += 1
+        if depth > total:  # only a cycle can be deeper than the node count
+            raise ValueError("tree structure has a cycle; validate the IR before evaluating it")
     flat = _Flat(
         roots=starts[:-1], left=left, right=right, feature=cat("feature", np.int64),
         threshold=cat("threshold", tdt), default_left=cat("default_left", bool),
@@ -120,15 +122,9 @@ def _flatten(ens: TreeEnsemble) -> _Flat:
 def _as_matrix(model: Model, X, dtype) -> np.ndarray:
     """Rows as a C-contiguous 2-D array in ``dtype``; pandas categoricals become codes."""
     if hasattr(X, "dtypes") and hasattr(X, "columns"):  # pandas DataFrame, without importing pandas
-        cols = []
-        for c in X.columns:
-            s = X[c]
-            if str(s.dtype) == "category":
-                codes = s.cat.codes.to_numpy().astype(np.float64)
-                codes[codes < 0] = np.nan
-                cols.append(codes)
-            else:
-                cols.append(s.to_numpy(dtype=np.float64, na_value=np.nan))
+        if len(X.columns) != model.n_features:
+            raise InputDataError(f"expected {model.n_features} columns, got {len(X.columns)}")
+        cols = [_column(X[c], feat) for c, feat in zip(X.columns, model.features)]
         X = np.column_stack(cols) if cols else np.zeros((len(X), 0))
     try:
         arr = np.asarray(X, dtype=np.float64) if not (isinstance(X, np.ndarray) and X.dtype == dtype) else X
@@ -141,6 +137,46 @@ def _as_matrix(model: Model, X, dtype) -> np.ndarray:
     # float64 -> float32 is one round-to-nearest, as DMatrix's cast (trap 2: a float64 value
     # between a threshold's neighbours lands on the threshold here exactly as in XGBoost).
     return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _category_key(v) -> str:
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        f = float(v)
+        return str(int(f)) if f.is_integer() else repr(f)
+    return str(v)
+
+
+def _column(s, feat) -> np.ndarray:
+    """One DataFrame column as float64; categoricals become codes.
+
+    When the model knows its training categories (``Feature.categories``), values are
+    re-coded BY VALUE, as XGBoost 3.1+ does with its category encoder
+    (``src/data/cat_container.h``): a DataFrame whose categories are ordered differently gives
+    the same prediction, and a value never seen in training is an error (XGBoost raises
+    "Found a category not in the training set").  Otherwise the column's own codes are used.
+    """
+    if str(s.dtype) != "category":
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    codes = s.cat.codes.to_numpy().astype(np.float64)
+    codes[codes < 0] = np.nan
+    if feat.categories is None or any("\ufffd" in c for c in feat.categories):
+        # No names, or names the source file garbled (xgboost 3.2 writes non-ASCII category
+        # names lossily): the column's own codes are the only faithful input.
+        return codes
+    index = {c: i for i, c in enumerate(feat.categories)}
+    mapping = np.empty(len(s.cat.categories), dtype=np.float64)
+    for i, v in enumerate(s.cat.categories):
+        key = _category_key(v)
+        if key not in index:
+            if not np.any(codes == i):
+                mapping[i] = np.nan  # declared but unused: harmless
+                continue
+            raise InputDataError(f"column {feat.name!r}: category {key!r} was not seen in training")
+        mapping[i] = index[key]
+    ok = ~np.isnan(codes)
+    out = np.full(codes.shape, np.nan)
+    out[ok] = mapping[codes[ok].astype(np.int64)]
+    return out
 
 
 def _missing_mask(x: np.ndarray, missing: float) -> np.ndarray:
