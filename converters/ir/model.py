@@ -165,8 +165,10 @@ class TreeEnsemble:
     categories_in_set_go_left: bool
     """True if a category in the node's set goes left (LightGBM), False if right (XGBoost)."""
     invalid_category_goes_left: bool = True
-    """Where a categorical value that is negative, non-integral or beyond the set goes
-    (XGBoost sends it left, the side for 'not in the set')."""
+    """Where a categorical value that is negative or >= 2**24 goes (XGBoost sends it left,
+    the side for 'not in the set').  A non-integral value is NOT invalid: it is truncated
+    toward zero first (XGBoost's ``static_cast`` in ``common/categorical.h``), so 1.7 tests
+    category 1 and -0.5 is negative, hence invalid; measured bit for bit on xgboost 3.2."""
     leaf_dim: int = 1
     """Length of each leaf value vector (1: scalar leaves)."""
     apply_tree_weight: bool = False
