@@ -66,7 +66,7 @@ def run(*, threads: int = 1, repeats: int = 7, calls: int = 2000) -> dict:
     from modelport import runtimes
     from modelport.converters.frontends import load_model
     from modelport.converters.targets import WriteOptions
-    from modelport.converters.targets.onnx import write_onnx
+    from modelport.converters.targets.onnx import multithread_margin_bound, write_onnx
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(10_000, N_FEATURES)).astype(np.float32)
@@ -85,11 +85,17 @@ def run(*, threads: int = 1, repeats: int = 7, calls: int = 2000) -> dict:
         ours = runtimes.load(ours_path, threads=threads)
         omt = runtimes.load(omt_path, threads=threads)
 
-    xgb_margin = booster.inplace_predict(X, predict_type="margin", missing=np.nan)
-    if not np.array_equal(ours.predict(X, output="margin"), np.asarray(xgb_margin, np.float32)):
-        raise SystemExit("modelport ONNX and xgboost margins disagree: refusing to benchmark")
+    xgb_margin = np.asarray(booster.inplace_predict(X, predict_type="margin", missing=np.nan), np.float32)
+    drift = float(np.max(np.abs(ours.predict(X, output="margin").astype(np.float64) - xgb_margin)))
+    # One thread: XGBoost's summation order, bit exact.  More: onnxruntime reorders the sum
+    # (see multithread_margin_bound in the ONNX target).
+    allowed = 0.0 if threads == 1 else multithread_margin_bound(model)
+    if drift > allowed:
+        raise SystemExit(f"modelport ONNX margins differ from xgboost by {drift:.3g} > {allowed:.3g}: "
+                         "refusing to benchmark")
     ref = booster.inplace_predict(X, missing=np.nan)
     check = {
+        "modelport_max_abs_margin_diff": drift,
         "modelport_max_abs_diff": float(np.max(np.abs(ours.predict(X) - ref))),
         "onnxmltools_max_abs_diff": float(np.max(np.abs(omt.predict(X) - ref))),
     }
