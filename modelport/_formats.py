@@ -8,19 +8,20 @@ __all__ = ["registry_tables"]
 
 
 def registry_tables() -> dict[str, list[dict[str, Any]]]:
-    """Every registered frontend, target and runtime, in registration order."""
+    """Every registered frontend, target and runtime, sorted by name (registration order
+    depends on which module happened to be imported first)."""
     from modelport.converters.frontends import all_frontends
     from modelport.converters.targets import all_targets
     from modelport.runtimes import base as runtimes
 
     frontends = [
         {"name": n, "framework": f.framework, "extensions": list(f.extensions), "description": f.description}
-        for n, f in all_frontends().items()
+        for n, f in sorted(all_frontends().items())
     ]
     targets = [
         {"name": n, "extension": t.extension, "runtime": t.runtime, "backends": list(t.backends),
          "description": t.description}
-        for n, t in all_targets().items()
+        for n, t in sorted(all_targets().items())
     ]
-    rts = [{"name": n, "description": r.description} for n, r in runtimes._load_all().items()]
+    rts = [{"name": n, "description": r.description} for n, r in sorted(runtimes._load_all().items())]
     return {"frontends": frontends, "targets": targets, "runtimes": rts}
