@@ -17,8 +17,9 @@ from modelport.runtimes.base import (
     Runtime,
     RuntimeSpec,
     Signature,
+    all_runtimes,
     detect_runtime,
     load,
 )
 
-__all__ = ["OUTPUTS", "RUNTIMES", "FeatureSpec", "Runtime", "RuntimeSpec", "Signature", "detect_runtime", "load"]
+__all__ = ["OUTPUTS", "RUNTIMES", "FeatureSpec", "Runtime", "RuntimeSpec", "Signature", "all_runtimes", "detect_runtime", "load"]

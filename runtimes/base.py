@@ -46,6 +46,7 @@ __all__ = [
     "RuntimeSpec",
     "RUNTIMES",
     "load",
+    "all_runtimes",
     "detect_runtime",
     "select_output",
 ]
@@ -140,6 +141,11 @@ def _load_all() -> Registry[RuntimeSpec]:
     for mod in _RUNTIME_MODULES:
         importlib.import_module(mod)
     return RUNTIMES
+
+
+def all_runtimes() -> Registry[RuntimeSpec]:
+    """The registry with every built-in runtime registered (drives docs and the parity matrix)."""
+    return _load_all()
 
 
 def detect_runtime(path: str | Path) -> RuntimeSpec:

@@ -189,3 +189,37 @@ def test_runtime_registry():
     assert "onnx" in _load_all()
     with pytest.raises(KeyError, match="unknown runtime 'nope'"):
         runtimes.load("x", runtime="nope")
+
+
+@pytest.mark.onnx
+@pytest.mark.onnxmltools
+def test_foreign_onnx_with_zipmap_and_other_output_names(tmp_path):
+    """A skl2onnx file: no modelport metadata, outputs 'output_label' and a ZipMap
+    'output_probability'; the runtime maps them by position and type."""
+    skl2onnx = pytest.importorskip("skl2onnx")
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    clf = LogisticRegression().fit(X, y)
+    proto = skl2onnx.convert_sklearn(clf, initial_types=[("float_input", FloatTensorType([None, 3]))])
+    assert [o.name for o in proto.graph.output] == ["output_label", "output_probability"]
+    path = tmp_path / "foreign.model"
+    path.write_bytes(proto.SerializeToString())
+    rt = runtimes.load(path)
+    sig = rt.signature
+    assert (sig.input_name, sig.task, sig.n_classes, sig.feature_names) == ("float_input", "binary", 2, ["f0", "f1", "f2"])
+    assert "margin" not in sig.outputs
+    np.testing.assert_allclose(rt.predict(X, output="probabilities"), clf.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(rt.predict(X), clf.predict_proba(X)[:, 1], atol=1e-6)
+    np.testing.assert_array_equal(rt.predict(X, output="label"), clf.predict(X))
+    with pytest.raises(InputDataError, match="cannot give output='margin'"):
+        rt.predict(X, output="margin")
+
+
+def test_dataframe_with_unnamed_integer_columns_is_positional():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(coerce_input(df, FEATS), np.arange(6.0, dtype=np.float32).reshape(2, 3))
