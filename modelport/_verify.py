@@ -234,11 +234,20 @@ def prediction_tolerance(post: PostTransform, margin_tol: Tolerance) -> Toleranc
 
 
 def _target_for(artifact: Path):
-    """The registered target whose extension the artifact's name ends with (longest wins)."""
+    """The registered target whose extension the artifact's name ends with (longest wins);
+    an IR JSON document is recognised by its content whatever its name."""
+    from modelport.converters.ir.serialize import looks_like_ir
     from modelport.converters.targets import all_targets
 
+    targets = all_targets()
+    try:
+        with open(artifact, "rb") as fh:
+            if looks_like_ir(fh.read(4096)) and "ir" in targets:
+                return targets.get("ir")
+    except OSError:
+        pass  # reported by whoever opens it next, with the artifact's name
     best = None
-    for _name, t in all_targets().items():
+    for _name, t in targets.items():
         if artifact.name.endswith(t.extension) and (best is None or len(t.extension) > len(best.extension)):
             best = t
     return best
@@ -258,16 +267,30 @@ def margin_tolerance(target: Any) -> Tolerance:
                      f"{target.name} target's documented float32 accumulation bound ({ulps} ULP)")
 
 
-def _run_artifact(artifact: Path, X: np.ndarray, target: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """(prediction, margin or None) of the artifact on X."""
+def _mismatch(artifact: Path, what: str, theirs: object, ours: object) -> VerificationError:
+    return VerificationError(f"{artifact.name} is not a conversion of this model: it has {theirs} {what}, "
+                             f"the model {ours}")
+
+
+def _run_artifact(artifact: Path, X: np.ndarray, target: Any, model: Model) -> tuple[np.ndarray, np.ndarray | None]:
+    """(prediction, margin or None) of the artifact on X, after checking its signature."""
     from modelport.converters.ir import evaluate, serialize
 
     if target is not None and target.runtime is None:  # the IR itself
         cand = serialize.load(artifact)
+        if cand.n_features != model.n_features:
+            raise _mismatch(artifact, "features", cand.n_features, model.n_features)
+        if cand.n_outputs != model.n_outputs:
+            raise _mismatch(artifact, "outputs", cand.n_outputs, model.n_outputs)
         return evaluate.predict(cand, X), evaluate.predict_margin(cand, X)
     import modelport.runtimes as runtimes
 
     rt = runtimes.load(artifact)
+    sig = getattr(rt, "signature", None)
+    if sig is not None and sig.n_features != model.n_features:
+        raise _mismatch(artifact, "features", sig.n_features, model.n_features)
+    if sig is not None and sig.n_outputs != model.n_outputs:
+        raise _mismatch(artifact, "outputs", sig.n_outputs, model.n_outputs)
     pred = rt.predict(X, output="prediction")
     try:
         margin = rt.predict(X, output="margin")
@@ -287,7 +310,7 @@ def verify_model(model: Model, artifact: str | Path, *, rows: np.ndarray | None 
     target = target or _target_for(artifact)
     X = probe_set(model, n_random=opts.n_random, seed=opts.seed, extra=rows)
     ref_pred, ref_margin = evaluate.predict(model, X), evaluate.predict_margin(model, X)
-    cand_pred, cand_margin = _run_artifact(artifact, X, target)
+    cand_pred, cand_margin = _run_artifact(artifact, X, target, model)
     mtol = margin_tolerance(target)
     pred = compare(ref_pred, cand_pred, task=model.task, output="prediction", post_transform=model.post_transform,
                    tolerance=prediction_tolerance(model.post_transform, mtol), max_listed=opts.max_listed,

@@ -196,3 +196,11 @@ def test_demo_writes_a_report(tmp_path):
     assert "| ir |" in text and "rows/s" in text
     if result["plot"]:
         assert Path(result["plot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_verify_against_another_models_artifact(model_json, xgb_trained, tmp_path):
+    other = xgb_trained("multi_softmax").json_path
+    art = tmp_path / "other.ir.json"
+    assert run("convert", other, "--to", "ir", "-o", art).returncode == 0
+    p = run("verify", model_json, art)
+    assert_one_line_error(p, EXIT_CODES["parity_failure"], "not a conversion of this model")
