@@ -97,14 +97,25 @@ def test_lt_threshold_and_ulp_neighbours(tmp_path):  # [2]
     np.testing.assert_array_equal(out, F32([-1, 1, 1]))  # x < t goes left: only `down`
 
 
-def test_float64_thresholds_rounded_exactly(tmp_path):  # [2] sklearn/LightGBM thresholds
-    t = 0.1  # float64, not representable in float32
-    lo, hi = F32(np.nextafter(F32(t), F32(-1))), F32(t)  # F32(0.1) > 0.1 in float64
-    assert float(hi) > t > float(lo)
-    m_le = model(ensemble([stump(0, t, -1.0, 1.0, tdtype=np.float64)], comparison=Comparison.LE, tdtype="float64"))
-    np.testing.assert_array_equal(run(m_le, [[lo, 0], [hi, 0]], tmp_path), F32([-1, 1]))
-    m_lt = model(ensemble([stump(0, t, -1.0, 1.0, tdtype=np.float64)], tdtype="float64"))
-    np.testing.assert_array_equal(run(m_lt, [[lo, 0], [hi, 0]], tmp_path), F32([-1, 1]))
+@pytest.mark.parametrize("comparison", [Comparison.LT, Comparison.LE])
+def test_float64_threshold_rounding_is_exact_for_float32_inputs(comparison):  # [2] sklearn
+    from modelport.converters.targets._onnx_trees import _float32_threshold
+
+    rng = np.random.default_rng(1)
+    ops = {Comparison.LT: np.less, Comparison.LE: np.less_equal}[comparison]
+    for t in [0.1, -0.1, 1 / 3, 1e-30, 3.5, 1e39, -1e39] + list(rng.normal(size=50)):
+        t32 = _float32_threshold(t, comparison)
+        near = np.float32(t)
+        xs = [near, np.nextafter(near, F32(np.inf)), np.nextafter(near, F32(-np.inf)), F32(np.inf), F32(-np.inf)]
+        for x in xs:
+            assert ops(np.float64(x), t) == ops(x, t32), (t, x)
+
+
+def test_float64_thresholds_refused(tmp_path):
+    """The IR evaluates float64-threshold models on float64 inputs; ONNX input is float32."""
+    m = model(ensemble([stump(0, 0.1, -1.0, 1.0, tdtype=np.float64)], tdtype="float64"))
+    with pytest.raises(UnsupportedModelError, match="float32 input"):
+        write_onnx(m, tmp_path / "m.onnx", WriteOptions())
 
 
 def test_missing_direction_per_node(tmp_path):  # [3]

@@ -14,9 +14,10 @@ Exactness, rule by rule (ONNX ``Operators-ml.md`` and onnxruntime ``tree_ensembl
 
 * numeric split ``x < t`` (XGBoost, float32) → ``BRANCH_LT`` with the float32 threshold in the
   float ``nodes_values`` attribute (protobuf ``float``: bit exact, never rounded);
-  ``x <= t`` → ``BRANCH_LEQ``.  float64 thresholds (LightGBM, scikit-learn) are rounded to
-  the float32 that gives the same decision for every float32 input (see
-  :func:`_float32_threshold`), which is exact because the ONNX input is float32;
+  ``x <= t`` → ``BRANCH_LEQ``.  float64 thresholds are refused for now: the IR evaluates
+  them on float64 inputs (LightGBM).  :func:`_float32_threshold` gives the float32 threshold
+  with the same decision for every float32 input (scikit-learn's rule), ready for when the
+  IR says the input is float32;
 * missing values: ``nodes_missing_value_tracks_true[i] = 1`` sends NaN to the true branch;
   otherwise ``NaN < t`` is false and NaN takes the false branch;
 * categorical splits: a chain of ``BRANCH_EQ`` nodes, one per category of the set, whose
@@ -95,8 +96,9 @@ def _float32_threshold(t: float, comparison: Comparison) -> np.float32:
     t = float(t)
     if np.isnan(t):
         return np.float32("nan")  # every comparison with NaN is false, in any precision
-    t32 = np.float32(t)  # round to nearest (may overflow to ±inf, which keeps the decision)
-    if float(t32) == t or np.isinf(t32):
+    with np.errstate(over="ignore"):
+        t32 = np.float32(t)  # round to nearest; beyond the float32 range: ±inf, fixed below
+    if float(t32) == t:
         return t32
     if comparison is Comparison.LT:
         return t32 if float(t32) > t else np.nextafter(t32, np.float32(np.inf))
@@ -117,8 +119,14 @@ def encode_ensemble(
     """
     if ens.comparison not in _MODES:
         raise UnsupportedModelError(f"split comparison {ens.comparison!r} has no ONNX node mode")
-    if ens.threshold_dtype not in ("float32", "float64"):
-        raise UnsupportedModelError(f"threshold dtype {ens.threshold_dtype!r} is not float32/float64")
+    if ens.threshold_dtype != "float32":
+        # The IR evaluates float64-threshold models on float64 inputs (LightGBM's rule); the
+        # ONNX input is float32, so a float64 value between two float32s could split the
+        # other way.  _float32_threshold is exact only for float32 inputs (scikit-learn).
+        raise UnsupportedModelError(
+            f"threshold dtype {ens.threshold_dtype!r}: the model compares float64 inputs, "
+            "and the ONNX target takes float32 input"
+        )
     # The EQ-chain encoding sends every value that is not a member (including invalid
     # ones: negative, huge, inf) to the "not in set" side; refuse any other convention.
     if ens.invalid_category_goes_left != (not ens.categories_in_set_go_left):
@@ -173,10 +181,7 @@ def encode_ensemble(
             if not (0 < left[i] < n and 0 < right[i] < n):
                 raise UnsupportedModelError(f"tree {t} node {i}: child index out of range")
             if not is_cat[i]:
-                t32 = thresh[i] if ens.threshold_dtype == "float32" else _float32_threshold(
-                    thresh[i], ens.comparison
-                )
-                _append_node(out, tid, i, int(feature[i]), mode, np.float32(t32),
+                _append_node(out, tid, i, int(feature[i]), mode, np.float32(thresh[i]),
                              int(left[i]), int(right[i]), int(default_left[i]))
                 continue
             cats = cat_values[offsets[i]: offsets[i + 1]]
