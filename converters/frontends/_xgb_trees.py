@@ -64,7 +64,9 @@ def parse_trees(trees_doc: list, n_features: int, n_outputs: int) -> tuple[list[
     for tid, t in enumerate(trees_doc):
         if not isinstance(t, dict):
             raise ModelFormatError(f"tree {tid}: not an object")
-        tp = t.get("tree_param", {})
+        tp = t.get("tree_param")
+        if not isinstance(tp, dict):
+            raise ModelFormatError(f"tree {tid}: missing or non-object 'tree_param'")
         try:
             n = int(tp.get("num_nodes"))
             size_leaf = int(tp.get("size_leaf_vector", 1) or 1)

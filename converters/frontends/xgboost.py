@@ -74,6 +74,11 @@ OBJECTIVES: dict[str, tuple[Task, PostTransform, str]] = {
     "rank:map": (_T.RANKING, _P.IDENTITY, "identity"),
 }
 
+#: Largest feature count / output count accepted (XGBoost's bst_feature_t is 32-bit; real
+#: models are far below these, a corrupt file above them).
+_MAX_FEATURES = 1 << 28
+_MAX_OUTPUTS = 1 << 20
+
 _FEATURE_TYPES = {
     "q": FeatureType.FLOAT,
     "float": FeatureType.FLOAT,
@@ -164,6 +169,8 @@ def _base_score(text, n_outputs: int, link: str, objective: str) -> np.ndarray:
 def _features(learner: dict, n_features: int, gbm_model: dict | None) -> tuple[Feature, ...]:
     names = learner.get("feature_names") or []
     types = learner.get("feature_types") or []
+    if not isinstance(names, list) or not isinstance(types, list):
+        raise _fail("feature_names / feature_types must be lists of strings")
     if names and len(names) != n_features:
         raise _fail(f"feature_names has {len(names)} entries, num_feature is {n_features}")
     if types and len(types) != n_features:
@@ -210,7 +217,23 @@ def _num_text(v) -> str:
     return str(int(f)) if f.is_integer() else repr(f)
 
 
-def model_from_document(
+def model_from_document(doc: dict, **kwargs) -> Model:
+    """Build the IR from a decoded XGBoost model document (see :func:`_build` for options).
+
+    Any structural surprise the explicit checks did not name (a number where an object
+    belongs, a string inside a numeric array...) still surfaces as a one-line
+    :class:`ModelFormatError`, never as a bare TypeError from deep inside numpy.
+    """
+    try:
+        return _build(doc, **kwargs)
+    except (ModelFormatError, UnsupportedModelError):
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+        detail = " ".join(str(exc).split())[:160]
+        raise _fail(f"malformed XGBoost model: {type(exc).__name__}: {detail}") from None
+
+
+def _build(
     doc: dict,
     *,
     source_format: str,
@@ -218,7 +241,7 @@ def model_from_document(
     iteration_end: int | None = None,
     use_best_iteration: bool = False,
 ) -> Model:
-    """Build the IR from a decoded XGBoost model document.
+    """Build the IR; see :func:`model_from_document`.
 
     Truncation: by default every tree is kept, as ``Booster.predict`` does (it ignores
     ``best_iteration``).  ``use_best_iteration=True`` keeps rounds ``[0, best_iteration]`` as the
@@ -240,6 +263,11 @@ def model_from_document(
     if objective == "reg:quantileerror":
         alphas = _quantiles(learner["objective"])
         n_target = max(n_target, len(alphas))
+    # Sanity bounds: a corrupt count must fail in one line, not allocate terabytes.
+    for what, v, hi in (("num_feature", n_features, _MAX_FEATURES), ("num_class", n_class, _MAX_OUTPUTS),
+                        ("num_target", n_target, _MAX_OUTPUTS)):
+        if not 0 <= v <= hi:
+            raise _fail(f"{what} is {v}, outside [0, {hi}]")
     if n_class > 1 and n_target > 1:
         raise UnsupportedModelError("multi-class models with several targets are not supported")
     n_outputs = n_class if n_class > 1 else n_target
@@ -266,7 +294,10 @@ def model_from_document(
         weight_drop = gb.get("weight_drop", inner.get("weight_drop"))
         if name == "dart" and weight_drop is None:
             raise _fail("dart booster without 'weight_drop'")
-        best = learner.get("attributes", {}).get("best_iteration") if use_best_iteration else None
+        attrs = learner.get("attributes") or {}
+        if not isinstance(attrs, dict):
+            raise _fail("learner.attributes is not an object")
+        best = attrs.get("best_iteration") if use_best_iteration else None
         end = iteration_end
         if best is not None:
             end = _int(best, "best_iteration") + 1 if end is None else min(end, _int(best, "best_iteration") + 1)
