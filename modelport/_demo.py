@@ -141,7 +141,7 @@ def run_demo(*, out_dir: str | Path = "reports", n_rows: int = 10_000, options: 
     has_plot = _plot(benches, png)
     report = work / "report.md"
     report.write_text(_markdown(model_path, model, conversions, benches, has_plot, png.name, suites), encoding="utf-8")
-    return {"report": str(report), "plot": str(png) if has_plot else None, "conversions": conversions,
+    return {"report": str(report.resolve()), "plot": str(png.resolve()) if has_plot else None, "conversions": conversions,
             "benchmarks": benches, "benchmark_suites": suites}
 
 

@@ -142,3 +142,27 @@ def test_ir_target_is_registered():
 
     target = TARGETS.get("ir")
     assert target.extension == ".ir.json" and target.runtime is None
+
+
+def test_any_float32_bit_pattern_round_trips():
+    """Property: whatever float32 bits a threshold or leaf holds, the JSON gives them back."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=40))
+    def check(bit_patterns):
+        vals = np.array(bit_patterns, dtype=np.uint32).view(np.float32)
+        n = 2 * len(vals) + 1
+        left = np.full(n, -1); right = np.full(n, -1)
+        i = np.arange(len(vals))
+        left[2 * i] = 2 * i + 1; right[2 * i] = 2 * i + 2
+        thr = np.zeros(n, np.float32); thr[2 * i] = vals
+        leaf = np.zeros(n, np.float32); leaf[2 * i + 1] = vals
+        tree = samples.make_tree(left, right, np.zeros(n, np.int32), thr, leaf)
+        model = dataclasses.replace(samples.regression(1), booster=samples.ensemble([tree]))
+        _same_tree_arrays(tree, serialize.loads(serialize.dumps(model)).booster.trees[0])
+
+    assert hypothesis is not None
+    check()
