@@ -270,3 +270,56 @@ def test_unknown_backend_and_onnxmltools_without_source(tmp_path):
         write_onnx(m, tmp_path / "m.onnx", WriteOptions(backend="nope"))
     with pytest.raises(UnsupportedModelError, match="original model file"):
         write_onnx(m, tmp_path / "m.onnx", WriteOptions(backend="onnxmltools"))
+
+
+# -- random ensembles: ONNX margin == reference evaluator, bit for bit --------------------
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+_POOL = [F32(v) for v in (-1.0, 0.0, 0.1, 0.5, 1.5, 2.0, 3.0)]
+_EDGES = sorted({float(x) for v in _POOL for x in (v, np.nextafter(v, F32(9)), np.nextafter(v, F32(-9)))})
+_F32 = st.floats(-8, 8, width=32, allow_nan=False)
+
+
+def _random_tree(data, n_features, leaf_dim):
+    left, right, feat, thr, dl, val, cats = [-1], [-1], [0], [0.0], [False], [[0.0] * leaf_dim], {}
+    frontier = [0]
+    while frontier and len(left) < 15 and data.draw(st.booleans()):
+        i = frontier.pop(data.draw(st.integers(0, len(frontier) - 1)))
+        left[i], right[i] = len(left), len(left) + 1
+        feat[i] = data.draw(st.integers(0, n_features - 1))
+        dl[i] = data.draw(st.booleans())
+        if data.draw(st.integers(0, 3)) == 0:
+            cats[i] = sorted(data.draw(st.sets(st.integers(0, 5), min_size=1, max_size=4)))
+        else:
+            thr[i] = float(data.draw(st.sampled_from(_POOL)))
+        for _ in range(2):
+            left.append(-1), right.append(-1), feat.append(0), thr.append(0.0), dl.append(False)
+            val.append([data.draw(_F32) for _ in range(leaf_dim)])
+            frontier.append(len(left) - 1)
+    return tree(left, right, feat, thr, dl, val, cats)
+
+
+@hypothesis.settings(max_examples=100, deadline=None,
+                     suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+@hypothesis.given(data=st.data())
+def test_random_ensembles_match_reference_evaluator(data, tmp_path):
+    from modelport.converters.ir.evaluate import predict_margin
+
+    n_features = data.draw(st.integers(1, 3))
+    n_outputs = data.draw(st.integers(1, 3))
+    vector = n_outputs > 1 and data.draw(st.booleans())
+    leaf_dim = n_outputs if vector else 1
+    n_trees = data.draw(st.integers(1, 6))
+    trees = [_random_tree(data, n_features, leaf_dim) for _ in range(n_trees)]
+    outputs = [-1] * n_trees if vector else [data.draw(st.integers(0, n_outputs - 1)) for _ in range(n_trees)]
+    dart = data.draw(st.booleans())
+    weights = [data.draw(st.floats(0, 2, width=32)) for _ in range(n_trees)]
+    missing = data.draw(st.sampled_from([float("nan"), -1.0]))
+    m = model(ensemble(trees, outputs=outputs, weights=weights, leaf_dim=leaf_dim, dart=dart),
+              task=Task.MULTI_TARGET if n_outputs > 1 else Task.REGRESSION, n_features=n_features,
+              n_outputs=n_outputs, base=[data.draw(_F32) for _ in range(n_outputs)], missing=missing)
+    values = _EDGES + [np.nan, 1.7, -0.5, 4.0, 5.0, 2.0**24, 1e10]
+    X = np.array(data.draw(st.lists(st.lists(st.sampled_from(values), min_size=n_features, max_size=n_features),
+                                    min_size=1, max_size=25)), dtype=np.float32)
+    got = run(m, X, tmp_path).reshape(len(X), -1)
+    np.testing.assert_array_equal(got, predict_margin(m, X))
