@@ -204,3 +204,46 @@ def test_verify_against_another_models_artifact(model_json, xgb_trained, tmp_pat
     assert run("convert", other, "--to", "ir", "-o", art).returncode == 0
     p = run("verify", model_json, art)
     assert_one_line_error(p, EXIT_CODES["parity_failure"], "not a conversion of this model")
+
+
+def test_convert_parity_failure_exit_1_keeps_only_unverified(tmp_path, capsys):
+    """In-process (a broken writer cannot be injected into a subprocess): exit 1, one line,
+    JSON error with the report, and only ``<name>.unverified`` on disk."""
+    import dataclasses
+
+    import numpy as np
+
+    from modelport import cli
+    from modelport.converters.targets import TARGETS, all_targets
+
+    all_targets()
+    src = serialize.save(samples.binary(), tmp_path / "src.ir.json")
+    good = TARGETS.get("ir")
+
+    def off_by_one(model, out, options):
+        serialize.save(dataclasses.replace(model, base_score=model.base_score + np.float32(1)), out)
+
+    TARGETS.register("ir", dataclasses.replace(good, write=off_by_one), replace=True)
+    try:
+        code = cli.main(["convert", str(src), "--to", "ir", "-o", str(tmp_path / "out.ir.json"), "--json"])
+    finally:
+        TARGETS.register("ir", good, replace=True)
+    out, err = capsys.readouterr()
+    assert code == EXIT_CODES["parity_failure"]
+    assert [line for line in err.splitlines() if line.startswith("modelport: error:")][0].count("\n") == 0
+    payload = json.loads(out)
+    assert payload["exit_code"] == 1 and payload["report"]["passed"] is False and payload["report"]["differing_rows"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ir.json.unverified", "src.ir.json"]
+
+
+@pytest.mark.onnx
+def test_convert_to_onnx_then_verify(xgb_trained, tmp_path):
+    pytest.importorskip("onnxruntime")
+    model = xgb_trained("multi_softprob_parallel").json_path
+    p = run("convert", model, "--to", "onnx", "-o", tmp_path, "--json")
+    assert p.returncode == 0, p.stderr
+    art = Path(json.loads(p.stdout)["path"])
+    assert art.name == "model.onnx" and art.exists()
+    p = run("verify", model, art, "--json")
+    report = json.loads(p.stdout)
+    assert p.returncode == 0 and report["passed"] and report["margin"]["max_ulp_diff"] == 0
