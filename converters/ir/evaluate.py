@@ -65,6 +65,7 @@ class _Flat:
     is_cat: np.ndarray
     cat_keys: np.ndarray  # sorted int64 (global_node << 25) | code
     value: np.ndarray  # float32 [n_nodes_total, leaf_dim]
+    next4: np.ndarray  # [4 * n_nodes_total]: right, left, default child, default child
     depth: int
     has_cat: bool
 
@@ -108,9 +109,14 @@ def _flatten(ens: TreeEnsemble) -> _Flat:
         depth += 1
         if depth > total:  # only a cycle can be deeper than the node count
             raise ValueError("tree structure has a cycle; validate the IR before evaluating it")
+    dleft = cat("default_left", bool)
+    default_child = np.where(dleft, left, right)
+    next4 = np.stack([right, left, default_child, default_child], axis=1).ravel()
+    idx = np.int32 if 4 * total < 2**31 else np.int64
     flat = _Flat(
-        roots=starts[:-1], left=left, right=right, feature=cat("feature", np.int64),
-        threshold=cat("threshold", tdt), default_left=cat("default_left", bool),
+        next4=next4.astype(idx),
+        roots=starts[:-1].astype(idx), left=left, right=right, feature=cat("feature", idx),
+        threshold=cat("threshold", tdt), default_left=dleft,
         is_cat=cat("is_categorical", bool),
         cat_keys=np.sort(np.concatenate(keys)) if keys else np.zeros(0, np.int64),
         value=value, depth=depth, has_cat=bool(keys),
@@ -199,7 +205,7 @@ def _tree_margins(model: Model, ens: TreeEnsemble, X: np.ndarray, out: np.ndarra
         Xc = X[a:a + step]
         m = Xc.shape[0]
         flatX = Xc.ravel()
-        row_base = (np.arange(m, dtype=np.int64) * nf)[:, None]
+        row_base = (np.arange(m, dtype=np.int64 if m * nf >= 2**31 else flat.roots.dtype) * nf)[:, None]
         node = np.broadcast_to(flat.roots, (m, n_trees)).copy()
         for _ in range(flat.depth):
             x = flatX[row_base + flat.feature[node]]
@@ -211,14 +217,15 @@ def _tree_margins(model: Model, ens: TreeEnsemble, X: np.ndarray, out: np.ndarra
                     xv, nd = x[cm], node[cm]
                     valid = (xv >= 0) & (xv < _MAX_CAT)
                     code = np.where(valid, xv, 0).astype(np.int64)  # truncation toward zero
-                    key = (nd << 25) | code
+                    key = (nd.astype(np.int64) << 25) | code
                     pos = np.minimum(np.searchsorted(flat.cat_keys, key), flat.cat_keys.size - 1)
                     in_set = valid & (flat.cat_keys[pos] == key)
                     go_cat = np.where(valid, in_set == cat_left_in_set, ens.invalid_category_goes_left)
                     go_left[cm] = go_cat
-            miss = _missing_mask(x, model.missing)
-            go_left = np.where(miss, flat.default_left[node], go_left)
-            node = np.where(go_left, flat.left[node], flat.right[node])
+            # One gather picks the next node: slots (right, left, default, default) per node,
+            # indexed by go_left + 2 * missing.
+            slot = go_left.view(np.int8) + (_missing_mask(x, model.missing).view(np.int8) << 1)
+            node = flat.next4[(node << 2) + slot]
         _accumulate(ens, flat.value[node], out[a:a + m])
 
 
