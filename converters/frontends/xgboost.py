@@ -224,6 +224,8 @@ def model_from_document(doc: dict, **kwargs) -> Model:
     belongs, a string inside a numeric array...) still surfaces as a one-line
     :class:`ModelFormatError`, never as a bare TypeError from deep inside numpy.
     """
+    if kwargs.get("iteration_end") is not None and kwargs["iteration_end"] < 0:
+        raise ValueError(f"iteration_end must be >= 0, got {kwargs['iteration_end']}")
     try:
         return _build(doc, **kwargs)
     except (ModelFormatError, UnsupportedModelError):
@@ -363,9 +365,9 @@ def _ensemble(model: dict, weight_drop, n_features: int, n_outputs: int, end: in
                 n_outputs if info.size and info.max(initial=0) > 0 else 1)
             indptr = list(range(0, n_trees + 1, per))
         indptr = [_int(v, "iteration_indptr") for v in indptr]
-        if end < 0 or end >= len(indptr):
-            end = len(indptr) - 1
-        n_keep = indptr[end]
+        if not indptr or indptr[0] != 0 or indptr[-1] != n_trees or any(a > b for a, b in zip(indptr, indptr[1:])):
+            raise _fail(f"iteration_indptr is not a non-decreasing 0..{n_trees} sequence")
+        n_keep = indptr[min(end, len(indptr) - 1)]
     else:
         n_keep = n_trees
     if weight_drop is not None:
