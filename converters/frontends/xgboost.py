@@ -217,17 +217,31 @@ def _num_text(v) -> str:
     return str(int(f)) if f.is_integer() else repr(f)
 
 
-def model_from_document(doc: dict, **kwargs) -> Model:
-    """Build the IR from a decoded XGBoost model document (see :func:`_build` for options).
+def model_from_document(
+    doc: dict,
+    *,
+    source_format: str,
+    sha256: str = "",
+    iteration_end: int | None = None,
+    use_best_iteration: bool = False,
+) -> Model:
+    """Build the IR from a decoded XGBoost model document.
+
+    Truncation: by default every tree is kept, as ``Booster.predict`` does (it ignores
+    ``best_iteration``).  ``use_best_iteration=True`` keeps rounds ``[0, best_iteration]`` as the
+    scikit-learn ``XGBModel.predict`` does after early stopping; ``iteration_end=k`` keeps the
+    first ``k`` rounds (``iteration_range=(0, k)``).  Both cut at ``iteration_indptr``, so
+    ``num_class * num_parallel_tree`` trees per round stay together.
 
     Any structural surprise the explicit checks did not name (a number where an object
     belongs, a string inside a numeric array...) still surfaces as a one-line
     :class:`ModelFormatError`, never as a bare TypeError from deep inside numpy.
     """
-    if kwargs.get("iteration_end") is not None and kwargs["iteration_end"] < 0:
-        raise ValueError(f"iteration_end must be >= 0, got {kwargs['iteration_end']}")
+    if iteration_end is not None and iteration_end < 0:
+        raise ValueError(f"iteration_end must be >= 0, got {iteration_end}")
     try:
-        return _build(doc, **kwargs)
+        return _build(doc, source_format=source_format, sha256=sha256, iteration_end=iteration_end,
+                      use_best_iteration=use_best_iteration)
     except (ModelFormatError, UnsupportedModelError):
         raise
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as exc:
@@ -243,14 +257,7 @@ def _build(
     iteration_end: int | None = None,
     use_best_iteration: bool = False,
 ) -> Model:
-    """Build the IR; see :func:`model_from_document`.
-
-    Truncation: by default every tree is kept, as ``Booster.predict`` does (it ignores
-    ``best_iteration``).  ``use_best_iteration=True`` keeps rounds ``[0, best_iteration]`` as the
-    scikit-learn ``XGBModel.predict`` does after early stopping; ``iteration_end=k`` keeps the
-    first ``k`` rounds (``iteration_range=(0, k)``).  Both cut at ``iteration_indptr``, so
-    ``num_class * num_parallel_tree`` trees per round stay together.
-    """
+    """Build the IR; see :func:`model_from_document`."""
     learner = _obj(doc, "learner", "model")
     lmp = _obj(learner, "learner_model_param", "learner")
     objective = str(_obj(learner, "objective", "learner").get("name", ""))
