@@ -129,7 +129,8 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
     """Convert a model file to the format ``to`` and (by default) prove the artifact matches.
 
     Steps: load through the frontend → validate the IR → write to a temporary name in the
-    destination directory → if ``verify`` and the target has a runtime (or is the IR itself),
+    destination directory → if ``verify`` and the target has a runtime (or is the IR itself:
+    formats with neither are written unverified, ``ConvertResult.verified`` says so),
     run the probe set (+ ``data`` rows) through the artifact and the reference evaluator →
     on a pass, atomically rename to the final name.  On a parity failure the artifact is kept
     only as ``<name>.unverified`` and :class:`VerificationError` (with ``.report``) is raised.
@@ -159,7 +160,7 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
         if not staged.exists():
             raise ModelportError(f"the {to} writer produced no file")
         report = None
-        if verify:
+        if verify and (target.runtime is not None or target.name == "ir"):
             from modelport._verify import VerifyOptions, verify_model
 
             say("verifying against the reference evaluator")

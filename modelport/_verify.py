@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from modelport.converters.ir.model import Model, PostTransform, Task
-from modelport.errors import InputDataError, VerificationError
+from modelport.errors import InputDataError, ModelportError, VerificationError
 
 __all__ = [
     "Tolerance",
@@ -276,8 +276,10 @@ def _run_artifact(artifact: Path, X: np.ndarray, target: Any, model: Model) -> t
     """(prediction, margin or None) of the artifact on X, after checking its signature."""
     from modelport.converters.ir import evaluate, serialize
 
-    if target is not None and target.runtime is None:  # the IR itself
-        cand = serialize.load(artifact)
+    if target is not None and target.runtime is None:
+        if target.name != "ir":
+            raise ModelportError(f"no runtime executes {target.name} artifacts: nothing to verify {artifact.name} with")
+        cand = serialize.load(artifact)  # the IR itself, run by the reference evaluator
         if cand.n_features != model.n_features:
             raise _mismatch(artifact, "features", cand.n_features, model.n_features)
         if cand.n_outputs != model.n_outputs:
