@@ -12,7 +12,7 @@ def registry_tables() -> dict[str, list[dict[str, Any]]]:
     depends on which module happened to be imported first)."""
     from modelport.converters.frontends import all_frontends
     from modelport.converters.targets import all_targets
-    from modelport.runtimes import base as runtimes
+    from modelport.runtimes import all_runtimes
 
     frontends = [
         {"name": n, "framework": f.framework, "extensions": list(f.extensions), "description": f.description}
@@ -23,5 +23,5 @@ def registry_tables() -> dict[str, list[dict[str, Any]]]:
          "description": t.description}
         for n, t in sorted(all_targets().items())
     ]
-    rts = [{"name": n, "description": r.description} for n, r in sorted(runtimes._load_all().items())]
+    rts = [{"name": n, "description": r.description} for n, r in sorted(all_runtimes().items())]
     return {"frontends": frontends, "targets": targets, "runtimes": rts}
