@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
     from modelport._verify import ParityReport, VerifyOptions
+    from modelport.converters.frontends import LoadOptions
     from modelport.converters.ir.model import Model
     from modelport.converters.targets import Target
 
@@ -62,10 +63,19 @@ def _is_ir_file(path: Path) -> bool:
         return False
 
 
-def load(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> "Model":
+def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, options: "LoadOptions | None" = None) -> "Model":
     """Read a model file (any registered source format, or modelport's ``*.ir.json``) into
-    the validated IR.  ``trust_pickle`` allows unpickling (only for files you made)."""
+    the validated IR.  ``trust_pickle`` allows unpickling (only for files you made);
+    ``options`` (:class:`~modelport.converters.frontends.LoadOptions`) also selects
+    truncation to ``best_iteration`` / the first rounds and a missing-value sentinel."""
+    import dataclasses
+
+    from modelport.converters.frontends import LoadOptions, load_model, with_missing
     from modelport.converters.ir.validate import validate
+
+    options = options or LoadOptions()
+    if trust_pickle:
+        options = dataclasses.replace(options, trust_pickle=True)
 
     path = Path(path)
     if not path.is_file():
@@ -74,11 +84,13 @@ def load(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> "Model"
     if _is_ir_file(path):
         from modelport.converters.ir.serialize import load as load_ir
 
-        return load_ir(path)
-    from modelport.converters.frontends import LoadOptions, load_model
-
+        if options.use_best_iteration or options.iteration_end is not None:
+            raise ModelportError(f"{path.name}: an IR file is already truncated as written; "
+                                 "truncate when converting from the source model")
+        model = load_ir(path)
+        return validate(with_missing(model, options.missing)) if options.missing is not None else model
     try:
-        model = load_model(path, options=LoadOptions(trust_pickle=trust_pickle))
+        model = load_model(path, options=options)
     except OSError as exc:
         raise ModelFormatError(f"cannot read model file {str(path)!r}: {exc.strerror or exc}") from None
     return validate(model)
@@ -125,7 +137,7 @@ def default_output(model_path: Path, target: "Target", out: "str | os.PathLike[s
 def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLike[str] | None = None,
             backend: str = "modelport", data: "str | os.PathLike[str] | np.ndarray | None" = None,
             verify: bool = True, trust_pickle: bool = False, options: "VerifyOptions | None" = None,
-            progress=None) -> ConvertResult:
+            load_options: "LoadOptions | None" = None, progress=None) -> ConvertResult:
     """Convert a model file to the format ``to`` and (by default) prove the artifact matches.
 
     Steps: load through the frontend → validate the IR → write to a temporary name in the
@@ -134,7 +146,8 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
     run the probe set (+ ``data`` rows) through the artifact and the reference evaluator →
     on a pass, atomically rename to the final name.  On a parity failure the artifact is kept
     only as ``<name>.unverified`` and :class:`VerificationError` (with ``.report``) is raised.
-    On any other error no output file is left behind.
+    On any other error no output file is left behind.  ``load_options`` selects truncation
+    and a missing sentinel (see :func:`load`).
     """
     say = progress or (lambda msg: None)
     start = time.perf_counter()
@@ -143,7 +156,7 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
     if backend not in target.backends:
         raise ModelportError(f"format {to!r} has no backend {backend!r} (available: {', '.join(target.backends)})")
     say(f"loading {model_path}")
-    model = load(model_path, trust_pickle=trust_pickle)
+    model = load(model_path, trust_pickle=trust_pickle, options=load_options)
     rows = read_data(data, model)
     final = default_output(model_path, target, out)
     if final.resolve() == model_path.resolve():
@@ -180,15 +193,15 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
 
 
 def _replace(src: Path, dst: Path) -> None:
-    """Atomic rename within one directory (replacing a file or an empty directory)."""
-    if dst.is_dir() and not dst.is_symlink():
-        shutil.rmtree(dst)
+    """Atomic rename within one directory; never replaces a directory (loses nothing)."""
+    if dst.is_dir():
+        raise ModelportError(f"output path {str(dst)!r} is a directory; pass another -o/--out")
     os.replace(src, dst)
 
 
 def verify(model_path: str | os.PathLike[str], artifact_path: str | os.PathLike[str], *,
            data: "str | os.PathLike[str] | np.ndarray | None" = None, trust_pickle: bool = False,
-           options: "VerifyOptions | None" = None) -> "ParityReport":
+           options: "VerifyOptions | None" = None, load_options: "LoadOptions | None" = None) -> "ParityReport":
     """Compare an existing artifact with the source model's reference predictions.
 
     Returns the :class:`~modelport._verify.ParityReport` (check ``.passed``); raises only
@@ -196,7 +209,7 @@ def verify(model_path: str | os.PathLike[str], artifact_path: str | os.PathLike[
     """
     from modelport._verify import VerifyOptions, verify_model
 
-    model = load(model_path, trust_pickle=trust_pickle)
+    model = load(model_path, trust_pickle=trust_pickle, options=load_options)
     rows = read_data(data, model)
     artifact = Path(artifact_path)
     if not artifact.exists():

@@ -38,6 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (the ``--to`` choices come from the target registry)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    # How a source model is read: shared by every command that reads one.
+    reading = argparse.ArgumentParser(add_help=False)
+    g = reading.add_argument_group("reading the model")
+    g.add_argument("--trust-pickle", action="store_true", help="allow unpickling (only for files you made)")
+    g.add_argument("--best-iteration", action="store_true",
+                   help="keep only the rounds up to the recorded best_iteration (early stopping), as "
+                        "scikit-learn's XGBModel.predict does; by default every tree is kept, as Booster.predict does")
+    g.add_argument("--iteration-end", type=int, metavar="K",
+                   help="keep only the first K boosting rounds (XGBoost's iteration_range=(0, K))")
+    g.add_argument("--missing", type=float, metavar="VALUE",
+                   help="input value that means missing besides NaN (the DMatrix missing= you trained and "
+                        "predict with, e.g. -999); model files do not record it")
     p = _Parser(prog=PROG, description="Convert trained XGBoost/LightGBM/scikit-learn models into other formats, "
                                        "with exact parity checks.",
                 epilog=f"exit codes: {', '.join(f'{v} {k}' for k, v in EXIT_CODES.items())}")
@@ -47,13 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    s = sub.add_parser("inspect", parents=[common], help="describe a model file",
+    s = sub.add_parser("inspect", parents=[common, reading], help="describe a model file",
                        description="Describe a model: format, framework version, objective, task, booster, "
                                    "trees, depth, features, classes/outputs.")
     s.add_argument("model", metavar="MODEL", help="model file (XGBoost .json/.ubj, SageMaker model.tar.gz, *.ir.json)")
-    s.add_argument("--trust-pickle", action="store_true", help="allow unpickling (only for files you made)")
 
-    s = sub.add_parser("convert", parents=[common], help="convert a model and verify the artifact",
+    s = sub.add_parser("convert", parents=[common, reading], help="convert a model and verify the artifact",
                        description="Write MODEL in another format; by default run the artifact on probe rows and "
                                    "keep it only if it matches the reference evaluator.")
     s.add_argument("model", metavar="MODEL", help="model file")
@@ -63,15 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", default="modelport", metavar="B", help="converter backend (default: modelport)")
     s.add_argument("--data", metavar="ROWS.csv", help="extra rows to verify on (numeric CSV, header optional)")
     s.add_argument("--no-verify", action="store_true", help="skip the parity check")
-    s.add_argument("--trust-pickle", action="store_true", help="allow unpickling (only for files you made)")
 
-    s = sub.add_parser("verify", parents=[common], help="check an artifact against its source model",
+    s = sub.add_parser("verify", parents=[common, reading], help="check an artifact against its source model",
                        description="Run ARTIFACT and the reference evaluator of MODEL on probe rows (and --data) "
                                    "and report max abs diff, max ULP diff, class flips and differing rows.")
     s.add_argument("model", metavar="MODEL", help="the source model file")
     s.add_argument("artifact", metavar="ARTIFACT", help="the converted artifact")
     s.add_argument("--data", metavar="ROWS.csv", help="extra rows to verify on (numeric CSV, header optional)")
-    s.add_argument("--trust-pickle", action="store_true", help="allow unpickling (only for files you made)")
 
     sub.add_parser("formats", parents=[common], help="list source formats, targets and runtimes",
                    description="List the registered frontends (sources), targets and runtimes.")
@@ -82,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="reports", metavar="DIR", help="report directory (default: reports)")
     s.add_argument("--rows", type=int, default=10_000, metavar="N", help="benchmark rows (default: 10000)")
     return p
+
+
+def _load_options(args: argparse.Namespace):
+    from modelport.converters.frontends import LoadOptions
+
+    return LoadOptions(trust_pickle=args.trust_pickle, use_best_iteration=args.best_iteration,
+                       iteration_end=args.iteration_end, missing=args.missing)
 
 
 def _progress(enabled: bool) -> Callable[[str], None]:
@@ -100,7 +116,7 @@ def _cmd_inspect(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from modelport.converters.ir.model import TreeEnsemble
     from modelport.converters.ir.validate import tree_depth
 
-    m = load(args.model, trust_pickle=args.trust_pickle)
+    m = load(args.model, options=_load_options(args))
     prov = m.provenance
     b = m.booster
     info: dict[str, Any] = {
@@ -165,7 +181,7 @@ def _cmd_convert(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from modelport._api import convert
 
     res = convert(args.model, to=args.to, out=args.out, backend=args.backend, data=args.data,
-                  verify=not args.no_verify, trust_pickle=args.trust_pickle, progress=_progress(True))
+                  verify=not args.no_verify, load_options=_load_options(args), progress=_progress(True))
     text = f"wrote {res.path} ({res.target}, {'verified' if res.verified else 'NOT verified'}, {res.seconds:.2f}s)"
     if res.report is not None:
         text += "\n" + _report_text(res.report)
@@ -175,7 +191,7 @@ def _cmd_convert(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 def _cmd_verify(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from modelport._api import verify
 
-    report = verify(args.model, args.artifact, data=args.data, trust_pickle=args.trust_pickle)
+    report = verify(args.model, args.artifact, data=args.data, load_options=_load_options(args))
     out = report.to_dict()
     if not report.passed:
         args._exit = EXIT_CODES["parity_failure"]

@@ -15,7 +15,7 @@ from modelport._registry import Registry
 from modelport.converters.ir.model import Model
 from modelport.errors import ModelFormatError
 
-__all__ = ["FRONTENDS", "Frontend", "LoadOptions", "load_model", "detect_frontend"]
+__all__ = ["FRONTENDS", "Frontend", "LoadOptions", "load_model", "detect_frontend", "with_missing"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,16 @@ class LoadOptions:
     trust_pickle: bool = False
     """Allow unpickling a pickled model (e.g. in a SageMaker model.tar.gz).  Unpickling
     runs arbitrary code: only for files you made yourself."""
+    use_best_iteration: bool = False
+    """Keep only the boosting rounds up to the model's recorded ``best_iteration`` (early
+    stopping), as scikit-learn's ``XGBModel.predict`` does.  By default every tree is kept,
+    as ``Booster.predict`` does (PARITY-TRAPS 6)."""
+    iteration_end: int | None = None
+    """Keep only the first ``iteration_end`` boosting rounds (XGBoost's
+    ``iteration_range=(0, iteration_end)``); None keeps all."""
+    missing: float | None = None
+    """An input value that means 'missing' in addition to NaN (XGBoost's DMatrix
+    ``missing=-999``).  Model files do not record it, so it must be given; None: NaN only."""
 
 
 @dataclass(frozen=True)
@@ -87,5 +97,22 @@ def detect_frontend(path: Path) -> Frontend:
 def load_model(path: str | Path, *, frontend: str | None = None, options: LoadOptions | None = None) -> Model:
     """Read a model file into the IR, detecting its format unless ``frontend`` names one."""
     _load_all()
+    options = options or LoadOptions()
+    if options.iteration_end is not None and options.iteration_end < 0:
+        raise ModelFormatError(f"iteration_end must be >= 0, got {options.iteration_end}")
     fe = FRONTENDS.get(frontend) if frontend else detect_frontend(Path(path))
-    return fe.load(Path(path), options or LoadOptions())
+    model = fe.load(Path(path), options)
+    if options.missing is not None:
+        model = with_missing(model, options.missing)
+    return model
+
+
+def with_missing(model: Model, missing: float) -> Model:
+    """The model with ``missing`` as its missing-value sentinel (NaN means NaN only)."""
+    import dataclasses
+    import math
+
+    missing = float(missing)
+    if math.isinf(missing):
+        raise ModelFormatError(f"missing sentinel must be finite or NaN, got {missing}")
+    return dataclasses.replace(model, missing=missing)

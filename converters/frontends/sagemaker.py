@@ -121,7 +121,9 @@ def load_sagemaker_xgboost(path: str | Path, options: LoadOptions | None = None)
         data = _unpickle_to_json(data, path.name)
     if data.lstrip()[:1] == b"{":
         doc, kind = parse_document(data, f"{path.name}:{MEMBER_NAME}")
-        return model_from_document(doc, source_format="sagemaker-xgboost", sha256=digest)
+        return model_from_document(doc, source_format="sagemaker-xgboost", sha256=digest,
+                                   iteration_end=options.iteration_end,
+                                   use_best_iteration=options.use_best_iteration)
     if _is_legacy_binary(data):
         raise UnsupportedModelError(f"{path.name}: {MEMBER_NAME!r} is XGBoost's legacy binary format; " + _RESAVE)
     raise ModelFormatError(f"{path.name}: {MEMBER_NAME!r} is neither XGBoost JSON/UBJSON nor a pickle")

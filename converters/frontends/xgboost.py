@@ -419,6 +419,9 @@ def load_xgboost(
     except OSError as exc:
         raise ModelFormatError(f"cannot read model file {str(path)!r}: {exc.strerror}") from None
     doc, kind = parse_document(data, path.name)
+    if options is not None:
+        iteration_end = options.iteration_end if iteration_end is None else iteration_end
+        use_best_iteration = use_best_iteration or options.use_best_iteration
     return model_from_document(
         doc, source_format=f"xgboost-{kind}", sha256=hashlib.sha256(data).hexdigest(),
         iteration_end=iteration_end, use_best_iteration=use_best_iteration,
