@@ -1,0 +1,34 @@
+"""Benchmarks: each ``bench_*`` module times modelport against the anchors run in the same
+process (XGBoost's own predict, onnxruntime, ...) and prints ratios.  A module is a suite
+when it has ``run(...) -> dict`` and ``format_text(dict) -> str``; ``modelport bench`` and
+``modelport demo`` find the suites here, and each is also runnable as
+``python -m modelport.benchmarks.bench_NAME [--json]``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from types import ModuleType
+from typing import Any
+
+__all__ = ["suites", "run_suite"]
+
+
+def suites() -> dict[str, ModuleType]:
+    """Suite name (``bench_onnx`` → ``onnx``) → module, in name order."""
+    found: dict[str, ModuleType] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if not info.name.startswith("bench_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if callable(getattr(mod, "run", None)) and callable(getattr(mod, "format_text", None)):
+            found[info.name[len("bench_"):]] = mod
+    return found
+
+
+def run_suite(mod: ModuleType, *, repeats: int | None = None) -> dict[str, Any]:
+    """Run one suite, with ``repeats`` timed repeats when given."""
+    kwargs = {"repeats": repeats} if repeats is not None and "repeats" in inspect.signature(mod.run).parameters else {}
+    return mod.run(**kwargs)

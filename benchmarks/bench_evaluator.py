@@ -73,15 +73,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="xgboost nthread (default: all cores)")
     args = ap.parse_args(argv)
     r = run(args.repeats, args.threads)
-    if args.json:
-        print(json.dumps(r, indent=2))
-    else:
-        print(f"{r['trees']} trees, depth {r['depth']}, {r['features']} features, {r['rows']} rows "
-              f"(best of {r['repeats']}; xgboost {r['xgboost_version']}, {r['xgboost_threads']} threads)")
-        print(f"  modelport evaluator : {r['evaluator_rows_per_s']:>12,.0f} rows/s")
-        print(f"  xgboost inplace     : {r['xgboost_rows_per_s']:>12,.0f} rows/s")
-        print(f"  evaluator is {r['slowdown_vs_xgboost']:.1f}x slower than xgboost (bit-identical margins)")
+    print(json.dumps(r, indent=2) if args.json else format_text(r))
     return 0
+
+
+def format_text(r: dict) -> str:
+    """The human-readable summary of :func:`run`'s result."""
+    return "\n".join([
+        f"{r['trees']} trees, depth {r['depth']}, {r['features']} features, {r['rows']} rows "
+        f"(best of {r['repeats']}; xgboost {r['xgboost_version']}, {r['xgboost_threads']} threads)",
+        f"  modelport evaluator : {r['evaluator_rows_per_s']:>12,.0f} rows/s",
+        f"  xgboost inplace     : {r['xgboost_rows_per_s']:>12,.0f} rows/s",
+        f"  evaluator is {r['slowdown_vs_xgboost']:.1f}x slower than xgboost (bit-identical margins)",
+    ])
 
 
 if __name__ == "__main__":

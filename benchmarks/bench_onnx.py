@@ -131,23 +131,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=2000, help="single-row calls for the latency percentiles")
     args = ap.parse_args(argv)
     r = run(threads=args.threads, repeats=args.repeats, calls=args.calls)
-    if args.json:
-        print(json.dumps(r, indent=2))
-        return 0
-    print(f"{r['trees']} trees, depth {r['depth']}, {r['features']} features; {r['threads']} thread(s); "
+    print(json.dumps(r, indent=2) if args.json else format_text(r))
+    return 0
+
+
+def format_text(r: dict) -> str:
+    """The human-readable summary of :func:`run`'s result."""
+    lines: list[str] = []
+    add = lines.append
+    add(f"{r['trees']} trees, depth {r['depth']}, {r['features']} features; {r['threads']} thread(s); "
           f"xgboost {r['xgboost_version']}, onnxruntime {r['onnxruntime_version']}")
-    print(f"max |prob diff| vs xgboost: modelport {r['check']['modelport_max_abs_diff']:.3g}, "
+    add(f"max |prob diff| vs xgboost: modelport {r['check']['modelport_max_abs_diff']:.3g}, "
           f"onnxmltools {r['check']['onnxmltools_max_abs_diff']:.3g}")
     head = f"{'':18s} {'p50 us':>9s} {'p99 us':>9s}" + "".join(f" {'rows/s @' + n:>14s}" for n in map(str, BATCHES))
-    print(head)
+    add(head)
     for name, res in r["results"].items():
         lat, tp = res["latency"], res["rows_per_s"]
-        print(f"{name:18s} {lat['p50_us']:9.1f} {lat['p99_us']:9.1f}" + "".join(f" {tp[str(n)]:14,.0f}" for n in BATCHES))
+        add(f"{name:18s} {lat['p50_us']:9.1f} {lat['p99_us']:9.1f}" + "".join(f" {tp[str(n)]:14,.0f}" for n in BATCHES))
     for name in ("modelport_onnx", "onnxmltools_onnx"):
         v = r["results"][name]["vs_xgboost"]
-        print(f"{name} / xgboost time: p50 {v['p50_latency_ratio']:.2f}x, p99 {v['p99_latency_ratio']:.2f}x, "
+        add(f"{name} / xgboost time: p50 {v['p50_latency_ratio']:.2f}x, p99 {v['p99_latency_ratio']:.2f}x, "
               + ", ".join(f"{n} rows {v['time_ratio_' + str(n)]:.2f}x" for n in BATCHES))
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

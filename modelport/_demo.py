@@ -146,27 +146,16 @@ def run_demo(*, out_dir: str | Path = "reports", n_rows: int = 10_000, options: 
 
 
 def _benchmark_suites(say: Callable[[str], None]) -> dict[str, Any]:
-    """Run every ``modelport.benchmarks`` module that has a ``run(repeats=...)`` function."""
-    import importlib
-    import inspect
-    import pkgutil
-
-    import modelport.benchmarks as pkg
+    """Run every benchmark suite (:func:`modelport.benchmarks.suites`) with 3 repeats."""
+    from modelport.benchmarks import run_suite, suites
 
     results: dict[str, Any] = {}
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
-        run = getattr(mod, "run", None)
-        if not callable(run):
-            continue
-        say(f"running benchmark suite {info.name}")
-        kwargs = {"repeats": 3} if "repeats" in inspect.signature(run).parameters else {}
+    for name, mod in suites().items():
+        say(f"running benchmark suite {mod.__name__.rsplit('.', 1)[-1]}")
         try:
-            results[info.name] = run(**kwargs)
+            results[mod.__name__.rsplit(".", 1)[-1]] = run_suite(mod, repeats=3)
         except ModelportError as exc:  # e.g. a missing optional dependency: reported, not fatal
-            results[info.name] = {"error": str(exc)}
+            results[mod.__name__.rsplit(".", 1)[-1]] = {"error": str(exc)}
     return results
 
 

@@ -28,6 +28,12 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_CODES["usage"])
 
 
+def _suite_names() -> list[str]:
+    from modelport.benchmarks import suites
+
+    return list(suites())
+
+
 def _target_names() -> list[str]:
     from modelport.converters.targets import all_targets
 
@@ -84,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("formats", parents=[common], help="list source formats, targets and runtimes",
                    description="List the registered frontends (sources), targets and runtimes.")
+
+    s = sub.add_parser("bench", parents=[common], help="run the latency/throughput benchmarks",
+                       description="Run benchmark suites that time modelport's runtimes against the anchors "
+                                   "(XGBoost's inplace_predict, onnxruntime) in the same process and print ratios.")
+    s.add_argument("suite", nargs="*", metavar="SUITE",
+                   help="suites to run (default: all): " + ", ".join(_suite_names()))
+    s.add_argument("--repeats", type=int, default=None, metavar="N", help="timed repeats per measurement (best is kept)")
 
     s = sub.add_parser("demo", parents=[common], help="train a sample model, convert to every format, verify, benchmark",
                        description="Train a sample XGBoost model, convert it to every registered target, verify each "
@@ -209,6 +222,25 @@ def _cmd_formats(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     return tables, "\n".join(lines)
 
 
+def _cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    from modelport.benchmarks import run_suite, suites
+
+    known = suites()
+    unknown = [s for s in args.suite if s not in known]
+    if unknown:
+        raise ModelportError(f"unknown benchmark suite {unknown[0]!r} (known: {', '.join(known)})")
+    if args.repeats is not None and args.repeats < 1:
+        raise ModelportError(f"--repeats must be at least 1, got {args.repeats}")
+    say = _progress(True)
+    data: dict[str, Any] = {}
+    texts = []
+    for name in args.suite or list(known):
+        say(f"running benchmark suite {name}")
+        data[name] = run_suite(known[name], repeats=args.repeats)
+        texts.append(f"== {name}\n{known[name].format_text(data[name])}")
+    return data, "\n\n".join(texts)
+
+
 def _cmd_demo(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from modelport._demo import run_demo
 
@@ -217,7 +249,7 @@ def _cmd_demo(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 
 _COMMANDS = {"inspect": _cmd_inspect, "convert": _cmd_convert, "verify": _cmd_verify, "formats": _cmd_formats,
-             "demo": _cmd_demo}
+             "bench": _cmd_bench, "demo": _cmd_demo}
 
 
 def _jsonable(x: Any) -> Any:

@@ -16,7 +16,7 @@ from modelport.converters.ir import serialize
 from modelport.errors import EXIT_CODES
 
 SCRIPT = Path(sys.executable).with_name("modelport")
-COMMANDS = ("inspect", "convert", "verify", "formats", "demo")
+COMMANDS = ("inspect", "convert", "verify", "formats", "bench", "demo")
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -247,3 +247,15 @@ def test_convert_to_onnx_then_verify(xgb_trained, tmp_path):
     p = run("verify", model, art, "--json")
     report = json.loads(p.stdout)
     assert p.returncode == 0 and report["passed"] and report["margin"]["max_ulp_diff"] == 0
+
+
+def test_bench_runs_a_suite_and_reports_ratios_as_json():
+    p = run("bench", "evaluator", "--repeats", "1", "--json")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)["evaluator"]
+    assert r["evaluator_rows_per_s"] > 0 and r["xgboost_rows_per_s"] > 0
+    assert r["slowdown_vs_xgboost"] == pytest.approx(r["evaluator_seconds"] / r["xgboost_seconds"])
+
+
+def test_bench_unknown_suite_is_a_one_line_error():
+    assert_one_line_error(run("bench", "nope"), 3, "unknown benchmark suite 'nope'")
