@@ -78,8 +78,12 @@ def test_dataframe_strings_and_nullable():
 def test_dataframe_categorical_recoded_by_value():
     pd = pytest.importorskip("pandas")
     feats = (FeatureSpec("a"), FeatureSpec("k", "categorical", ("red", "green", "blue")))
-    df = pd.DataFrame({"a": [0.0, 1, 2, 3], "k": pd.Categorical(["blue", "red", None, "mauve"])})
-    np.testing.assert_array_equal(coerce_input(df, feats)[:, 1], np.array([2, 0, np.nan, np.nan], np.float32))
+    df = pd.DataFrame({"a": [0.0, 1, 2], "k": pd.Categorical(["blue", "red", None], categories=["red", "blue", "mauve"])})
+    np.testing.assert_array_equal(coerce_input(df, feats)[:, 1], np.array([2, 0, np.nan], np.float32))
+    # a value never seen in training is refused, not turned into 'missing' (test_runtime_inputs.py)
+    df = pd.DataFrame({"a": [0.0, 1], "k": pd.Categorical(["blue", "mauve"])})
+    with pytest.raises(InputDataError, match="column 'k': category 'mauve' was not seen in training"):
+        coerce_input(df, feats)
 
 
 def test_unreadable_input_type():
