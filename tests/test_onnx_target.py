@@ -323,3 +323,67 @@ def test_random_ensembles_match_reference_evaluator(data, tmp_path):
                                     min_size=1, max_size=25)), dtype=np.float32)
     got = run(m, X, tmp_path).reshape(len(X), -1)
     np.testing.assert_array_equal(got, predict_margin(m, X))
+
+
+def _identity_margin_model(task, post, n_outputs=1, n_classes=0):
+    """A linear model whose margin is its input: margin[:, g] = 0 + x[:, g] * 1 (+ x[:, j] * 0)."""
+    lin = LinearBooster(np.eye(n_outputs, dtype=F32), np.zeros(n_outputs, F32))
+    return model(lin, task=task, n_features=n_outputs, n_outputs=n_outputs, n_classes=n_classes, post=post)
+
+
+def _exp64_f32(x):
+    with np.errstate(over="ignore"):
+        return np.exp(np.asarray(x, dtype=F32).astype(np.float64)).astype(F32)
+
+
+_MARGINS = np.concatenate([
+    np.random.default_rng(3).uniform(-30, 30, 3000),
+    [0.0, 1e-8, -1.965736, 17.0, -17.0, 88.0, 88.8, -87.5, -103.9, -104.0, 100.0, -100.0],
+]).astype(F32)
+
+
+def test_transforms_are_xgboost_float32_formulas(tmp_path):
+    """Sigmoid, exp and softmax equal XGBoost's float32 sequences (src/common/math.h) bit for
+    bit, with a float64 exp rounded once (overflow to inf, underflow to subnormals included)."""
+    one = F32(1)
+    x = _MARGINS[:, None]
+    sig = run(_identity_margin_model(Task.BINARY, PostTransform.SIGMOID, n_classes=2), x, tmp_path,
+              output="prediction")
+    np.testing.assert_array_equal(sig, one / (one + _exp64_f32(-_MARGINS)))
+    ex = run(_identity_margin_model(Task.REGRESSION, PostTransform.EXP), x, tmp_path, output="prediction")
+    np.testing.assert_array_equal(ex, _exp64_f32(_MARGINS))
+    m = _MARGINS.reshape(-1, 3)
+    e = _exp64_f32(m - m.max(axis=1, keepdims=True))
+    wsum = np.zeros(len(m))
+    for k in range(3):  # XGBoost: double wsum, added class by class
+        wsum += e[:, k]
+    soft = run(_identity_margin_model(Task.MULTICLASS, PostTransform.SOFTMAX, 3, 3), m, tmp_path,
+               output="probabilities")
+    np.testing.assert_array_equal(soft, e / wsum.astype(F32)[:, None])
+
+
+@pytest.mark.parametrize("task, post, n", [
+    (Task.BINARY, PostTransform.SIGMOID, 1), (Task.MULTICLASS, PostTransform.SOFTMAX, 3),
+    (Task.REGRESSION, PostTransform.EXP, 1),
+])
+def test_optimizer_does_not_fuse_approximate_kernels(tmp_path, task, post, n):
+    """onnxruntime's MLAS Sigmoid/Softmax are approximations (up to 47,542 ULP off XGBoost on
+    the case zoo): the session's optimized graph (ORT_ENABLE_ALL, as modelport.runtimes loads
+    it) must keep the plain ops and the float64 Exp."""
+    import onnxruntime as ort
+
+    path, opt = tmp_path / "m.onnx", tmp_path / "optimized.onnx"
+    write_onnx(_identity_margin_model(task, post, n, n if task is not Task.REGRESSION else 0), path, WriteOptions())
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.optimized_model_filepath = str(opt)
+    ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    g = onnx.load(str(opt)).graph
+    ops = {node.op_type for node in g.node}
+    assert not ops & {"Sigmoid", "Softmax", "LogSoftmax", "FastGelu", "QuickGelu"}, ops
+    producer = {out: node for node in g.node for out in node.output}
+    exps = [node for node in g.node if node.op_type == "Exp"]
+    assert exps
+    for node in exps:
+        cast = producer[node.input[0]]
+        assert cast.op_type == "Cast" and onnx.helper.get_attribute_value(cast.attribute[0]) == onnx.TensorProto.DOUBLE
