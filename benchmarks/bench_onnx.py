@@ -26,7 +26,7 @@ import os
 import platform
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -40,7 +40,7 @@ class ConvertResult:
     """The converter that wrote it."""
     verified: bool
     """True when the artifact was run and matched the reference evaluator."""
-    report: "ParityReport | None"
+    report: ParityReport | None
     """The parity report (None when verification was skipped or the target has no runtime)."""
     seconds: float
     """Wall time of the whole conversion."""
@@ -63,7 +63,7 @@ def _is_ir_file(path: Path) -> bool:
         return False
 
 
-def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, options: "LoadOptions | None" = None) -> "Model":
+def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, options: LoadOptions | None = None) -> Model:
     """Read a model file (any registered source format, or modelport's ``*.ir.json``) into
     the validated IR.  ``trust_pickle`` allows unpickling (only for files you made);
     ``options`` (:class:`~modelport.converters.frontends.LoadOptions`) also selects
@@ -96,7 +96,7 @@ def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, options: "
     return validate(model)
 
 
-def read_data(data: "str | os.PathLike[str] | np.ndarray | None", model: "Model") -> "np.ndarray | None":
+def read_data(data: str | os.PathLike[str] | np.ndarray | None, model: Model) -> np.ndarray | None:
     """Rows given as a CSV path or an array, as float32 ``[n, n_features]`` (None passes through)."""
     if data is None:
         return None
@@ -114,7 +114,7 @@ def read_data(data: "str | os.PathLike[str] | np.ndarray | None", model: "Model"
     return arr
 
 
-def _target(name: str) -> "Target":
+def _target(name: str) -> Target:
     from modelport.converters.targets import all_targets
 
     targets = all_targets()
@@ -123,7 +123,7 @@ def _target(name: str) -> "Target":
     return targets.get(name)
 
 
-def default_output(model_path: Path, target: "Target", out: "str | os.PathLike[str] | None") -> Path:
+def default_output(model_path: Path, target: Target, out: str | os.PathLike[str] | None) -> Path:
     """Where the artifact goes: ``out`` (a file, or a directory to put it in), else beside
     the model with the target's extension (``model.json`` → ``model.onnx``)."""
     name = model_path.name
@@ -135,9 +135,9 @@ def default_output(model_path: Path, target: "Target", out: "str | os.PathLike[s
 
 
 def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLike[str] | None = None,
-            backend: str = "modelport", data: "str | os.PathLike[str] | np.ndarray | None" = None,
-            verify: bool = True, trust_pickle: bool = False, options: "VerifyOptions | None" = None,
-            load_options: "LoadOptions | None" = None, progress=None) -> ConvertResult:
+            backend: str = "modelport", data: str | os.PathLike[str] | np.ndarray | None = None,
+            verify: bool = True, trust_pickle: bool = False, options: VerifyOptions | None = None,
+            load_options: LoadOptions | None = None, progress=None) -> ConvertResult:
     """Convert a model file to the format ``to`` and (by default) prove the artifact matches.
 
     Steps: load through the frontend → validate the IR → write to a temporary name in the
@@ -200,8 +200,8 @@ def _replace(src: Path, dst: Path) -> None:
 
 
 def verify(model_path: str | os.PathLike[str], artifact_path: str | os.PathLike[str], *,
-           data: "str | os.PathLike[str] | np.ndarray | None" = None, trust_pickle: bool = False,
-           options: "VerifyOptions | None" = None, load_options: "LoadOptions | None" = None) -> "ParityReport":
+           data: str | os.PathLike[str] | np.ndarray | None = None, trust_pickle: bool = False,
+           options: VerifyOptions | None = None, load_options: LoadOptions | None = None) -> ParityReport:
     """Compare an existing artifact with the source model's reference predictions.
 
     Returns the :class:`~modelport._verify.ParityReport` (check ``.passed``); raises only

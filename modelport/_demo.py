@@ -13,7 +13,8 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -75,7 +76,7 @@ def _plot(results: list[dict[str, Any]], path: Path) -> bool:
         return False
     names = [r["short"] for r in results]
     fig, axes = plt.subplots(1, 2, figsize=(11, 1.2 + 0.7 * len(results)))
-    panels = ((axes[0], "rows_per_second", "rows / second, batch of %d (higher is better)" % results[0]["batch_rows"],
+    panels = ((axes[0], "rows_per_second", f"rows / second, batch of {results[0]['batch_rows']} (higher is better)",
                "#3b7dd8", "{:,.0f}"),
               (axes[1], "single_row_us", "µs per single-row call (lower is better)", "#d8823b", "{:,.1f}"))
     for ax, key, label, colour, fmt in panels:
@@ -150,7 +151,7 @@ def _benchmark_suites(say: Callable[[str], None]) -> dict[str, Any]:
     from modelport.benchmarks import run_suite, suites
 
     results: dict[str, Any] = {}
-    for name, mod in suites().items():
+    for mod in suites().values():
         say(f"running benchmark suite {mod.__name__.rsplit('.', 1)[-1]}")
         try:
             results[mod.__name__.rsplit(".", 1)[-1]] = run_suite(mod, repeats=3)

@@ -4,7 +4,8 @@ support table and the parity-test parameters."""
 
 from __future__ import annotations
 
-from typing import Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
+from collections.abc import Iterator
 
 T = TypeVar("T")
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
 
 from modelport.errors import EXIT_CODES, ModelportError
 
@@ -167,7 +168,7 @@ def _cmd_inspect(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         f"outputs:     {info['n_outputs']}" + (f", {info['n_classes']} classes" if info["n_classes"] else "")
         + (f" ({', '.join(info['output_names'])})" if info["output_names"] else ""),
         f"base score:  {', '.join(repr(x) for x in info['base_score'])} (margin space)",
-        f"missing:     NaN" + ("" if info["missing"] == "NaN" else f" and {info['missing']!r}"),
+        "missing:     NaN" + ("" if info["missing"] == "NaN" else f" and {info['missing']!r}"),
     ]
     if info["categorical_features"]:
         lines.append(f"categorical: {', '.join(info['categorical_features'])}")

@@ -23,7 +23,8 @@ Everything else, wrong column counts, ragged rows and non-numeric strings raise
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -209,7 +209,7 @@ class OnnxRuntime:
             results = self._session.run(names, {self._input.name: data})
         except Exception as exc:
             raise InputDataError(f"onnxruntime rejected the input: {exc}") from None
-        raw = {r: _dense(v) for r, v in zip(wanted, results)}
+        raw = {r: _dense(v) for r, v in zip(wanted, results, strict=True)}
         return select_output(self.signature, output, **{"margin": None, **raw})
 
 

@@ -136,7 +136,7 @@ def test_inputs_agree_across_forms(onnx_artifact):
     np.testing.assert_array_equal(ref, np.array([-10.5, 1, -9.5], np.float32))
     df = pd.DataFrame(X, columns=["a", "b", "c"])[["c", "b", "a"]]
     np.testing.assert_array_equal(rt.predict(df, output="margin"), ref)
-    recs = [dict(zip("abc", row)) for row in X.tolist()]
+    recs = [dict(zip("abc", row, strict=True)) for row in X.tolist()]
     np.testing.assert_array_equal(rt.predict(recs, output="margin"), ref)
     np.testing.assert_array_equal(rt.predict(X.tolist(), output="margin"), ref)
     with pytest.raises(InputDataError, match=r"missing column\(s\) 'c'"):

@@ -183,12 +183,12 @@ class TrainedCase:
                            enable_categorical=self.feature_types is not None)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _workdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="modelport-xgb-cases-"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained_case(name: str) -> TrainedCase:
     """Train (once per process) and save the named case; see :class:`TrainedCase`."""
     xgb = pytest.importorskip("xgboost")
@@ -227,7 +227,7 @@ def probe_rows(doc: dict, X_train: np.ndarray, feature_types, seed: int) -> np.n
     gb = doc["learner"]["gradient_booster"]
     model = gb.get("model") or gb.get("gbtree", {}).get("model", {})
     for t in model.get("trees", []):
-        for lc, f, c, st in zip(t["left_children"], t["split_indices"], t["split_conditions"], t["split_type"]):
+        for lc, f, c, st in zip(t["left_children"], t["split_indices"], t["split_conditions"], t["split_type"], strict=True):
             if lc != -1 and st == 0:
                 thresholds.setdefault(int(f), set()).add(float(np.float32(c)))
     values: list[tuple[int, float]] = []

@@ -141,6 +141,6 @@ def _categories(t: dict, tid: int, n: int, is_cat: np.ndarray) -> tuple[np.ndarr
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     values = np.zeros(int(offsets[-1]), dtype=np.int32)
-    for node, seg, size in zip(nodes.tolist(), segs.tolist(), sizes.tolist()):
+    for node, seg, size in zip(nodes.tolist(), segs.tolist(), sizes.tolist(), strict=True):
         values[offsets[node]:offsets[node] + size] = np.sort(cats[seg:seg + size])
     return offsets, values

@@ -70,7 +70,7 @@ class _Flat:
     has_cat: bool
 
 
-_FLAT_CACHE: "weakref.WeakKeyDictionary[TreeEnsemble, _Flat]" = weakref.WeakKeyDictionary()
+_FLAT_CACHE: weakref.WeakKeyDictionary[TreeEnsemble, _Flat] = weakref.WeakKeyDictionary()
 
 
 def _flatten(ens: TreeEnsemble) -> _Flat:
@@ -130,7 +130,7 @@ def _as_matrix(model: Model, X, dtype) -> np.ndarray:
     if hasattr(X, "dtypes") and hasattr(X, "columns"):  # pandas DataFrame, without importing pandas
         if len(X.columns) != model.n_features:
             raise InputDataError(f"expected {model.n_features} columns, got {len(X.columns)}")
-        cols = [_column(X[c], feat) for c, feat in zip(X.columns, model.features)]
+        cols = [_column(X[c], feat) for c, feat in zip(X.columns, model.features, strict=True)]
         X = np.column_stack(cols) if cols else np.zeros((len(X), 0))
     try:
         arr = np.asarray(X, dtype=np.float64) if not (isinstance(X, np.ndarray) and X.dtype == dtype) else X

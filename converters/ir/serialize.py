@@ -199,7 +199,7 @@ class _Reader:
             known = ", ".join(m.value for m in cls)
             raise ModelFormatError(f"IR JSON: {self._name(key)} {v!r} is not one of: {known}") from None
 
-    def child(self, key: str) -> "_Reader":
+    def child(self, key: str) -> _Reader:
         return _Reader(self.raw(key), self._name(key))
 
     def array(self, key: str, dtype: str, *, shape: tuple[int, ...] | None = None) -> np.ndarray:

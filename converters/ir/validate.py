@@ -40,7 +40,7 @@ def _check_array(where: str, name: str, arr: object, dtype: str, shape: tuple[in
         _fail(where, f"{name} must be a numpy array, got {type(arr).__name__}")
     if arr.dtype != np.dtype(dtype):
         _fail(where, f"{name} must have dtype {dtype}, got {arr.dtype}")
-    if arr.ndim != len(shape) or any(want not in (-1, got) for want, got in zip(shape, arr.shape)):
+    if arr.ndim != len(shape) or any(want not in (-1, got) for want, got in zip(shape, arr.shape, strict=False)):
         want = "[" + ", ".join("n" if s == -1 else str(s) for s in shape) + "]"
         _fail(where, f"{name} must have shape {want}, got {list(arr.shape)}")
 
