@@ -56,14 +56,16 @@ LABELS = Tolerance("labels", 0.0, 0.0, 0, "class labels are exact")
 #: Transformed probabilities (sigmoid, softmax) and exp outputs: the final link computed by
 #: another library differs by a few float32 ULP (PARITY-TRAPS: "about 1e-6 relative / 1e-6
 #: absolute for probabilities"; the reference evaluator itself is within 2 ULP of XGBoost).
-PROBABILITY = Tolerance("probability", 1e-6, 1e-6, 2, "a link (sigmoid/softmax/exp) computed by another library differs by a few float32 ULP")
+PROBABILITY = Tolerance("probability", 1e-6, 1e-6, 2,
+                        "a link (sigmoid/softmax/exp) computed by another library differs by a few float32 ULP")
 
 #: Margins from a runtime that re-implements the float32 sum: XGBoost adds leaves in a fixed
 #: order, so an exact re-implementation matches bit for bit (PARITY-TRAPS 11); 1 ULP is the
 #: guidance's ceiling for a runtime that does not document an exact contract.  Targets that
 #: document their own bound (``MARGIN_ULPS_SINGLE_THREAD`` in the target module, e.g. 0 for
 #: ONNX on one thread) use theirs instead.
-FLOAT32_ACCUMULATION = Tolerance("float32-accumulation", 0.0, 0.0, 1, "float32 tree sums in the source's order: at most 1 ULP (PARITY-TRAPS 11)")
+FLOAT32_ACCUMULATION = Tolerance("float32-accumulation", 0.0, 0.0, 1,
+                                 "float32 tree sums in the source's order: at most 1 ULP (PARITY-TRAPS 11)")
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class ParityReport:
     passed: bool
     """True when no value is outside the tolerance and no class flipped (this output and,
     if present, the margin)."""
-    margin: "ParityReport | None" = None
+    margin: ParityReport | None = None
     """The margin comparison, when the artifact exposes margins."""
     artifact: str = ""
     """The artifact checked."""
@@ -224,13 +226,14 @@ def _with_margin(pred: ParityReport, margin: ParityReport | None) -> ParityRepor
     return replace(pred, margin=margin, passed=pred.passed and margin.passed)
 
 
-def prediction_tolerance(post: PostTransform, margin_tol: Tolerance) -> Tolerance:
-    """The tolerance for predictions given the post-transform and the margin tolerance."""
+def prediction_tolerance(post: PostTransform, margin_tol: Tolerance, link_tol: Tolerance | None = None) -> Tolerance:
+    """The tolerance for predictions given the post-transform, the margin tolerance and, when
+    the artifact's writer documents one, its bound on the link (sigmoid/softmax/exp)."""
     if post in (PostTransform.HINGE, PostTransform.SOFTMAX_LABEL):
         return LABELS
     if post is PostTransform.IDENTITY or margin_tol is EXACT:
         return margin_tol
-    return PROBABILITY
+    return link_tol or PROBABILITY
 
 
 def _target_for(artifact: Path):
@@ -253,13 +256,29 @@ def _target_for(artifact: Path):
     return best
 
 
+def _target_module(target: Any):
+    return sys.modules.get(target.write.__module__) or importlib.import_module(target.write.__module__)
+
+
+def link_tolerance(target: Any, backend: str) -> Tolerance | None:
+    """The target's documented bound on transformed outputs (``TRANSFORM_ULPS_SINGLE_THREAD``),
+    which holds only for files it wrote itself (backend ``"modelport"``); None otherwise."""
+    if target is None or target.runtime is None or backend != "modelport":
+        return None
+    ulps = getattr(_target_module(target), "TRANSFORM_ULPS_SINGLE_THREAD", None)
+    if ulps is None:
+        return None
+    return Tolerance(f"{target.name}-link", 0.0, 0.0, int(ulps),
+                     f"{target.name} target computes the source's float32 link formulas ({ulps} ULP)")
+
+
 def margin_tolerance(target: Any) -> Tolerance:
     """The margin tolerance for a target: its documented bound, else FLOAT32_ACCUMULATION."""
     if target is None:
         return FLOAT32_ACCUMULATION
     if target.runtime is None:
         return EXACT
-    module = sys.modules.get(target.write.__module__) or importlib.import_module(target.write.__module__)
+    module = _target_module(target)
     ulps = getattr(module, "MARGIN_ULPS_SINGLE_THREAD", None)
     if ulps is None:
         return FLOAT32_ACCUMULATION
@@ -272,8 +291,9 @@ def _mismatch(artifact: Path, what: str, theirs: object, ours: object) -> Verifi
                              f"the model {ours}")
 
 
-def _run_artifact(artifact: Path, X: np.ndarray, target: Any, model: Model) -> tuple[np.ndarray, np.ndarray | None]:
-    """(prediction, margin or None) of the artifact on X, after checking its signature."""
+def _run_artifact(artifact: Path, X: np.ndarray, target: Any, model: Model) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(prediction, margin or None, the backend that wrote it) of the artifact on X, after
+    checking its signature."""
     from modelport.converters.ir import evaluate, serialize
 
     if target is not None and target.runtime is None:
@@ -284,7 +304,7 @@ def _run_artifact(artifact: Path, X: np.ndarray, target: Any, model: Model) -> t
             raise _mismatch(artifact, "features", cand.n_features, model.n_features)
         if cand.n_outputs != model.n_outputs:
             raise _mismatch(artifact, "outputs", cand.n_outputs, model.n_outputs)
-        return evaluate.predict(cand, X), evaluate.predict_margin(cand, X)
+        return evaluate.predict(cand, X), evaluate.predict_margin(cand, X), "modelport"
     import modelport.runtimes as runtimes
 
     rt = runtimes.load(artifact)
@@ -298,7 +318,8 @@ def _run_artifact(artifact: Path, X: np.ndarray, target: Any, model: Model) -> t
         margin = rt.predict(X, output="margin")
     except (NotImplementedError, KeyError, InputDataError):  # the artifact exposes no margin
         margin = None
-    return np.asarray(pred), (None if margin is None else np.asarray(margin))
+    backend = sig.metadata.get("modelport.backend", "") if sig is not None else ""
+    return np.asarray(pred), (None if margin is None else np.asarray(margin)), backend
 
 
 def verify_model(model: Model, artifact: str | Path, *, rows: np.ndarray | None = None,
@@ -312,10 +333,11 @@ def verify_model(model: Model, artifact: str | Path, *, rows: np.ndarray | None 
     target = target or _target_for(artifact)
     X = probe_set(model, n_random=opts.n_random, seed=opts.seed, extra=rows)
     ref_pred, ref_margin = evaluate.predict(model, X), evaluate.predict_margin(model, X)
-    cand_pred, cand_margin = _run_artifact(artifact, X, target, model)
+    cand_pred, cand_margin, backend = _run_artifact(artifact, X, target, model)
     mtol = margin_tolerance(target)
+    ptol = prediction_tolerance(model.post_transform, mtol, link_tolerance(target, backend))
     pred = compare(ref_pred, cand_pred, task=model.task, output="prediction", post_transform=model.post_transform,
-                   tolerance=prediction_tolerance(model.post_transform, mtol), max_listed=opts.max_listed,
+                   tolerance=ptol, max_listed=opts.max_listed,
                    artifact=str(artifact))
     margin = None
     if cand_margin is not None:

@@ -210,3 +210,25 @@ def test_data_rows_from_csv(tmp_path):
         (tmp_path / fname).write_text(text)
         with pytest.raises(InputDataError, match=match):
             read_rows(tmp_path / fname, feature_names=names)
+
+
+def test_our_onnx_links_are_held_to_zero_ulp_third_party_to_the_probability_tolerance(xgb_trained, tmp_path):
+    """convert's verification holds files our ONNX target wrote to its documented link bound
+    (0 ULP: the graph computes the evaluator's float32 formulas), and only third-party
+    backends to the generic 1e-6 probability tolerance; 1 ULP off fails our bound."""
+    pytest.importorskip("onnxruntime")
+    from modelport._verify import PROBABILITY, compare, link_tolerance
+    from modelport.converters.ir.model import PostTransform, Task
+    from modelport.converters.targets import all_targets
+
+    onnx_target = all_targets().get("onnx")
+    link = link_tolerance(onnx_target, "modelport")
+    assert link is not None and link.max_ulp == 0 and link.atol == 0.0 and link.rtol == 0.0
+    assert link_tolerance(onnx_target, "onnxmltools") is None
+    for name in ("binary_logistic", "multi_softprob_parallel", "count_poisson"):
+        res = modelport.convert(xgb_trained(name).json_path, to="onnx", out=tmp_path / f"{name}.onnx")
+        assert res.verified and res.report.tolerance.name == "onnx-link", (name, res.report.tolerance)
+    ref = np.array([0.25, 1e-6, 0.75], dtype=np.float32)
+    off = np.nextafter(ref, np.float32(1))
+    assert not compare(ref, off, task=Task.BINARY, tolerance=link, post_transform=PostTransform.SIGMOID).passed
+    assert compare(ref, off, task=Task.BINARY, tolerance=PROBABILITY, post_transform=PostTransform.SIGMOID).passed
