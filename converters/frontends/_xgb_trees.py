@@ -69,9 +69,14 @@ def parse_trees(trees_doc: list, n_features: int, n_outputs: int) -> tuple[list[
             raise ModelFormatError(f"tree {tid}: missing or non-object 'tree_param'")
         try:
             n = int(tp.get("num_nodes"))
-            size_leaf = int(tp.get("size_leaf_vector", 1) or 1)
+            size_leaf = int(tp.get("size_leaf_vector", 1) or 0)
         except (TypeError, ValueError):
             raise ModelFormatError(f"tree {tid}: tree_param.num_nodes/size_leaf_vector missing or not integers") from None
+        if size_leaf < 0:
+            raise ModelFormatError(f"tree {tid}: size_leaf_vector is {size_leaf}")
+        # Before 2.0 scalar-leaf trees say size_leaf_vector "0" (TreeParam's old default), from
+        # 2.0 on "1": both mean one value per leaf (real 1.x files: tests/fixtures/xgboost_legacy).
+        size_leaf = max(size_leaf, 1)
         if n < 1:
             raise ModelFormatError(f"tree {tid}: num_nodes is {n}")
         left = _arr(t, "left_children", np.int64, tid, n)

@@ -18,10 +18,15 @@ No xgboost import: the file format is the contract.  Upstream references (dmlc/x
   ``iteration_indptr`` gives the first tree of each boosting round.
 * ``src/gbm/gblinear_model.h``: ``weights`` is ``[num_feature + 1, num_output_group]``
   row-major, the last row the bias.
+* The writer's ``version`` decides two semantics older releases had (pinned by real files from
+  1.0.2-3.0.5 and the outputs those releases computed, tests/fixtures/xgboost_legacy):
+  ``binary:logitraw`` maps base_score through the logit before 1.3, and the intercept is added
+  after the trees' float32 sum before 1.3 (gbtree) / 1.4 (dart): see :func:`_base_margin_last`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -41,6 +46,7 @@ from modelport.converters.ir.model import (
     PostTransform,
     Provenance,
     Task,
+    Tree,
     TreeEnsemble,
 )
 from modelport.errors import ModelFormatError, UnsupportedModelError
@@ -266,6 +272,14 @@ def _build(
     task, post, link = OBJECTIVES[objective]
     version = doc.get("version") or []
     version_s = ".".join(str(_int(v, "version")) for v in version) if isinstance(version, list) else ""
+    writer = _writer_version(version)
+    if objective == "binary:logitraw" and writer is not None and writer < _LOGITRAW_IDENTITY_SINCE:
+        # Before 1.3 ``LogisticRaw`` had no ProbToMargin of its own and inherited
+        # ``LogisticRegression::ProbToMargin`` (src/objective/regression_loss.h): base_score 0.5
+        # became margin 0, not 0.5.  Measured with xgboost 1.0.2-1.2.1 vs 1.3.3+ (fixtures in
+        # tests/fixtures/xgboost_legacy); xgboost >= 1.3 reading such a file shifts every
+        # margin by +0.5 from what the model was trained with, we follow the writer.
+        link = "logit"
     n_features = _int(lmp.get("num_feature", 0), "num_feature")
     n_class = _int(lmp.get("num_class", 0), "num_class")
     n_target = max(1, _int(lmp.get("num_target", 1), "num_target"))
@@ -311,6 +325,9 @@ def _build(
         if best is not None:
             end = _int(best, "best_iteration") + 1 if end is None else min(end, _int(best, "best_iteration") + 1)
         booster = _ensemble(gbm_model, weight_drop, n_features, n_outputs, end)
+        since = _DART_BASE_FIRST_SINCE if name == "dart" else _GBTREE_BASE_FIRST_SINCE
+        if writer is not None and writer < since and booster.leaf_dim == 1:
+            booster, base = _base_margin_last(booster, base), np.zeros_like(base)
     else:
         raise UnsupportedModelError(f"XGBoost booster {name!r} is not supported (gbtree, dart, gblinear are)")
 
@@ -333,6 +350,49 @@ def _build(
             sha256=sha256, objective=objective,
         ),
         output_names=output_names,
+    )
+
+
+#: First releases whose semantics differ from older writers (measured against each
+#: release's own predictions: tests/test_xgboost_legacy_files.py).
+_LOGITRAW_IDENTITY_SINCE = (1, 3)
+_GBTREE_BASE_FIRST_SINCE = (1, 3)
+_DART_BASE_FIRST_SINCE = (1, 4)
+
+
+def _writer_version(version) -> tuple[int, ...] | None:
+    """The ``version`` array of the document as a tuple (None when absent: read as current)."""
+    if not isinstance(version, list) or not version:
+        return None
+    return tuple(_int(v, "version") for v in version)
+
+
+def _base_margin_last(ens: TreeEnsemble, base: np.ndarray) -> TreeEnsemble:
+    """The ensemble with the intercept moved to the END of the float32 sum.
+
+    XGBoost <= 1.2 (gbtree) and <= 1.3 (dart) summed a row's trees into a local float32
+    accumulator starting at 0 (``src/predictor/cpu_predictor.cc`` ``PredValue``; dart's own
+    ``PredLoopInternal``) and only then added it to the output initialised with the base
+    margin: ``base + (t1 + t2 + ...)``.  From 1.3 (gbtree) and 1.4 (dart) every tree is added
+    straight onto the base margin: ``((base + t1) + t2) + ...``.  The two differ in the last
+    bit whenever the base margin is not 0 (measured on 1.0.2-1.2.1 / 1.3.3 files).  The IR's
+    sum starts at ``base_score``, so an exact encoding of the old order is: base_score 0 (the
+    old accumulator's start) and one single-leaf tree per output, holding that output's base
+    margin, appended after the model's trees (weight 1: DART's ``leaf * 1.0`` is exact).
+    """
+    extra = []
+    for g in range(base.size):
+        extra.append(Tree(
+            left=np.full(1, -1, np.int32), right=np.full(1, -1, np.int32), feature=np.zeros(1, np.int32),
+            threshold=np.zeros(1, np.float32), default_left=np.zeros(1, bool), is_categorical=np.zeros(1, bool),
+            cat_offsets=np.zeros(2, np.int64), cat_values=np.zeros(0, np.int32),
+            value=np.full((1, 1), base[g], np.float32),
+        ))
+    return dataclasses.replace(
+        ens,
+        trees=ens.trees + tuple(extra),
+        tree_output=np.concatenate([ens.tree_output, np.arange(base.size, dtype=np.int32)]),
+        tree_weight=np.concatenate([ens.tree_weight, np.ones(base.size, np.float32)]),
     )
 
 
