@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast docs
+.PHONY: install demo lint test test-fast docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,8 +22,11 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/python -m modelport demo
 
+lint: install
+	$(BIN)/python -m ruff check .
+
 # pytest exits 5 when it collects no tests (e.g. a -k that matches nothing): not a failure here.
-test: install
+test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 test-fast: install

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 from pathlib import Path
 
@@ -212,7 +213,7 @@ def _category_values(cats, n_features: int) -> list:
             if offs[-1:] != [len(vals)]:
                 offs = offs + [len(vals)]
             raw = bytes(int(v) & 0xFF for v in vals)
-            out[i] = tuple(raw[a:b].decode("utf-8", "replace") for a, b in zip(offs[:-1], offs[1:]))
+            out[i] = tuple(raw[a:b].decode("utf-8", "replace") for a, b in itertools.pairwise(offs))
         else:
             out[i] = tuple(_num_text(v) for v in vals)
     return out
@@ -432,7 +433,7 @@ def _ensemble(model: dict, weight_drop, n_features: int, n_outputs: int, end: in
                 n_outputs if info.size and info.max(initial=0) > 0 else 1)
             indptr = list(range(0, n_trees + 1, per))
         indptr = [_int(v, "iteration_indptr") for v in indptr]
-        if not indptr or indptr[0] != 0 or indptr[-1] != n_trees or any(a > b for a, b in zip(indptr, indptr[1:])):
+        if not indptr or indptr[0] != 0 or indptr[-1] != n_trees or any(a > b for a, b in itertools.pairwise(indptr)):
             raise _fail(f"iteration_indptr is not a non-decreasing 0..{n_trees} sequence")
         n_keep = indptr[min(end, len(indptr) - 1)]
     else:
