@@ -13,7 +13,20 @@ import pkgutil
 from types import ModuleType
 from typing import Any
 
-__all__ = ["suites", "run_suite"]
+__all__ = ["suites", "run_suite", "best_time"]
+
+
+def best_time(fn, *, repeats: int) -> float:
+    """The best wall time, in seconds, of ``repeats`` calls of ``fn()`` (the least disturbed
+    run estimates the cost best on a shared machine)."""
+    import time
+
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def suites() -> dict[str, ModuleType]:

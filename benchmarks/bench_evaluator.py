@@ -16,20 +16,12 @@ import json
 import os
 import platform
 import tempfile
-import time
 
 import numpy as np
 
+from modelport.benchmarks import best_time
+
 N_TREES, DEPTH, N_FEATURES, N_ROWS = 100, 6, 20, 10_000
-
-
-def _best_of(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def run(repeats: int = 7, threads: int | None = None) -> dict:
@@ -54,8 +46,8 @@ def run(repeats: int = 7, threads: int | None = None) -> dict:
     ref = booster.inplace_predict(X, predict_type="margin", missing=np.nan).reshape(ours.shape)
     if not np.array_equal(ours.view(np.uint32), np.asarray(ref, np.float32).view(np.uint32)):
         raise SystemExit("evaluator and xgboost disagree: refusing to benchmark")
-    t_ours = _best_of(lambda: predict_margin(model, X), repeats)
-    t_xgb = _best_of(lambda: booster.inplace_predict(X, predict_type="margin", missing=np.nan), repeats)
+    t_ours = best_time(lambda: predict_margin(model, X), repeats=repeats)
+    t_xgb = best_time(lambda: booster.inplace_predict(X, predict_type="margin", missing=np.nan), repeats=repeats)
     return {
         "trees": N_TREES, "depth": DEPTH, "features": N_FEATURES, "rows": N_ROWS, "repeats": repeats,
         "xgboost_threads": nthread, "xgboost_version": xgb.__version__, "numpy_version": np.__version__,

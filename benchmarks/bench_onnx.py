@@ -30,6 +30,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from modelport.benchmarks import best_time
+
 N_TREES, DEPTH, N_FEATURES = 100, 6, 20
 BATCHES = (1, 100, 10_000)
 
@@ -49,12 +51,7 @@ def _throughput(fn: Callable[[np.ndarray], object], X: np.ndarray, repeats: int)
     for n in BATCHES:
         batch = X[:n]
         fn(batch)  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn(batch)
-            best = min(best, time.perf_counter() - t0)
-        out[str(n)] = n / best
+        out[str(n)] = n / best_time(lambda b=batch: fn(b), repeats=repeats)
     return out
 
 

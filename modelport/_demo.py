@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from modelport.benchmarks import best_time
 from modelport.errors import ModelportError, require
 
 __all__ = ["run_demo", "DemoOptions"]
@@ -47,21 +48,11 @@ def _train(path: Path, opts: DemoOptions) -> np.ndarray:
     return X[opts.n_train:]
 
 
-def _time(fn: Callable[[], Any], *, repeat: int = 3) -> float:
-    """Best wall time of ``repeat`` calls (seconds)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _bench(name: str, short: str, predict: Callable[[np.ndarray], Any], X: np.ndarray) -> dict[str, Any]:
-    batch = _time(lambda: predict(X))
+    batch = best_time(lambda: predict(X), repeats=3)
     one = X[:1]
     n_single = 200
-    single = _time(lambda: [predict(one) for _ in range(n_single)], repeat=1) / n_single
+    single = best_time(lambda: [predict(one) for _ in range(n_single)], repeats=1) / n_single
     return {"name": name, "short": short, "batch_rows": int(X.shape[0]), "batch_seconds": batch,
             "rows_per_second": X.shape[0] / batch if batch > 0 else float("inf"), "single_row_us": single * 1e6}
 

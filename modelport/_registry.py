@@ -9,7 +9,10 @@ from collections.abc import Iterator
 
 T = TypeVar("T")
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "HEAD_BYTES"]
+
+#: How many leading bytes of a file the ``sniff`` functions see.
+HEAD_BYTES = 4096
 
 
 class Registry(Generic[T]):
@@ -48,3 +51,25 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def detect(self, path, *, what: str, unknown: str):
+        """The first entry whose ``sniff(head, file_name)`` accepts the file's first
+        :data:`HEAD_BYTES` bytes: files are recognised by content, not by name.  Raises
+        ModelFormatError naming ``what`` the file is for an unreadable or empty file, and
+        ``unknown`` (a sentence) when no entry accepts it."""
+        from pathlib import Path
+
+        from modelport.errors import ModelFormatError
+
+        path = Path(path)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(HEAD_BYTES)
+        except OSError as exc:
+            raise ModelFormatError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+        if not head:
+            raise ModelFormatError(f"{path.name}: the file is empty")
+        for entry in self._entries.values():
+            if entry.sniff(head, path.name):
+                return entry
+        raise ModelFormatError(f"{path.name}: {unknown}")

@@ -36,7 +36,7 @@ from collections.abc import Callable
 import numpy as np
 
 from modelport._registry import Registry
-from modelport.errors import InputDataError, ModelFormatError
+from modelport.errors import InputDataError
 
 __all__ = [
     "Output",
@@ -152,21 +152,9 @@ def all_runtimes() -> Registry[RuntimeSpec]:
 def detect_runtime(path: str | Path) -> RuntimeSpec:
     """The runtime whose ``sniff`` accepts the file's first bytes, or a ModelFormatError."""
     _load_all()
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except OSError as exc:
-        raise ModelFormatError(f"cannot read artifact {str(path)!r}: {exc.strerror}") from None
-    if not head:
-        raise ModelFormatError(f"{path.name}: the file is empty")
-    for _name, spec in RUNTIMES.items():
-        if spec.sniff(head, path.name):
-            return spec
-    raise ModelFormatError(
-        f"{path.name}: not an artifact any runtime reads (known runtimes: {', '.join(RUNTIMES.names())}); "
-        "IR JSON files are read by modelport.converters, not by a runtime"
-    )
+    return RUNTIMES.detect(path, what="artifact",
+                           unknown=f"not an artifact any runtime reads (known runtimes: {', '.join(RUNTIMES.names())}); "
+                                   "IR JSON files are read by modelport.converters, not by a runtime")
 
 
 def load(path: str | Path, *, runtime: str | None = None, **options: Any) -> Runtime:

@@ -78,20 +78,8 @@ def all_frontends() -> Registry[Frontend]:
 def detect_frontend(path: Path) -> Frontend:
     """The frontend whose ``sniff`` accepts the file, or a ModelFormatError."""
     _load_all()
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except OSError as exc:
-        raise ModelFormatError(f"cannot read model file {str(path)!r}: {exc.strerror}") from None
-    if not head:
-        raise ModelFormatError(f"{path.name}: the file is empty")
-    for _name, fe in FRONTENDS.items():
-        if fe.sniff(head, path.name):
-            return fe
-    raise ModelFormatError(
-        f"{path.name}: not a model format modelport reads (known: {', '.join(FRONTENDS.names())})"
-    )
+    return FRONTENDS.detect(path, what="model file",
+                            unknown=f"not a model format modelport reads (known: {', '.join(FRONTENDS.names())})")
 
 
 def load_model(path: str | Path, *, frontend: str | None = None, options: LoadOptions | None = None) -> Model:
