@@ -259,3 +259,52 @@ def test_bench_runs_a_suite_and_reports_ratios_as_json():
 
 def test_bench_unknown_suite_is_a_one_line_error():
     assert_one_line_error(run("bench", "nope"), 3, "unknown benchmark suite 'nope'")
+
+
+def _structurally_broken(tmp_path: Path, model_json: Path) -> dict[str, Path]:
+    """Valid JSON/UBJSON whose trees are not trees, and a UBJSON file cut short."""
+    doc = json.loads(model_json.read_text())
+    trees = doc["learner"]["gradient_booster"]["model"]["trees"]
+    out_of_range = json.loads(json.dumps(doc))
+    out_of_range["learner"]["gradient_booster"]["model"]["trees"][0]["left_children"][0] = 10_000
+    cycle = json.loads(json.dumps(doc))
+    t = cycle["learner"]["gradient_booster"]["model"]["trees"][0]
+    inner = next(i for i in range(1, len(t["left_children"])) if t["left_children"][i] != -1)
+    t["left_children"][inner] = 0  # points back to the root
+    assert trees[0]["left_children"][0] != -1, "the fixture's first tree must split"
+    files = {"out_of_range.json": json.dumps(out_of_range), "cycle.json": json.dumps(cycle)}
+    paths = {name: tmp_path / name for name in files}
+    for name, text in files.items():
+        paths[name].write_text(text)
+    ubj = model_json.with_suffix(".ubj").read_bytes()
+    paths["truncated.ubj"] = tmp_path / "truncated.ubj"
+    paths["truncated.ubj"].write_bytes(ubj[: len(ubj) * 2 // 3])
+    paths["corrupt.ubj"] = tmp_path / "corrupt.ubj"
+    paths["corrupt.ubj"].write_bytes(ubj[:40] + b"\xff" * 16 + ubj[56:])
+    return paths
+
+
+@pytest.mark.parametrize("fmt", ["ir", "onnx"])
+def test_broken_trees_and_ubjson_give_one_line_errors_and_no_output(model_json, tmp_path, fmt):
+    work = tmp_path / "work"
+    work.mkdir()
+    for name, path in _structurally_broken(work, model_json).items():
+        before = set(work.iterdir())
+        p = run("convert", path, "--to", fmt, "-o", work / f"out.{fmt}")
+        assert_one_line_error(p, EXIT_CODES["bad_input"])
+        assert set(work.iterdir()) == before, (name, set(work.iterdir()) - before)
+
+
+@pytest.mark.slow  # ~16 s: verification walks ~20,000 probe rows down 10,000 levels
+def test_ten_thousand_deep_tree_converts_and_verifies(xgb_trained, tmp_path):
+    """No recursion anywhere on the way: frontend, validation, IR JSON, ONNX writer and runtime."""
+    from test_xgboost_frontend import deep_chain_document
+
+    doc = deep_chain_document(json.loads(xgb_trained("reg_squarederror").json_path.read_text()), 10_000)
+    src = tmp_path / "deep.json"
+    src.write_text(json.dumps(doc))
+    for fmt in ("ir", "onnx"):
+        p = run("convert", src, "--to", fmt, "--json")
+        assert p.returncode == 0, p.stderr
+        out = json.loads(p.stdout)
+        assert out["verified"] is True and out["report"]["passed"] is True

@@ -135,10 +135,9 @@ def test_unsupported(xgb_trained, tmp_path, where, value, message):
     _one_line_error(UnsupportedModelError, lambda: load_xgboost(_write(tmp_path, doc)), message)
 
 
-def test_deep_tree_no_recursion(xgb_trained, tmp_path):
-    """A hand-built 10,000-deep chain loads, evaluates and matches xgboost, without recursion."""
-    depth = 10_000
-    doc = _doc(xgb_trained("reg_squarederror"))
+def deep_chain_document(doc: dict, depth: int) -> dict:
+    """``doc`` (an XGBoost regression model document) with its trees replaced by one chain
+    ``depth`` splits deep: node 2k splits feature 0 at k, x < k goes to leaf 2k+1 (value k)."""
     n = 2 * depth + 1
     # Node 2k (k < depth) splits feature 0 at k: x < k goes to leaf 2k+1 (value k), else on.
     left = [-1] * n
@@ -159,7 +158,12 @@ def test_deep_tree_no_recursion(xgb_trained, tmp_path):
     model.update(trees=[tree], tree_info=[0], iteration_indptr=[0, 1])
     model["gbtree_model_param"]["num_trees"] = "1"
     doc["learner"]["learner_model_param"]["base_score"] = "[0E0]"
-    p = _write(tmp_path, doc)
+    return doc
+
+
+def test_deep_tree_no_recursion(xgb_trained, tmp_path):
+    """A hand-built 10,000-deep chain loads, evaluates and matches xgboost, without recursion."""
+    p = _write(tmp_path, deep_chain_document(_doc(xgb_trained("reg_squarederror")), 10_000))
     m = load_model(p)
     X = np.zeros((6, 6))
     X[:, 0] = [-5, 0.5, 17.2, 9998.5, 1e9, np.nan]
