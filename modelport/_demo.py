@@ -37,7 +37,7 @@ class DemoOptions:
 
 def _train(path: Path, opts: DemoOptions) -> np.ndarray:
     """Train and save a binary classifier with missing values; return held-out rows."""
-    xgb = require("xgboost", extra="dev", purpose="the demo's sample model")
+    xgb = require("xgboost", extra="xgboost", purpose="the demo's sample model")
     rng = np.random.default_rng(opts.seed)
     X = rng.normal(size=(opts.n_train * 2, opts.n_features)).astype(np.float32)
     y = ((X[:, 0] + 0.5 * X[:, 1] * X[:, 2] - X[:, 3] ** 2 + rng.normal(scale=0.5, size=len(X))) > -0.5).astype(int)

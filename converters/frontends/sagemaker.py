@@ -130,7 +130,7 @@ def load_sagemaker_xgboost(path: str | Path, options: LoadOptions | None = None)
 
 
 def _unpickle_to_json(data: bytes, name: str) -> bytes:
-    require("xgboost", extra="dev", purpose="reading a pickled SageMaker XGBoost model")
+    require("xgboost", extra="xgboost", purpose="reading a pickled SageMaker XGBoost model")
     import pickle
 
     try:

@@ -40,7 +40,7 @@ def build_with_onnxmltools(model: Model, options: WriteOptions):
             f"--backend onnxmltools supports XGBoost sources for now, not {framework or 'this model'!r}"
         )
     onnxmltools = require("onnxmltools", extra="onnxmltools", purpose="--backend onnxmltools")
-    xgb = require("xgboost", extra="onnxmltools", purpose="--backend onnxmltools (loading the XGBoost file)")
+    xgb = require("xgboost", extra="xgboost", purpose="--backend onnxmltools (loading the XGBoost file)")
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     booster = xgb.Booster()
