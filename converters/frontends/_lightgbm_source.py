@@ -1,0 +1,119 @@
+"""The ``lightgbm-text`` source: LightGBM's ``model.txt`` (``Booster.save_model``), opened
+with ``lightgbm.Booster(model_file=...)`` (a text parser: no pickle, safe on untrusted files).
+
+LightGBM compares ``float64(x) <= threshold`` with float64 thresholds
+(``include/LightGBM/tree.h``, ``NumericalDecision``), so the probe rows also sit one float64
+ULP either side of each threshold (PARITY-TRAPS 2).  LightGBM's JSON dump
+(``dump_model()``) is not a model file and is not accepted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.converters.frontends._sources import (
+    SOURCES,
+    NativeModel,
+    Source,
+    default_names,
+    file_sha256,
+    per_feature,
+)
+from modelport.errors import ModelFormatError, UnsupportedModelError, require
+
+__all__ = ["sniff_lightgbm_text", "open_lightgbm_text"]
+
+_CLASSIFIERS = {"binary": "binary", "multiclass": "multiclass", "multiclassova": "multiclass"}
+
+
+def sniff_lightgbm_text(head: bytes, name: str = "") -> bool:
+    """True for LightGBM's text model: first line ``tree``, then ``version=v<N>``."""
+    text = head.replace(b"\r\n", b"\n")
+    return text.startswith(b"tree\n") and b"\nversion=v" in text[:64]
+
+
+def _walk(dump: dict[str, Any]) -> tuple[list[tuple[int, float]], list[tuple[int, float]], float, int]:
+    """(numeric (feature, threshold) pairs, categorical (feature, code) pairs, sum over trees
+    of max |leaf|, number of trees), walking each tree iteratively."""
+    numeric: list[tuple[int, float]] = []
+    cats: list[tuple[int, float]] = []
+    scale = 0.0
+    trees = dump.get("tree_info", [])
+    for tree in trees:
+        stack = [tree["tree_structure"]]
+        biggest = 0.0
+        while stack:
+            node = stack.pop()
+            if "split_feature" not in node:
+                biggest = max(biggest, abs(float(node.get("leaf_value", 0.0))))
+                continue
+            f = int(node["split_feature"])
+            if node.get("decision_type") == "==":
+                cats += [(f, float(c)) for c in str(node["threshold"]).split("||") if c]
+            else:
+                numeric.append((f, float(node["threshold"])))
+            stack += [node["left_child"], node["right_child"]]
+        scale += biggest
+    return numeric, cats, scale, len(trees)
+
+
+def open_lightgbm_text(path: Path, options: Any = None) -> NativeModel:
+    """Open a LightGBM ``model.txt`` into a :class:`NativeModel`."""
+    lgb = require("lightgbm", extra="dev", purpose="reading a LightGBM model.txt")
+    try:
+        booster = lgb.Booster(model_file=str(path))
+    except lgb.basic.LightGBMError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        raise ModelFormatError(f"{path.name}: LightGBM cannot read it: {first}") from None
+    dump = booster.dump_model()
+    objective = str(dump.get("objective", "") or "")
+    kind = objective.split()[0] if objective else ""
+    if kind in ("lambdarank", "rank_xendcg"):
+        raise UnsupportedModelError(f"{path.name}: LightGBM objective {kind!r} (ranking) is not supported")
+    task = _CLASSIFIERS.get(kind, "regression")
+    n_classes = int(dump.get("num_class", 1)) if task == "multiclass" else (2 if task == "binary" else 0)
+    n_features = int(booster.num_feature())
+    numeric, cats, scale, n_trees = _walk(dump)
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        out = np.asarray(booster.predict(np.asarray(X, dtype=np.float64)), dtype=np.float64)
+        return out.astype(np.float32)
+
+    def predict_label(X: np.ndarray) -> np.ndarray:
+        p = np.asarray(booster.predict(np.asarray(X, dtype=np.float64)), dtype=np.float64)
+        # LGBMClassifier.predict: p > 0.5 for binary, the first argmax for multiclass (sklearn.py).
+        return (p > 0.5).astype(np.int64) if p.ndim == 1 else np.argmax(p, axis=1).astype(np.int64)
+
+    return NativeModel(
+        source="lightgbm-text",
+        framework="lightgbm",
+        framework_version=getattr(lgb, "__version__", ""),
+        native=booster,
+        task=task,
+        n_features=n_features,
+        n_classes=n_classes,
+        feature_names=default_names(n_features, booster.feature_name()),
+        predict=predict,
+        predict_label=predict_label if task != "regression" else None,
+        thresholds=per_feature(n_features, numeric),
+        categories=per_feature(n_features, cats),
+        accepts_nan=True,  # NaN is LightGBM's missing value (missing_type NaN / None → 0)
+        float64_compare=True,
+        n_trees=n_trees,
+        leaf_scale=scale,  # LightGBM's leaves include the shrinkage and the boost_from_average intercept
+        objective=objective,
+        sha256=file_sha256(path),
+        details={"format_version": str(dump.get("version", "")), "num_tree_per_iteration":
+                 int(dump.get("num_tree_per_iteration", 1)), "categorical_features":
+                 [booster.feature_name()[i] for i, c in enumerate(per_feature(n_features, cats)) if c.size]},
+    )
+
+
+SOURCES.register("lightgbm-text", Source(
+    name="lightgbm-text", framework="lightgbm",
+    description="LightGBM model.txt (Booster.save_model); --backend onnxmltools only (no IR frontend yet)",
+    extensions=(".txt",), sniff=sniff_lightgbm_text, open=open_lightgbm_text,
+))

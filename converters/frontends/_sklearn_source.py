@@ -1,0 +1,168 @@
+"""The ``sklearn-pickle`` source: a pickle (or joblib file) holding a scikit-learn estimator
+or Pipeline.
+
+Unpickling runs code from the file, so it is refused unless ``LoadOptions.trust_pickle``
+(``--trust-pickle``): only for files you made yourself.  scikit-learn trees cast inputs to
+float32 and test ``x <= threshold`` with float64 thresholds (``sklearn/tree/_tree.pyx``),
+so the probe rows sit on the float32 rounding of each threshold and one float32 ULP either
+side (PARITY-TRAPS 2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.converters.frontends._sources import (
+    SOURCES,
+    NativeModel,
+    Source,
+    default_names,
+    file_sha256,
+    per_feature,
+)
+from modelport.errors import ModelFormatError, UnsupportedModelError, require
+
+__all__ = ["sniff_pickle", "open_sklearn_pickle", "describe_estimator"]
+
+#: joblib's compressed files start with a zlib header (``joblib.dump(..., compress=3)``).
+_ZLIB_HEADERS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+
+
+def sniff_pickle(head: bytes, name: str = "") -> bool:
+    """True for a pickle of protocol 2-5 (starts with PROTO 0x80 and the protocol number;
+    an uncompressed ``joblib.dump`` is one) or a zlib-compressed joblib file."""
+    return (len(head) > 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or head[:2] in _ZLIB_HEADERS
+
+
+def _unpickle(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        compressed = fh.read(2) in _ZLIB_HEADERS
+    if compressed:
+        import joblib  # a scikit-learn dependency (required before unpickling)
+
+        return joblib.load(path)  # noqa: S301 - guarded by LoadOptions.trust_pickle
+    import pickle
+
+    with open(path, "rb") as fh:
+        return pickle.load(fh)  # noqa: S301 - guarded by LoadOptions.trust_pickle
+
+
+def describe_estimator(est: Any) -> str:
+    """``"Pipeline(StandardScaler, LogisticRegression)"`` or the estimator's class name."""
+    steps = getattr(est, "steps", None)
+    if steps:
+        return f"{type(est).__name__}({', '.join(describe_estimator(s) for _, s in steps)})"
+    return type(est).__name__
+
+
+def _trees(est: Any) -> tuple[list[Any], float]:
+    """The fitted ``tree_`` objects of a tree estimator (not of a Pipeline, whose trees see
+    transformed columns) and each tree's weight on the output (GradientBoosting's
+    learning rate, 1/n for forests' averaged votes)."""
+    if hasattr(est, "tree_"):
+        return [est.tree_], 1.0
+    members = getattr(est, "estimators_", None)
+    if members is None:
+        return [], 0.0
+    flat = list(np.asarray(members, dtype=object).ravel())
+    trees = [m.tree_ for m in flat if hasattr(m, "tree_")]
+    if len(trees) != len(flat):
+        return [], 0.0
+    weight = float(getattr(est, "learning_rate", 0.0)) or 1.0 / max(len(trees), 1)
+    return trees, weight
+
+
+def _accepts_nan(est: Any, n_features: int, call) -> bool:
+    """True when the estimator's predict takes a row holding NaN (scikit-learn >= 1.3 trees
+    route it; most other estimators raise ValueError)."""
+    row = np.zeros((1, n_features))
+    row[0, 0] = np.nan
+    try:
+        call(row)
+    except ValueError:
+        return False
+    return True
+
+
+def open_sklearn_pickle(path: Path, options: Any = None) -> NativeModel:
+    """Unpickle (only with ``trust_pickle``) a scikit-learn estimator into a :class:`NativeModel`."""
+    if not getattr(options, "trust_pickle", False):
+        raise UnsupportedModelError(
+            f"{path.name} is a Python pickle; unpickling runs code from the file: pass --trust-pickle "
+            "(trust_pickle=True) only for files you made yourself")
+    sklearn = require("sklearn", extra="dev", purpose="reading a pickled scikit-learn model")
+    from sklearn.base import is_classifier, is_regressor
+
+    try:
+        est = _unpickle(path)
+    except Exception as exc:  # any failure inside unpickling is a format error
+        raise ModelFormatError(f"{path.name}: cannot unpickle it ({type(exc).__name__}: {exc})") from None
+    if not type(est).__module__.startswith("sklearn.") or not hasattr(est, "predict"):
+        hint = " (save XGBoost models with save_model('model.json'))" if "xgboost" in type(est).__module__ else ""
+        raise UnsupportedModelError(f"{path.name}: the pickle holds a {type(est).__module__}.{type(est).__name__}, "
+                                    f"not a scikit-learn estimator{hint}")
+    n_features = getattr(est, "n_features_in_", None)
+    if n_features is None:
+        raise UnsupportedModelError(f"{path.name}: the {type(est).__name__} is not fitted (no n_features_in_)")
+    n_features = int(n_features)
+    if is_classifier(est):
+        classes = np.asarray(est.classes_)
+        task = "binary" if classes.size == 2 else "multiclass"
+    elif is_regressor(est):
+        classes, task = np.empty(0), "regression"
+    else:
+        raise UnsupportedModelError(f"{path.name}: a {type(est).__name__} is neither a classifier nor a regressor")
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if task == "regression":
+            out = np.asarray(est.predict(X), dtype=np.float64)
+            if out.ndim != 1:
+                raise UnsupportedModelError(f"{path.name}: multi-output regression is not supported")
+            return out.astype(np.float32)
+        proba = np.asarray(est.predict_proba(X), dtype=np.float64)
+        return (proba[:, 1] if task == "binary" else proba).astype(np.float32)
+
+    integer_classes = classes.size and np.issubdtype(classes.dtype, np.integer)
+
+    def predict_label(X: np.ndarray) -> np.ndarray:
+        return np.asarray(est.predict(np.asarray(X, dtype=np.float64))).astype(np.int64)
+
+    trees, weight = _trees(est)
+    numeric = [(int(f), float(t)) for tr in trees for f, t in zip(tr.feature, tr.threshold, strict=True) if f >= 0]
+    scale = None
+    if trees and task == "regression":
+        init = getattr(est, "init_", None)
+        base = float(np.max(np.abs(init.predict(np.zeros((1, n_features)))))) if hasattr(init, "predict") else 0.0
+        scale = base + weight * sum(float(np.max(np.abs(tr.value))) for tr in trees)
+    return NativeModel(
+        source="sklearn-pickle",
+        framework="scikit-learn",
+        framework_version=sklearn.__version__,
+        native=est,
+        task=task,
+        n_features=n_features,
+        n_classes=int(classes.size),
+        feature_names=default_names(n_features, getattr(est, "feature_names_in_", None)),
+        predict=predict,
+        predict_label=predict_label if integer_classes else None,
+        thresholds=per_feature(n_features, numeric),
+        categories=per_feature(n_features, []),
+        accepts_nan=_accepts_nan(est, n_features, predict),
+        float64_compare=False,  # scikit-learn casts inputs to float32 before comparing
+        n_trees=len(trees) or None,
+        leaf_scale=scale,
+        objective=describe_estimator(est),
+        sha256=file_sha256(path),
+        details={"classes": classes.tolist()},
+    )
+
+
+SOURCES.register("sklearn-pickle", Source(
+    name="sklearn-pickle", framework="scikit-learn",
+    description="pickled / joblib scikit-learn estimator or Pipeline (needs --trust-pickle); --backend onnxmltools only",
+    extensions=(".pkl", ".pickle", ".joblib"), sniff=sniff_pickle, open=open_sklearn_pickle,
+))
