@@ -9,7 +9,9 @@ modelport's own graph, and onnxmltools' graph has its own outputs (``label`` /
 ``probabilities`` or ``variable``), which :mod:`modelport.runtimes.onnx` maps by position and
 element type.  The parity suite measures how far its predictions are from XGBoost's.
 
-LightGBM and scikit-learn sources are not wired yet (their frontends do not exist).
+LightGBM model.txt and pickled scikit-learn sources have no IR frontend yet: they are opened
+with their own framework and converted by :mod:`._onnx_native` (``convert_lightgbm`` /
+``skl2onnx``), and verified against the framework's own predict.
 """
 
 from __future__ import annotations

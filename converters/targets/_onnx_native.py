@@ -1,0 +1,131 @@
+"""``--backend onnxmltools`` for framework sources (LightGBM model.txt, pickled scikit-learn):
+files modelport cannot read into its IR yet, converted by the ecosystem's own converters.
+
+* LightGBM: ``onnxmltools.convert_lightgbm(booster, zipmap=False)`` with a float32 input
+  (onnxmltools 1.16 refuses ``DoubleTensorType`` for LightGBM classifiers).
+* scikit-learn: ``skl2onnx.to_onnx(estimator)`` with a **float64** input
+  (``DoubleTensorType``) when onnxruntime can load the result, else float32.  Measured
+  (docs/onnx.md): a random forest through float32 flips classes on 0.5/0.5 ties
+  (PARITY-TRAPS 16: 5 of 4,000 rows) and has none with float64 input; a
+  StandardScaler + LogisticRegression pipeline is within 3e-16 in float64 against 2.3e-7 in
+  float32.  skl2onnx 1.20's float64 tree *regressor* declares a double output that
+  onnxruntime 1.32 rejects ("Type (tensor(double)) of output arg (variable) ... does not
+  match"), so GradientBoostingRegressor and other tree regressors fall back to float32.
+  ``modelport.input_precision`` records which one was used.
+
+Classifier outputs are plain tensors (``zipmap=False``): ``label`` and ``probabilities``.
+modelport adds its ``metadata_props`` (features, task, provenance, ``modelport.backend``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from modelport.converters.frontends._sources import NativeModel
+from modelport.errors import UnsupportedModelError, require
+
+__all__ = ["build_native_onnx", "write_native_onnx", "SKL2ONNX_OPSET"]
+
+#: Opsets for skl2onnx: modelport's own default-domain opset, ``ai.onnx.ml`` 3 (the tree
+#: operators onnxruntime executes with float and double inputs).
+SKL2ONNX_OPSET = {"": 18, "ai.onnx.ml": 3}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _lightgbm(native: NativeModel):
+    from modelport.converters.targets.onnxmltools_backend import ONNXMLTOOLS_OPSET
+
+    onnxmltools = require("onnxmltools", extra="onnxmltools", purpose="--backend onnxmltools")
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    try:
+        proto = onnxmltools.convert_lightgbm(
+            native.native, name="modelport-onnxmltools", zipmap=False, target_opset=ONNXMLTOOLS_OPSET,
+            initial_types=[("input", FloatTensorType([None, native.n_features]))])
+    except Exception as exc:  # onnxmltools raises bare RuntimeError/KeyError/...
+        raise UnsupportedModelError(f"onnxmltools cannot convert this LightGBM model: {_first_line(exc)}") from None
+    return proto, "float32", {"onnxmltools_version": getattr(onnxmltools, "__version__", "")}
+
+
+def _loads_in_onnxruntime(proto) -> str:
+    """'' when onnxruntime builds a session for ``proto``, else its first error line."""
+    ort = require("onnxruntime", extra="onnx", purpose="checking the skl2onnx graph")
+    try:
+        ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        return _first_line(exc)
+    return ""
+
+
+def _sklearn(native: NativeModel):
+    skl2onnx = require("skl2onnx", extra="onnxmltools", purpose="--backend onnxmltools (scikit-learn)")
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    est = native.native
+    options = {id(est): {"zipmap": False}} if native.task != "regression" else None
+    why_not_double = ""
+    for precision, tensor in (("float64", DoubleTensorType), ("float32", FloatTensorType)):
+        try:
+            proto = skl2onnx.to_onnx(est, initial_types=[("input", tensor([None, native.n_features]))],
+                                     options=options, target_opset=SKL2ONNX_OPSET)
+        except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/... per estimator
+            problem = _first_line(exc)
+        else:
+            problem = _loads_in_onnxruntime(proto)
+            if not problem:
+                extra = {"skl2onnx_version": getattr(skl2onnx, "__version__", "")}
+                if why_not_double:
+                    extra["input_precision_reason"] = f"float64 graph unusable: {why_not_double}"
+                return proto, precision, extra
+        if precision == "float64":
+            why_not_double = problem
+        else:
+            raise UnsupportedModelError(f"skl2onnx cannot convert this {native.objective}: {problem}")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def build_native_onnx(native: NativeModel, *, source_format: str):
+    """The ``onnx.ModelProto`` of ``native`` written by onnxmltools / skl2onnx, with
+    modelport's metadata."""
+    if native.framework == "lightgbm":
+        proto, precision, extra = _lightgbm(native)
+    elif native.framework == "scikit-learn":
+        proto, precision, extra = _sklearn(native)
+    else:
+        raise UnsupportedModelError(f"--backend onnxmltools has no converter for {native.framework} models")
+    from onnx import helper
+
+    from modelport import __version__
+    from modelport.converters.targets.onnx import METADATA_PREFIX
+
+    props = {
+        "features": json.dumps([{"name": n, "type": "float", "categories": None} for n in native.feature_names]),
+        "task": native.task,
+        "n_classes": str(native.n_classes),
+        "n_outputs": str(native.n_classes if native.task == "multiclass" else 1),
+        "missing": repr(float("nan")),
+        "objective": native.objective,
+        "source_format": source_format,
+        "framework": native.framework,
+        "framework_version": native.framework_version,
+        "source_sha256": native.sha256,
+        "modelport_version": __version__,
+        "backend": "onnxmltools",
+        "input_precision": precision,
+        **extra,
+    }
+    helper.set_model_props(proto, {METADATA_PREFIX + k: v for k, v in props.items()})
+    return proto
+
+
+def write_native_onnx(native: NativeModel, out_path: Path) -> None:
+    """Convert ``native`` with the ecosystem's converter, check and write the ONNX file."""
+    onnx = require("onnx", extra="onnx", purpose="Writing ONNX")
+    proto = build_native_onnx(native, source_format=native.source)
+    onnx.checker.check_model(proto, full_check=True)
+    Path(out_path).write_bytes(proto.SerializeToString())
