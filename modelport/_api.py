@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelport.errors import ModelFormatError, ModelportError, VerificationError
+from modelport.errors import ModelFormatError, ModelportError, UnsupportedModelError, VerificationError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -89,11 +89,58 @@ def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, options: L
                                  "truncate when converting from the source model")
         model = load_ir(path)
         return validate(with_missing(model, options.missing)) if options.missing is not None else model
+    src = framework_source(path)
+    if src is not None:
+        raise _no_ir(path, src.framework)
     try:
         model = load_model(path, options=options)
     except OSError as exc:
         raise ModelFormatError(f"cannot read model file {str(path)!r}: {exc.strerror or exc}") from None
     return validate(model)
+
+
+_FRAMEWORK_LABELS = {"lightgbm": "LightGBM", "scikit-learn": "scikit-learn"}
+
+
+def framework_source(path: Path):
+    """The framework :class:`~modelport.converters.frontends._sources.Source` of a file that no
+    IR frontend reads (LightGBM model.txt, pickled scikit-learn), or None."""
+    from modelport._registry import HEAD_BYTES
+    from modelport.converters.frontends import all_frontends
+    from modelport.converters.frontends._sources import detect_source
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError:
+        return None
+    if not head or _is_ir_file(path) or any(fe.sniff(head, path.name) for _, fe in all_frontends().items()):
+        return None
+    return detect_source(path)
+
+
+def _no_ir(path: Path, framework: str) -> UnsupportedModelError:
+    return UnsupportedModelError(
+        f"{path.name} is a {_FRAMEWORK_LABELS.get(framework, framework)} model: modelport cannot read "
+        "LightGBM/scikit-learn models into its IR yet; use --backend onnxmltools (--to onnx)")
+
+
+def _native_rows(data, native) -> np.ndarray | None:
+    """``--data`` rows for a framework source: float64 ``[n, n_features]`` (None passes through)."""
+    if data is None:
+        return None
+    import numpy as np
+
+    from modelport.errors import InputDataError
+
+    if isinstance(data, (str, os.PathLike)):
+        from modelport._csv import read_rows
+
+        return np.asarray(read_rows(data, feature_names=native.feature_names), dtype=np.float64)
+    arr = np.asarray(data, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != native.n_features:
+        raise InputDataError(f"data must have shape [n, {native.n_features}], got {list(arr.shape)}")
+    return arr
 
 
 def read_data(data: str | os.PathLike[str] | np.ndarray | None, model: Model) -> np.ndarray | None:
@@ -149,47 +196,107 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
     On any other error no output file is left behind.  ``load_options`` selects truncation
     and a missing sentinel (see :func:`load`).
     """
+    import dataclasses
+
+    from modelport.converters.frontends import LoadOptions
+
     say = progress or (lambda msg: None)
     start = time.perf_counter()
     model_path = Path(model_path)
     target = _target(to)
     if backend not in target.backends:
         raise ModelportError(f"format {to!r} has no backend {backend!r} (available: {', '.join(target.backends)})")
+    load_options = load_options or LoadOptions()
+    if trust_pickle:
+        load_options = dataclasses.replace(load_options, trust_pickle=True)
+    src = framework_source(model_path)
+    if src is not None:
+        return _convert_native(model_path, src, target=target, out=out, backend=backend, data=data, verify=verify,
+                               options=options, load_options=load_options, say=say, start=start)
     say(f"loading {model_path}")
-    model = load(model_path, trust_pickle=trust_pickle, options=load_options)
+    model = load(model_path, options=load_options)
     rows = read_data(data, model)
+    final = _final_path(model_path, target, out)
+    from modelport.converters.targets import WriteOptions
+
+    def write(staged: Path) -> None:
+        say(f"writing {to} ({backend})")
+        target.write(model, staged, WriteOptions(backend=backend, source_path=model_path))
+
+    def check(staged: Path) -> ParityReport | None:
+        if not (verify and (target.runtime is not None or target.name == "ir")):
+            return None
+        from modelport._verify import VerifyOptions, verify_model
+
+        say("verifying against the reference evaluator")
+        return verify_model(model, staged, rows=rows, options=options or VerifyOptions(), target=target)
+
+    return _write_verified(final, target, backend, write, check, start)
+
+
+def _final_path(model_path: Path, target: Target, out) -> Path:
     final = default_output(model_path, target, out)
     if final.resolve() == model_path.resolve():
         raise ModelportError(f"refusing to overwrite the input model {str(model_path)!r}: pass -o/--out")
     if not final.parent.is_dir():
         raise ModelportError(f"output directory {str(final.parent)!r} does not exist")
-    from modelport.converters.targets import WriteOptions
+    return final
 
+
+def _write_verified(final: Path, target: Target, backend: str, write, check, start: float) -> ConvertResult:
+    """Write to a temporary name beside ``final`` (``write(staged)``), verify it
+    (``check(staged)`` → report or None), then atomically rename; on a parity failure keep
+    only ``<final>.unverified`` and raise; on any other error leave nothing behind."""
     tmpdir = Path(tempfile.mkdtemp(prefix=".modelport-", dir=final.parent))
     try:
         staged = tmpdir / final.name
-        say(f"writing {to} ({backend})")
-        target.write(model, staged, WriteOptions(backend=backend, source_path=model_path))
+        write(staged)
         if not staged.exists():
-            raise ModelportError(f"the {to} writer produced no file")
-        report = None
-        if verify and (target.runtime is not None or target.name == "ir"):
-            from modelport._verify import VerifyOptions, verify_model
-
-            say("verifying against the reference evaluator")
-            report = verify_model(model, staged, rows=rows, options=options or VerifyOptions(), target=target)
-            if not report.passed:
-                unverified = final.with_name(final.name + ".unverified")
-                _replace(staged, unverified)
-                err = VerificationError(f"{final.name} differs from the reference: {report.summary()}; "
-                                        f"kept as {unverified.name}")
-                err.report = report  # type: ignore[attr-defined]
-                raise err
+            raise ModelportError(f"the {target.name} writer produced no file")
+        report = check(staged)
+        if report is not None and not report.passed:
+            unverified = final.with_name(final.name + ".unverified")
+            _replace(staged, unverified)
+            err = VerificationError(f"{final.name} differs from the reference: {report.summary()}; "
+                                    f"kept as {unverified.name}")
+            err.report = report  # type: ignore[attr-defined]
+            raise err
         _replace(staged, final)
-        return ConvertResult(path=final, target=to, backend=backend, verified=report is not None, report=report,
-                             seconds=time.perf_counter() - start)
+        return ConvertResult(path=final, target=target.name, backend=backend, verified=report is not None,
+                             report=report, seconds=time.perf_counter() - start)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _convert_native(model_path: Path, src, *, target: Target, out, backend: str, data, verify: bool,
+                    options: VerifyOptions | None, load_options: LoadOptions, say, start: float) -> ConvertResult:
+    """convert() for a framework source: only a third-party backend writes it, and the
+    artifact is verified against the framework's own predict."""
+    if backend == "modelport":
+        raise _no_ir(model_path, src.framework)
+    if backend != "onnxmltools" or target.runtime is None:
+        raise ModelportError(f"{model_path.name}: {src.framework} models convert only to onnx with --backend onnxmltools")
+    say(f"opening {model_path} with {src.framework}")
+    native = src.open(model_path, load_options)
+    rows = _native_rows(data, native)
+    final = _final_path(model_path, target, out)
+
+    def write(staged: Path) -> None:
+        from modelport.converters.targets._onnx_native import write_native_onnx
+
+        say(f"writing {target.name} ({backend})")
+        write_native_onnx(native, staged)
+
+    def check(staged: Path) -> ParityReport | None:
+        if not verify:
+            return None
+        from modelport._verify import VerifyOptions
+        from modelport._verify_native import verify_native
+
+        say(f"verifying against {src.framework}'s own predict")
+        return verify_native(native, staged, rows=rows, options=options or VerifyOptions())
+
+    return _write_verified(final, target, backend, write, check, start)
 
 
 def _replace(src: Path, dst: Path) -> None:
@@ -207,11 +314,26 @@ def verify(model_path: str | os.PathLike[str], artifact_path: str | os.PathLike[
     Returns the :class:`~modelport._verify.ParityReport` (check ``.passed``); raises only
     when something cannot be read or run.
     """
-    from modelport._verify import VerifyOptions, verify_model
+    import dataclasses
 
+    from modelport._verify import VerifyOptions, verify_model
+    from modelport.converters.frontends import LoadOptions
+
+    artifact = Path(artifact_path)
+    src = framework_source(Path(model_path))
+    if src is not None:  # LightGBM / scikit-learn: the reference is the framework's own predict
+        from modelport._verify_native import verify_native
+
+        load_options = load_options or LoadOptions()
+        if trust_pickle:
+            load_options = dataclasses.replace(load_options, trust_pickle=True)
+        native = src.open(Path(model_path), load_options)
+        rows = _native_rows(data, native)
+        if not artifact.exists():
+            raise ModelFormatError(f"cannot read artifact {str(artifact)!r}: no such file")
+        return verify_native(native, artifact, rows=rows, options=options or VerifyOptions())
     model = load(model_path, trust_pickle=trust_pickle, options=load_options)
     rows = read_data(data, model)
-    artifact = Path(artifact_path)
     if not artifact.exists():
         raise ModelFormatError(f"cannot read artifact {str(artifact)!r}: no such file")
     return verify_model(model, artifact, rows=rows, options=options or VerifyOptions())

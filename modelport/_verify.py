@@ -102,9 +102,12 @@ class ParityReport:
     """The tolerance applied."""
     passed: bool
     """True when no value is outside the tolerance and no class flipped (this output and,
-    if present, the margin)."""
+    if present, the margin and the labels)."""
     margin: ParityReport | None = None
     """The margin comparison, when the artifact exposes margins."""
+    labels: ParityReport | None = None
+    """The class-label comparison, when both the source and the artifact give labels
+    (framework sources verified against their own ``predict``)."""
     artifact: str = ""
     """The artifact checked."""
     rows: dict[int, dict[str, list[float]]] = field(default_factory=dict)
@@ -114,6 +117,7 @@ class ParityReport:
         """A strict-JSON-ready dict (non-finite floats as "NaN"/"Infinity"/"-Infinity")."""
         d = asdict(self)
         d["margin"] = self.margin.to_dict() if self.margin is not None else None
+        d["labels"] = self.labels.to_dict() if self.labels is not None else None
         d["rows"] = {str(k): v for k, v in self.rows.items()}
         return jsonable(d)
 
@@ -123,8 +127,9 @@ class ParityReport:
                  f"max abs diff {self.max_abs_diff:.3g}, max ULP diff {self.max_ulp_diff}, "
                  f"class flips {self.class_flips}, differing rows {self.n_differing} "
                  f"(tolerance {self.tolerance.name})"]
-        if self.margin is not None:
-            parts.append(self.margin.summary())
+        for sub in (self.margin, self.labels):
+            if sub is not None:
+                parts.append(sub.summary())
         return "; ".join(parts)
 
     def _own_pass(self) -> bool:

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("inspect", parents=[common, reading], help="describe a model file",
                        description="Describe a model: format, framework version, objective, task, booster, "
                                    "trees, depth, features, classes/outputs.")
-    s.add_argument("model", metavar="MODEL", help="model file (XGBoost .json/.ubj, SageMaker model.tar.gz, *.ir.json)")
+    s.add_argument("model", metavar="MODEL", help="model file (XGBoost .json/.ubj, SageMaker model.tar.gz, *.ir.json, "
+                                                     "LightGBM model.txt, scikit-learn pickle)")
 
     s = sub.add_parser("convert", parents=[common, reading], help="convert a model and verify the artifact",
                        description="Write MODEL in another format; by default run the artifact on probe rows and "
@@ -125,11 +126,51 @@ def _progress(enabled: bool) -> Callable[[str], None]:
 # --------------------------------------------------------------------------- commands
 
 
+def _inspect_native(args: argparse.Namespace, src: Any) -> tuple[dict[str, Any], str]:
+    """``inspect`` for a framework source (LightGBM model.txt, pickled scikit-learn)."""
+    from pathlib import Path
+
+    native = src.open(Path(args.model), _load_options(args))
+    info: dict[str, Any] = {
+        "file": args.model,
+        "format": native.source,
+        "framework": native.framework,
+        "framework_version": native.framework_version,
+        "objective": native.objective,
+        "task": native.task,
+        "n_trees": native.n_trees or 0,
+        "n_features": native.n_features,
+        "feature_names": list(native.feature_names),
+        "n_classes": native.n_classes,
+        "ir": False,
+        "sha256": native.sha256,
+        **native.details,
+    }
+    names = info["feature_names"]
+    shown = ", ".join(names[:12]) + (f", ... ({len(names)} total)" if len(names) > 12 else "")
+    lines = [
+        f"file:        {info['file']}",
+        f"format:      {info['format']} ({native.framework} {native.framework_version}"
+        + (f", file format {native.details['format_version']}" if native.details.get("format_version") else "") + ")",
+        f"objective:   {info['objective'] or '-'}",
+        f"task:        {info['task']}" + (f", {info['n_classes']} classes" if info["n_classes"] else ""),
+        f"trees:       {info['n_trees']}" if native.n_trees else "trees:       - (not a tree model)",
+        f"features:    {info['n_features']}: {shown}",
+        "converts:    only with --to onnx --backend onnxmltools (no IR frontend for this format yet)",
+    ]
+    return info, "\n".join(lines)
+
+
 def _cmd_inspect(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    from modelport._api import load
+    from pathlib import Path
+
+    from modelport._api import framework_source, load
     from modelport.converters.ir.model import TreeEnsemble
     from modelport.converters.ir.validate import tree_depth
 
+    src = framework_source(Path(args.model))
+    if src is not None:
+        return _inspect_native(args, src)
     m = load(args.model, options=_load_options(args))
     prov = m.provenance
     b = m.booster
@@ -177,7 +218,7 @@ def _cmd_inspect(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 def _report_text(report: Any) -> str:
     lines = [f"parity: {'PASS' if report.passed else 'FAIL'}"]
-    for r in (report, report.margin):
+    for r in (report, report.margin, getattr(report, "labels", None)):
         if r is None:
             continue
         lines.append(f"  {r.output:<10} rows {r.n_rows}, max abs diff {r.max_abs_diff:.6g}, max ULP diff "

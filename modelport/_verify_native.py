@@ -1,0 +1,164 @@
+"""Verification for framework sources (LightGBM model.txt, pickled scikit-learn): the artifact
+run through :mod:`modelport.runtimes` against the framework's OWN predict (the first hop of
+parity; there is no IR evaluator for these models yet).
+
+Probe rows (:func:`native_probe_rows`): random rows across each feature's threshold range,
+rows on the float32 rounding of every threshold and one float32 ULP either side, for LightGBM
+(float64 ``x <= t``) also one float64 ULP either side (PARITY-TRAPS 2), NaN in each feature
+and all-NaN when the framework accepts NaN (3), every category code of categorical splits plus
+unknown ones (9), then the user's rows.  The artifact receives what the runtime gives it:
+float32 values (cast to float64 for a float64-input graph); the framework receives the same
+rows in float64, so a float64 row that float32 cannot hold is a real difference for a user
+whose data is float64.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from modelport._verify import LABELS, PROBABILITY, ParityReport, Tolerance, VerifyOptions, compare
+from modelport.converters.frontends._sources import NativeModel
+from modelport.converters.ir.model import Task
+from modelport.errors import VerificationError
+
+__all__ = ["native_probe_rows", "native_tolerance", "verify_native", "FLOAT32_UNIT_ROUNDOFF"]
+
+#: Unit roundoff of float32: the relative error of one rounding to float32.
+FLOAT32_UNIT_ROUNDOFF = 2.0**-24
+
+
+def native_tolerance(native: NativeModel) -> Tolerance:
+    """The named tolerance for comparing the artifact with the framework's predict.
+
+    Classifiers: :data:`~modelport._verify.PROBABILITY` (probabilities in [0, 1], a link
+    computed by another library) and class flips are never tolerated.
+
+    Tree regressors: the framework sums float64 leaves in float64; onnxruntime's tree kernel
+    stores each leaf as float32 (one rounding: ``u * |leaf|``, u = 2**-24), adds the n terms
+    (trees and the intercept) in float32 (any order: at most ``(n - 1) * u * sum |terms|``,
+    Higham's recursive summation bound) and the float64 reference is rounded to float32 for
+    the comparison (``u * |result|``).  With ``S = |intercept| + sum over trees of max |leaf|``
+    (each row's terms are bounded by it) the difference is at most ``(n + 1) * u * S``
+    (first order).  Derived from the model, not fitted to the data; a row routed differently
+    (a threshold trap) is far outside it.
+
+    Other regressors (no tree bound known): within 2 float32 ULP of the float64 reference,
+    which a float64 graph meets and a float32 one may not (reported, never loosened).
+    """
+    if native.task != "regression":
+        return PROBABILITY
+    if native.leaf_scale is not None and native.n_trees:
+        n_terms = native.n_trees + 1
+        bound = (n_terms + 1) * FLOAT32_UNIT_ROUNDOFF * native.leaf_scale
+        return Tolerance("float32-tree-sum", bound, 0.0, 0,
+                         f"the framework sums {native.n_trees} trees in float64, onnxruntime in float32: "
+                         f"(n + 1) * 2**-24 * (|intercept| + sum of max |leaf|) = {bound:.3g}")
+    return Tolerance("float64-reference", 0.0, 0.0, 2,
+                     "no float32 accumulation bound is known for this estimator: within 2 float32 ULP of the "
+                     "framework's float64 result")
+
+
+def _edges32(t: np.ndarray) -> np.ndarray:
+    t = t[np.isfinite(t)].astype(np.float32)
+    if not t.size:
+        return t.astype(np.float64)
+    return np.unique(np.concatenate([t, np.nextafter(t, np.float32(np.inf)),
+                                     np.nextafter(t, np.float32(-np.inf))])).astype(np.float64)
+
+
+def _edges64(t: np.ndarray) -> np.ndarray:
+    t = t[np.isfinite(t)].astype(np.float64)
+    return np.unique(np.concatenate([t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf)])) if t.size else t
+
+
+def native_probe_rows(native: NativeModel, *, n_random: int = 256, seed: int = 0,
+                      extra: np.ndarray | None = None, max_edge_rows: int = 20_000) -> np.ndarray:
+    """float64 rows ``[n, n_features]`` that aim at every split edge of ``native``
+    (deterministic for a ``seed``); ``extra`` rows are appended as given."""
+    rng = np.random.default_rng(seed)
+    nf = native.n_features
+    base = np.empty((max(n_random, 1), nf), dtype=np.float64)
+    for f in range(nf):
+        t = native.thresholds[f][np.isfinite(native.thresholds[f])]
+        c = native.categories[f]
+        if c.size:
+            base[:, f] = rng.integers(0, int(c.max()) + 2, size=base.shape[0])
+        elif t.size:
+            lo, hi = float(t.min()), float(t.max())
+            pad = max(0.1 * (hi - lo), 1e-3 * max(abs(lo), abs(hi)), 1e-6)
+            base[:, f] = rng.uniform(lo - pad, hi + pad, size=base.shape[0])
+        else:
+            base[:, f] = rng.standard_normal(base.shape[0])
+    base = base.astype(np.float32).astype(np.float64)  # random rows are float32 values
+    parts = [base[:n_random]]
+
+    def substitute(cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        rows = base[rng.integers(0, base.shape[0], size=cols.size)].copy()
+        rows[np.arange(cols.size), cols] = vals
+        return rows
+
+    edge = [_edges32(t) for t in native.thresholds]
+    if native.float64_compare:
+        edge = [np.unique(np.concatenate([e, _edges64(t)])) for e, t in zip(edge, native.thresholds, strict=True)]
+    for f, c in enumerate(native.categories):
+        if c.size:
+            edge[f] = np.unique(np.concatenate([edge[f], c, [c.max() + 1, -1.0, 0.5]]))
+    cols = np.concatenate([np.full(e.size, f, dtype=np.int64) for f, e in enumerate(edge)]) if nf else np.empty(0, np.int64)
+    vals = np.concatenate(edge) if nf else np.empty(0)
+    if cols.size > max_edge_rows:
+        keep = np.sort(rng.choice(cols.size, size=max_edge_rows, replace=False))
+        cols, vals = cols[keep], vals[keep]
+    if cols.size:
+        parts.append(substitute(cols, vals))
+    if native.accepts_nan:
+        parts.append(substitute(np.arange(nf), np.full(nf, np.nan)))
+        parts.append(np.full((1, nf), np.nan))
+    if extra is not None:
+        extra = np.asarray(extra, dtype=np.float64)
+        if extra.ndim != 2 or extra.shape[1] != nf:
+            from modelport.errors import InputDataError
+
+            raise InputDataError(f"extra rows must have shape [n, {nf}], got {list(extra.shape)}")
+        parts.append(extra)
+    return np.ascontiguousarray(np.concatenate(parts, axis=0))
+
+
+def _signature_check(artifact: Path, sig, native: NativeModel) -> None:
+    def mismatch(what: str, theirs: object, ours: object) -> VerificationError:
+        return VerificationError(f"{artifact.name} is not a conversion of this model: it has {theirs} {what}, "
+                                 f"the model {ours}")
+
+    if sig is None:
+        return
+    if sig.n_features != native.n_features:
+        raise mismatch("features", sig.n_features, native.n_features)
+    if sig.task != native.task:
+        raise mismatch("as its task", sig.task, native.task)
+    if native.task == "multiclass" and sig.n_classes != native.n_classes:
+        raise mismatch("classes", sig.n_classes, native.n_classes)
+
+
+def verify_native(native: NativeModel, artifact: str | Path, *, rows: np.ndarray | None = None,
+                  options: VerifyOptions | None = None) -> ParityReport:
+    """Compare ``artifact`` (any file :mod:`modelport.runtimes` loads) with the framework's
+    own predict on the probe rows (+ ``rows``); labels too when both sides give them."""
+    import modelport.runtimes as runtimes
+
+    opts = options or VerifyOptions()
+    artifact = Path(artifact)
+    X = native_probe_rows(native, n_random=opts.n_random, seed=opts.seed, extra=rows)
+    rt = runtimes.load(artifact)
+    sig = getattr(rt, "signature", None)
+    _signature_check(artifact, sig, native)
+    task = Task(native.task)
+    report = compare(native.predict(X), np.asarray(rt.predict(X, output="prediction")), task=task,
+                     output="prediction", tolerance=native_tolerance(native), max_listed=opts.max_listed,
+                     artifact=str(artifact))
+    if native.predict_label is not None and sig is not None and "label" in sig.outputs:
+        labels = compare(native.predict_label(X), np.asarray(rt.predict(X, output="label")), task=Task.REGRESSION,
+                         output="label", tolerance=LABELS, max_listed=opts.max_listed, artifact=str(artifact))
+        report = dataclasses.replace(report, labels=labels, passed=report.passed and labels.passed)
+    return report
