@@ -39,6 +39,12 @@ def render() -> str:
     ]
     out += [f"| `{f['name']}` | {f['framework']} | {_cell(', '.join(f['extensions']))} | {_cell(f['description'])} |"
             for f in t["frontends"]]
+    out += ["", "## Sources converted only by third-party backends", "",
+            "No IR frontend reads these yet: `modelport convert MODEL --to onnx --backend onnxmltools` converts them with",
+            "onnxmltools / skl2onnx and verifies the artifact against the framework's own predict (docs/onnx.md).", "",
+            "| name | framework | usual file names | description |", "| --- | --- | --- | --- |"]
+    out += [f"| `{f['name']}` | {f['framework']} | {_cell(', '.join(f['extensions']))} | {_cell(f['description'])} |"
+            for f in t["sources"]]
     out += ["", "## Targets (`modelport convert MODEL --to NAME`)", "",
             "| name | extension | runtime | backends | description |", "| --- | --- | --- | --- | --- |"]
     out += [f"| `{x['name']}` | `{x['extension']}` | {x['runtime'] or '— (reference evaluator)'} | "
