@@ -125,6 +125,14 @@ def _no_ir(path: Path, framework: str) -> UnsupportedModelError:
         "LightGBM/scikit-learn models into its IR yet; use --backend onnxmltools (--to onnx)")
 
 
+def _check_native_options(path: Path, options: LoadOptions) -> None:
+    """Truncation and missing sentinels are XGBoost reading options: refuse them rather than
+    ignore them for a framework source."""
+    if options.use_best_iteration or options.iteration_end is not None or options.missing is not None:
+        raise ModelportError(f"{path.name}: --best-iteration, --iteration-end and --missing apply to XGBoost models, "
+                             "not to LightGBM/scikit-learn files")
+
+
 def _native_rows(data, native) -> np.ndarray | None:
     """``--data`` rows for a framework source: float64 ``[n, n_features]`` (None passes through)."""
     if data is None:
@@ -276,6 +284,7 @@ def _convert_native(model_path: Path, src, *, target: Target, out, backend: str,
         raise _no_ir(model_path, src.framework)
     if backend != "onnxmltools" or target.runtime is None:
         raise ModelportError(f"{model_path.name}: {src.framework} models convert only to onnx with --backend onnxmltools")
+    _check_native_options(model_path, load_options)
     say(f"opening {model_path} with {src.framework}")
     native = src.open(model_path, load_options)
     rows = _native_rows(data, native)
@@ -327,6 +336,7 @@ def verify(model_path: str | os.PathLike[str], artifact_path: str | os.PathLike[
         load_options = load_options or LoadOptions()
         if trust_pickle:
             load_options = dataclasses.replace(load_options, trust_pickle=True)
+        _check_native_options(Path(model_path), load_options)
         native = src.open(Path(model_path), load_options)
         rows = _native_rows(data, native)
         if not artifact.exists():

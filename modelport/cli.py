@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--to", required=True, choices=_target_names(), metavar="FORMAT",
                    help="output format: " + ", ".join(_target_names()))
     s.add_argument("-o", "--out", metavar="OUT", help="output file or directory (default: beside MODEL)")
-    s.add_argument("--backend", default="modelport", metavar="B", help="converter backend (default: modelport)")
+    s.add_argument("--backend", default="modelport", metavar="B",
+                   help="converter backend (default: modelport); onnxmltools: the ecosystem's converters "
+                        "(onnxmltools for XGBoost/LightGBM, skl2onnx for scikit-learn)")
     s.add_argument("--data", metavar="ROWS.csv", help="extra rows to verify on (numeric CSV, header optional)")
     s.add_argument("--no-verify", action="store_true", help="skip the parity check")
 

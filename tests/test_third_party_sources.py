@@ -267,6 +267,20 @@ def test_tampered_artifact_fails_verify(models, tmp_path):
     assert json.loads(p.stdout)["passed"] is False
 
 
+def test_data_rows_are_verified_and_xgboost_options_refused(models, tmp_path):
+    csv = tmp_path / "rows.csv"
+    X, _ = _data(n=30, seed=5)
+    csv.write_text("\n".join(",".join(repr(float(v)) for v in row) for row in X) + "\n")
+    p, out = _convert(models["gbr"], tmp_path, "--trust-pickle")
+    base_rows = json.loads(p.stdout)["report"]["n_rows"]
+    out.unlink()
+    p, out = _convert(models["gbr"], tmp_path, "--trust-pickle", "--data", csv)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["report"]["n_rows"] == base_rows + 30
+    p, _ = _convert(models["lgb_regression"], tmp_path, "--missing", "-999")
+    assert_one_line_error(p, 3, "apply to XGBoost models")
+
+
 def test_api_convert_raises_with_report(models, tmp_path):
     with pytest.raises(VerificationError) as info:
         modelport.convert(models["lgb_binary"], to="onnx", backend="onnxmltools", out=tmp_path / "b.onnx")
