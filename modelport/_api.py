@@ -99,7 +99,7 @@ def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, options: L
     return validate(model)
 
 
-_FRAMEWORK_LABELS = {"lightgbm": "LightGBM", "scikit-learn": "scikit-learn"}
+_FRAMEWORK_LABELS = {"lightgbm": "a LightGBM model", "scikit-learn": "a Python pickle (how scikit-learn models are saved)"}
 
 
 def framework_source(path: Path):
@@ -121,7 +121,7 @@ def framework_source(path: Path):
 
 def _no_ir(path: Path, framework: str) -> UnsupportedModelError:
     return UnsupportedModelError(
-        f"{path.name} is a {_FRAMEWORK_LABELS.get(framework, framework)} model: modelport cannot read "
+        f"{path.name} is {_FRAMEWORK_LABELS.get(framework, framework)}: modelport cannot read "
         "LightGBM/scikit-learn models into its IR yet; use --backend onnxmltools (--to onnx)")
 
 

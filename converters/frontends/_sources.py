@@ -122,9 +122,9 @@ def detect_source(path: str | Path) -> Source | None:
             head = fh.read(HEAD_BYTES)
     except OSError:
         return None
-    for src in SOURCES.items():
-        if head and src[1].sniff(head, path.name):
-            return src[1]
+    for _name, src in SOURCES.items():
+        if head and src.sniff(head, path.name):
+            return src
     return None
 
 
