@@ -158,7 +158,18 @@ def verify_native(native: NativeModel, artifact: str | Path, *, rows: np.ndarray
                      output="prediction", tolerance=native_tolerance(native), max_listed=opts.max_listed,
                      artifact=str(artifact))
     if native.predict_label is not None and sig is not None and "label" in sig.outputs:
-        labels = compare(native.predict_label(X), np.asarray(rt.predict(X, output="label")), task=Task.REGRESSION,
+        ref_labels, cand_labels = _label_codes(native.predict_label(X), np.asarray(rt.predict(X, output="label")))
+        labels = compare(ref_labels, cand_labels, task=Task.REGRESSION,
                          output="label", tolerance=LABELS, max_listed=opts.max_listed, artifact=str(artifact))
         report = dataclasses.replace(report, labels=labels, passed=report.passed and labels.passed)
     return report
+
+
+def _label_codes(reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both label arrays as integer codes over one shared vocabulary, so class names
+    (strings) compare exactly like class indices; numeric labels pass through."""
+    if reference.dtype.kind in "iub" and candidate.dtype.kind in "iub":
+        return reference, candidate
+    ref, cand = reference.astype(str).reshape(-1), candidate.astype(str).reshape(-1)
+    vocab = np.unique(np.concatenate([ref, cand]))
+    return np.searchsorted(vocab, ref).astype(np.int64), np.searchsorted(vocab, cand).astype(np.int64)

@@ -197,7 +197,12 @@ def select_output(
     if output == "margin":
         return _squeeze(np.asarray(margin, dtype=np.float32))
     if output == "label":
-        return np.asarray(label).reshape(-1).astype(np.int64)
+        labels = np.asarray(label).reshape(-1)
+        if labels.dtype.kind in "iub" or (labels.dtype.kind == "f" and np.all(np.isfinite(labels))):
+            return labels.astype(np.int64)
+        # Class names (skl2onnx writes string labels for a classifier trained on strings):
+        # returned as str, as the source's predict does; never forced into integers.
+        return labels.astype(str)
     if output == "probabilities":
         return np.asarray(probabilities, dtype=np.float32)
     # output == "prediction"

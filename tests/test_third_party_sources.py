@@ -313,3 +313,26 @@ def test_sniffers():
     assert sniff_lightgbm_text(b"tree\r\nversion=v3\r\n")
     assert not sniff_lightgbm_text(b"tree\nsomething else\n") and not sniff_lightgbm_text(b'{"version": "v4"}')
     assert sniff_pickle(pickle.dumps([1], protocol=4)) and not sniff_pickle(b"\x80\x09") and not sniff_pickle(b"{}")
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_string_class_labels_verified_and_returned_as_names(tmp_path, n_classes):
+    """A classifier trained on class NAMES: the runtime's label output is those names (as
+    scikit-learn's predict gives them), and verification compares labels, not skips them."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from modelport import runtimes
+
+    X, _ = _data()
+    names = np.array(["cat", "dog", "eel"][:n_classes])
+    y = names[np.digitize(X[:, 0], [-0.4, 0.4][: n_classes - 1])]
+    est = GradientBoostingClassifier(n_estimators=15, max_depth=2, random_state=0).fit(X, y)
+    path = tmp_path / "named.pkl"
+    path.write_bytes(pickle.dumps(est))
+    p, out = _convert(path, tmp_path, "--trust-pickle")
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)["report"]
+    assert report["labels"] is not None and report["labels"]["passed"] and report["labels"]["n_rows"] > 0
+    rt = runtimes.load(out)
+    got = rt.predict(X, output="label")
+    assert got.dtype.kind == "U" and np.array_equal(got, est.predict(X))

@@ -129,7 +129,9 @@ def open_sklearn_pickle(path: Path, options: Any = None) -> NativeModel:
     integer_classes = classes.size and np.issubdtype(classes.dtype, np.integer)
 
     def predict_label(X: np.ndarray) -> np.ndarray:
-        return np.asarray(est.predict(np.asarray(X, dtype=np.float64))).astype(np.int64)
+        """The estimator's own labels: int64 for integer classes, else the class names as str."""
+        labels = np.asarray(est.predict(np.asarray(X, dtype=np.float64)))
+        return labels.astype(np.int64) if integer_classes else labels.astype(str)
 
     trees, weight = _trees(est)
     numeric = [(int(f), float(t)) for tr in trees for f, t in zip(tr.feature, tr.threshold, strict=True) if f >= 0]
@@ -148,7 +150,7 @@ def open_sklearn_pickle(path: Path, options: Any = None) -> NativeModel:
         n_classes=int(classes.size),
         feature_names=default_names(n_features, getattr(est, "feature_names_in_", None)),
         predict=predict,
-        predict_label=predict_label if integer_classes else None,
+        predict_label=predict_label if classes.size else None,
         thresholds=per_feature(n_features, numeric),
         categories=per_feature(n_features, []),
         accepts_nan=_accepts_nan(est, n_features, predict),
