@@ -221,6 +221,12 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
     if src is not None:
         return _convert_native(model_path, src, target=target, out=out, backend=backend, data=data, verify=verify,
                                options=options, load_options=load_options, say=say, start=start)
+    if backend != "modelport" and load_options is not None and (
+            load_options.use_best_iteration or load_options.iteration_end is not None or load_options.missing is not None):
+        # A third-party backend converts the FILE, which records none of these: its artifact
+        # would predict with every tree and NaN-only missing, and fail verification.
+        raise ModelportError(f"--backend {backend} converts the model file as saved and cannot apply "
+                             "--best-iteration, --iteration-end or --missing; use the default backend for those")
     say(f"loading {model_path}")
     model = load(model_path, options=load_options)
     rows = read_data(data, model)

@@ -88,3 +88,14 @@ def test_bad_reading_options_are_one_line_errors(xgb_trained, tmp_path):
     assert_one_line_error(run("inspect", tc.json_path, "--missing", "abc"), 2, "missing")
     with pytest.raises(ModelFormatError):
         modelport.load(tc.json_path, options=LoadOptions(iteration_end=-2))
+
+
+@pytest.mark.parametrize("flag", [("--best-iteration",), ("--iteration-end", "2"), ("--missing", "-999")])
+def test_third_party_backend_refuses_options_it_cannot_apply(xgb_trained, tmp_path, flag):
+    """onnxmltools converts the saved file: it would keep every tree and NaN-only missing, so
+    the combination is refused up front, in one line, leaving nothing behind."""
+    tc = xgb_trained("early_stopped")
+    p = run("convert", tc.json_path, "--to", "onnx", "--backend", "onnxmltools", "-o", tmp_path / "m.onnx", *flag)
+    assert_one_line_error(p, 3, "cannot apply --best-iteration, --iteration-end or --missing")
+    assert list(tmp_path.iterdir()) == []
+
