@@ -21,6 +21,7 @@ import numpy as np
 
 from modelport._verify import LABELS, PROBABILITY, ParityReport, Tolerance, VerifyOptions, compare
 from modelport.converters.frontends._sources import NativeModel
+from modelport.converters.ir.probe import edge_rows, edge_values, random_rows, substitute_rows, with_extra
 from modelport.converters.ir.model import Task
 from modelport.errors import VerificationError
 
@@ -61,15 +62,8 @@ def native_tolerance(native: NativeModel) -> Tolerance:
                      "framework's float64 result")
 
 
-def _edges32(t: np.ndarray) -> np.ndarray:
-    t = t[np.isfinite(t)].astype(np.float32)
-    if not t.size:
-        return t.astype(np.float64)
-    return np.unique(np.concatenate([t, np.nextafter(t, np.float32(np.inf)),
-                                     np.nextafter(t, np.float32(-np.inf))])).astype(np.float64)
-
-
 def _edges64(t: np.ndarray) -> np.ndarray:
+    """float64 values on each threshold and one float64 ULP either side (float64 ``x <= t``)."""
     t = t[np.isfinite(t)].astype(np.float64)
     return np.unique(np.concatenate([t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf)])) if t.size else t
 
@@ -77,53 +71,24 @@ def _edges64(t: np.ndarray) -> np.ndarray:
 def native_probe_rows(native: NativeModel, *, n_random: int = 256, seed: int = 0,
                       extra: np.ndarray | None = None, max_edge_rows: int = 20_000) -> np.ndarray:
     """float64 rows ``[n, n_features]`` that aim at every split edge of ``native``
-    (deterministic for a ``seed``); ``extra`` rows are appended as given."""
+    (deterministic for a ``seed``); ``extra`` rows are appended as given.  Built from the
+    same pieces as the IR's :func:`~modelport.converters.ir.probe.probe_set`."""
     rng = np.random.default_rng(seed)
     nf = native.n_features
-    base = np.empty((max(n_random, 1), nf), dtype=np.float64)
-    for f in range(nf):
-        t = native.thresholds[f][np.isfinite(native.thresholds[f])]
-        c = native.categories[f]
-        if c.size:
-            base[:, f] = rng.integers(0, int(c.max()) + 2, size=base.shape[0])
-        elif t.size:
-            lo, hi = float(t.min()), float(t.max())
-            pad = max(0.1 * (hi - lo), 1e-3 * max(abs(lo), abs(hi)), 1e-6)
-            base[:, f] = rng.uniform(lo - pad, hi + pad, size=base.shape[0])
-        else:
-            base[:, f] = rng.standard_normal(base.shape[0])
-    base = base.astype(np.float32).astype(np.float64)  # random rows are float32 values
+    # random rows are float32 values (what the artifact can be given), held as float64
+    base = random_rows(list(native.thresholds), list(native.categories), max(n_random, 1), rng).astype(np.float64)
     parts = [base[:n_random]]
-
-    def substitute(cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
-        rows = base[rng.integers(0, base.shape[0], size=cols.size)].copy()
-        rows[np.arange(cols.size), cols] = vals
-        return rows
-
-    edge = [_edges32(t) for t in native.thresholds]
+    edge = [edge_values(t).astype(np.float64) for t in native.thresholds]
     if native.float64_compare:
         edge = [np.unique(np.concatenate([e, _edges64(t)])) for e, t in zip(edge, native.thresholds, strict=True)]
     for f, c in enumerate(native.categories):
         if c.size:
             edge[f] = np.unique(np.concatenate([edge[f], c, [c.max() + 1, -1.0, 0.5]]))
-    cols = np.concatenate([np.full(e.size, f, dtype=np.int64) for f, e in enumerate(edge)]) if nf else np.empty(0, np.int64)
-    vals = np.concatenate(edge) if nf else np.empty(0)
-    if cols.size > max_edge_rows:
-        keep = np.sort(rng.choice(cols.size, size=max_edge_rows, replace=False))
-        cols, vals = cols[keep], vals[keep]
-    if cols.size:
-        parts.append(substitute(cols, vals))
+    parts.append(edge_rows(base, edge, rng, max_edge_rows))
     if native.accepts_nan:
-        parts.append(substitute(np.arange(nf), np.full(nf, np.nan)))
+        parts.append(substitute_rows(base, np.arange(nf), np.full(nf, np.nan), rng))
         parts.append(np.full((1, nf), np.nan))
-    if extra is not None:
-        extra = np.asarray(extra, dtype=np.float64)
-        if extra.ndim != 2 or extra.shape[1] != nf:
-            from modelport.errors import InputDataError
-
-            raise InputDataError(f"extra rows must have shape [n, {nf}], got {list(extra.shape)}")
-        parts.append(extra)
-    return np.ascontiguousarray(np.concatenate(parts, axis=0))
+    return with_extra(parts, extra, nf, np.float64)
 
 
 def _signature_check(artifact: Path, sig, native: NativeModel) -> None:

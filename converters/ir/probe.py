@@ -15,7 +15,8 @@ import numpy as np
 
 from modelport.converters.ir.model import LinearBooster, Model
 
-__all__ = ["ProbeOptions", "probe_set", "split_values"]
+__all__ = ["ProbeOptions", "probe_set", "split_values", "edge_values", "random_rows", "substitute_rows",
+           "edge_rows", "with_extra"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def split_values(model: Model) -> _Splits:
     )
 
 
-def _edge_values(thresholds: np.ndarray) -> np.ndarray:
+def edge_values(thresholds: np.ndarray) -> np.ndarray:
     """float32 values on each threshold and one float32 ULP either side.
 
     For float64 thresholds (scikit-learn, LightGBM) the float32 rounding of the threshold is
@@ -78,14 +79,14 @@ def _edge_values(thresholds: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([t, up, down]))
 
 
-def _random_rows(model: Model, splits: _Splits, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Rows uniform within each feature's threshold range (widened 10%), integer codes for
-    categorical features; features that no split uses are standard normal."""
-    out = np.empty((n, model.n_features), dtype=np.float32)
-    for f in range(model.n_features):
-        t = splits.thresholds[f]
+def random_rows(thresholds: list[np.ndarray], categories: list[np.ndarray], n: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """float32 rows uniform within each feature's threshold range (widened 10%), integer
+    codes for categorical features; features that no split uses are standard normal.
+    ``thresholds`` and ``categories`` hold one array per feature."""
+    out = np.empty((n, len(thresholds)), dtype=np.float32)
+    for f, (t, c) in enumerate(zip(thresholds, categories, strict=True)):
         t = t[np.isfinite(t)]
-        c = splits.categories[f]
         if c.size:
             out[:, f] = rng.integers(0, int(c.max()) + 2, size=n)
         elif t.size:
@@ -97,13 +98,38 @@ def _random_rows(model: Model, splits: _Splits, n: int, rng: np.random.Generator
     return out
 
 
-def _substitute(base: np.ndarray, cols: np.ndarray, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def substitute_rows(base: np.ndarray, cols: np.ndarray, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One row per (col, value): a random base row with that column set to that value."""
     if not cols.size:
-        return np.empty((0, base.shape[1]), dtype=np.float32)
+        return np.empty((0, base.shape[1]), dtype=base.dtype)
     rows = base[rng.integers(0, base.shape[0], size=cols.size)].copy()
     rows[np.arange(cols.size), cols] = values
     return rows
+
+
+def edge_rows(base: np.ndarray, edges: list[np.ndarray], rng: np.random.Generator, max_rows: int) -> np.ndarray:
+    """One row per edge value (``edges``: one array per feature), each a random base row with
+    that feature set to the value; sampled down to ``max_rows`` when there are more."""
+    if not edges:
+        return np.empty((0, base.shape[1]), dtype=base.dtype)
+    cols = np.concatenate([np.full(e.size, f, dtype=np.int64) for f, e in enumerate(edges)])
+    vals = np.concatenate(edges)
+    if cols.size > max_rows:
+        keep = np.sort(rng.choice(cols.size, size=max_rows, replace=False))
+        cols, vals = cols[keep], vals[keep]
+    return substitute_rows(base, cols, vals, rng)
+
+
+def with_extra(parts: list[np.ndarray], extra: np.ndarray | None, n_features: int, dtype) -> np.ndarray:
+    """The probe parts and the caller's ``extra`` rows (checked, cast to ``dtype``) as one array."""
+    if extra is not None:
+        extra = np.asarray(extra, dtype=dtype)
+        if extra.ndim != 2 or extra.shape[1] != n_features:
+            from modelport.errors import InputDataError
+
+            raise InputDataError(f"extra rows must have shape [n, {n_features}], got {list(extra.shape)}")
+        parts = [*parts, extra]
+    return np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=dtype)
 
 
 def probe_set(model: Model, *, n_random: int = 256, seed: int = 0, extra: np.ndarray | None = None,
@@ -117,17 +143,12 @@ def probe_set(model: Model, *, n_random: int = 256, seed: int = 0, extra: np.nda
     rng = np.random.default_rng(seed)
     nf = model.n_features
     splits = split_values(model)
-    base = _random_rows(model, splits, max(opts.n_random, 1), rng)
+    base = random_rows(splits.thresholds, splits.categories, max(opts.n_random, 1), rng)
     parts = [base[: opts.n_random]]
 
     # Threshold edges, one substitution per row (sampled if there are too many).
-    edges = [_edge_values(t) for t in splits.thresholds]
-    cols = np.concatenate([np.full(e.size, f, dtype=np.int64) for f, e in enumerate(edges)])
-    vals = np.concatenate(edges) if edges else np.empty(0, np.float32)
-    if cols.size > opts.max_edge_rows:
-        keep = np.sort(rng.choice(cols.size, size=opts.max_edge_rows, replace=False))
-        cols, vals = cols[keep], vals[keep]
-    parts.append(_substitute(base, cols, vals, rng))
+    edges = [edge_values(t) for t in splits.thresholds]
+    parts.append(edge_rows(base, edges, rng, opts.max_edge_rows))
 
     # Packed edges: row r holds edge value r (cycled, shuffled) in every feature at once.
     if opts.packed:
@@ -146,21 +167,13 @@ def probe_set(model: Model, *, n_random: int = 256, seed: int = 0, extra: np.nda
         if c.size:
             odd = np.array([int(c.max()) + 1, 2**20, -1, 0.5, float(c.min()) + 0.5], dtype=np.float32)
             codes = np.concatenate([c.astype(np.float32), odd])
-            parts.append(_substitute(base, np.full(codes.size, f), codes, rng))
+            parts.append(substitute_rows(base, np.full(codes.size, f), codes, rng))
 
     # Missing: NaN in each feature, all-NaN, and the sentinel the same way (PARITY-TRAPS 3, 4).
     missing_values = [np.float32(np.nan)]
     if not np.isnan(model.missing):
         missing_values.append(np.float32(model.missing))
     for mv in missing_values:
-        parts.append(_substitute(base, np.arange(nf), np.full(nf, mv, dtype=np.float32), rng))
+        parts.append(substitute_rows(base, np.arange(nf), np.full(nf, mv, dtype=np.float32), rng))
         parts.append(np.full((1, nf), mv, dtype=np.float32))
-
-    if extra is not None:
-        extra = np.asarray(extra, dtype=np.float32)
-        if extra.ndim != 2 or extra.shape[1] != nf:
-            from modelport.errors import InputDataError
-
-            raise InputDataError(f"extra rows must have shape [n, {nf}], got {list(extra.shape)}")
-        parts.append(extra)
-    return np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=np.float32)
+    return with_extra(parts, extra, nf, np.float32)
