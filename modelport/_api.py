@@ -84,7 +84,7 @@ def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, options: L
     if _is_ir_file(path):
         from modelport.converters.ir.serialize import load as load_ir
 
-        if options.use_best_iteration or options.iteration_end is not None:
+        if options.truncates:
             raise ModelportError(f"{path.name}: an IR file is already truncated as written; "
                                  "truncate when converting from the source model")
         model = load_ir(path)
@@ -128,13 +128,14 @@ def _no_ir(path: Path, framework: str) -> UnsupportedModelError:
 def _check_native_options(path: Path, options: LoadOptions) -> None:
     """Truncation and missing sentinels are XGBoost reading options: refuse them rather than
     ignore them for a framework source."""
-    if options.use_best_iteration or options.iteration_end is not None or options.missing is not None:
+    if options.changes_model:
         raise ModelportError(f"{path.name}: --best-iteration, --iteration-end and --missing apply to XGBoost models, "
                              "not to LightGBM/scikit-learn files")
 
 
-def _native_rows(data, native) -> np.ndarray | None:
-    """``--data`` rows for a framework source: float64 ``[n, n_features]`` (None passes through)."""
+def _rows(data, feature_names: tuple[str, ...], dtype) -> np.ndarray | None:
+    """Rows given as a CSV path or an array, as ``dtype`` ``[n, len(feature_names)]`` (None
+    passes through)."""
     if data is None:
         return None
     import numpy as np
@@ -144,29 +145,25 @@ def _native_rows(data, native) -> np.ndarray | None:
     if isinstance(data, (str, os.PathLike)):
         from modelport._csv import read_rows
 
-        return np.asarray(read_rows(data, feature_names=native.feature_names), dtype=np.float64)
-    arr = np.asarray(data, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != native.n_features:
-        raise InputDataError(f"data must have shape [n, {native.n_features}], got {list(arr.shape)}")
+        return np.asarray(read_rows(data, feature_names=feature_names), dtype=dtype)
+    arr = np.asarray(data, dtype=dtype)
+    if arr.ndim != 2 or arr.shape[1] != len(feature_names):
+        raise InputDataError(f"data must have shape [n, {len(feature_names)}], got {list(arr.shape)}")
     return arr
+
+
+def _native_rows(data, native) -> np.ndarray | None:
+    """``--data`` rows for a framework source: float64 (the framework's own precision)."""
+    import numpy as np
+
+    return _rows(data, tuple(native.feature_names), np.float64)
 
 
 def read_data(data: str | os.PathLike[str] | np.ndarray | None, model: Model) -> np.ndarray | None:
     """Rows given as a CSV path or an array, as float32 ``[n, n_features]`` (None passes through)."""
-    if data is None:
-        return None
     import numpy as np
 
-    from modelport.errors import InputDataError
-
-    if isinstance(data, (str, os.PathLike)):
-        from modelport._csv import read_rows
-
-        return read_rows(data, feature_names=tuple(f.name for f in model.features))
-    arr = np.asarray(data, dtype=np.float32)
-    if arr.ndim != 2 or arr.shape[1] != model.n_features:
-        raise InputDataError(f"data must have shape [n, {model.n_features}], got {list(arr.shape)}")
-    return arr
+    return _rows(data, tuple(f.name for f in model.features), np.float32)
 
 
 def _target(name: str) -> Target:
@@ -221,8 +218,7 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
     if src is not None:
         return _convert_native(model_path, src, target=target, out=out, backend=backend, data=data, verify=verify,
                                options=options, load_options=load_options, say=say, start=start)
-    if backend != "modelport" and load_options is not None and (
-            load_options.use_best_iteration or load_options.iteration_end is not None or load_options.missing is not None):
+    if backend != "modelport" and load_options.changes_model:
         # A third-party backend converts the FILE, which records none of these: its artifact
         # would predict with every tree and NaN-only missing, and fail verification.
         raise ModelportError(f"--backend {backend} converts the model file as saved and cannot apply "

@@ -36,6 +36,16 @@ class LoadOptions:
     """An input value that means 'missing' in addition to NaN (XGBoost's DMatrix
     ``missing=-999``).  Model files do not record it, so it must be given; None: NaN only."""
 
+    @property
+    def truncates(self) -> bool:
+        """True when some boosting rounds are to be dropped."""
+        return self.use_best_iteration or self.iteration_end is not None
+
+    @property
+    def changes_model(self) -> bool:
+        """True when the model read differs from the file as saved (truncation or a sentinel)."""
+        return self.truncates or self.missing is not None
+
 
 @dataclass(frozen=True)
 class Frontend:
