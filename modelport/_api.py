@@ -54,11 +54,12 @@ class ConvertResult:
 def _is_ir_file(path: Path) -> bool:
     if path.name.endswith(".ir.json"):
         return True
+    from modelport._registry import HEAD_BYTES
     from modelport.converters.ir.serialize import looks_like_ir
 
     try:
         with open(path, "rb") as fh:
-            return looks_like_ir(fh.read(4096))
+            return looks_like_ir(fh.read(HEAD_BYTES))
     except OSError:
         return False
 

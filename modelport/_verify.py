@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from modelport._registry import HEAD_BYTES
 from modelport.converters.ir.model import Model, PostTransform, Task
 from modelport.errors import InputDataError, ModelportError, VerificationError
 
@@ -250,7 +251,7 @@ def _target_for(artifact: Path):
     targets = all_targets()
     try:
         with open(artifact, "rb") as fh:
-            if looks_like_ir(fh.read(4096)) and "ir" in targets:
+            if looks_like_ir(fh.read(HEAD_BYTES)) and "ir" in targets:
                 return targets.get("ir")
     except OSError:
         pass  # reported by whoever opens it next, with the artifact's name

@@ -19,16 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport._verify import LABELS, PROBABILITY, ParityReport, Tolerance, VerifyOptions, compare
+from modelport._verify import LABELS, PROBABILITY, ParityReport, Tolerance, VerifyOptions, _mismatch, compare
 from modelport.converters.frontends._sources import NativeModel
+from modelport.converters.targets.onnx import FLOAT32_UNIT_ROUNDOFF  # one definition; in __all__ too
 from modelport.converters.ir.probe import edge_rows, edge_values, random_rows, substitute_rows, with_extra
 from modelport.converters.ir.model import Task
-from modelport.errors import VerificationError
 
 __all__ = ["native_probe_rows", "native_tolerance", "verify_native", "FLOAT32_UNIT_ROUNDOFF"]
 
-#: Unit roundoff of float32: the relative error of one rounding to float32.
-FLOAT32_UNIT_ROUNDOFF = 2.0**-24
 
 
 def native_tolerance(native: NativeModel) -> Tolerance:
@@ -92,18 +90,14 @@ def native_probe_rows(native: NativeModel, *, n_random: int = 256, seed: int = 0
 
 
 def _signature_check(artifact: Path, sig, native: NativeModel) -> None:
-    def mismatch(what: str, theirs: object, ours: object) -> VerificationError:
-        return VerificationError(f"{artifact.name} is not a conversion of this model: it has {theirs} {what}, "
-                                 f"the model {ours}")
-
     if sig is None:
         return
     if sig.n_features != native.n_features:
-        raise mismatch("features", sig.n_features, native.n_features)
+        raise _mismatch(artifact, "features", sig.n_features, native.n_features)
     if sig.task != native.task:
-        raise mismatch("as its task", sig.task, native.task)
+        raise _mismatch(artifact, "as its task", sig.task, native.task)
     if native.task == "multiclass" and sig.n_classes != native.n_classes:
-        raise mismatch("classes", sig.n_classes, native.n_classes)
+        raise _mismatch(artifact, "classes", sig.n_classes, native.n_classes)
 
 
 def verify_native(native: NativeModel, artifact: str | Path, *, rows: np.ndarray | None = None,

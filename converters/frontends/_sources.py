@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from modelport._registry import HEAD_BYTES, Registry
+from modelport._registry import Registry
 
 __all__ = ["NativeModel", "Source", "SOURCES", "all_sources", "detect_source", "open_source", "file_sha256"]
 
@@ -115,17 +115,12 @@ def all_sources() -> Registry[Source]:
 def detect_source(path: str | Path) -> Source | None:
     """The source whose ``sniff`` accepts the file, or None (also for unreadable files:
     whoever reads the file next reports why)."""
-    all_sources()
-    path = Path(path)
+    from modelport.errors import ModelFormatError
+
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(HEAD_BYTES)
-    except OSError:
+        return all_sources().detect(path, what="model file", unknown="not a framework source")
+    except ModelFormatError:
         return None
-    for _name, src in SOURCES.items():
-        if head and src.sniff(head, path.name):
-            return src
-    return None
 
 
 def open_source(path: str | Path, options: Any = None) -> NativeModel:
