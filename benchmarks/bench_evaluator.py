@@ -29,7 +29,7 @@ def run(repeats: int = 7, threads: int | None = None) -> dict:
     import xgboost as xgb
 
     from modelport.converters.frontends import load_model
-    from modelport.converters.ir.evaluate import predict_margin
+    from modelport.core.ir.evaluate import predict_margin
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(N_ROWS, N_FEATURES)).astype(np.float32)

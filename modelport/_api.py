@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelport.errors import ModelFormatError, ModelportError, UnsupportedModelError, VerificationError
+from modelport.core.errors import ModelFormatError, ModelportError, UnsupportedModelError, VerificationError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
     from modelport._verify import ParityReport, VerifyOptions
     from modelport.converters.frontends import LoadOptions
-    from modelport.converters.ir.model import Model
+    from modelport.core.ir.model import Model
     from modelport.converters.targets import Target
 
 __all__ = ["load", "convert", "verify", "ConvertResult", "default_output", "read_data"]
@@ -54,8 +54,8 @@ class ConvertResult:
 def _is_ir_file(path: Path) -> bool:
     if path.name.endswith(".ir.json"):
         return True
-    from modelport._registry import HEAD_BYTES
-    from modelport.converters.ir.serialize import looks_like_ir
+    from modelport.core.registry import HEAD_BYTES
+    from modelport.core.ir.serialize import looks_like_ir
 
     try:
         with open(path, "rb") as fh:
@@ -72,7 +72,7 @@ def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, options: L
     import dataclasses
 
     from modelport.converters.frontends import LoadOptions, load_model, with_missing
-    from modelport.converters.ir.validate import validate
+    from modelport.core.ir.validate import validate
 
     options = options or LoadOptions()
     if trust_pickle:
@@ -83,7 +83,7 @@ def load(path: str | os.PathLike[str], *, trust_pickle: bool = False, options: L
         why = "no such file" if not path.exists() else "not a regular file"
         raise ModelFormatError(f"cannot read model file {str(path)!r}: {why}")
     if _is_ir_file(path):
-        from modelport.converters.ir.serialize import load as load_ir
+        from modelport.core.ir.serialize import load as load_ir
 
         if options.truncates:
             raise ModelportError(f"{path.name}: an IR file is already truncated as written; "
@@ -106,7 +106,7 @@ _FRAMEWORK_LABELS = {"lightgbm": "a LightGBM model", "scikit-learn": "a Python p
 def framework_source(path: Path):
     """The framework :class:`~modelport.converters.frontends._sources.Source` of a file that no
     IR frontend reads (LightGBM model.txt, pickled scikit-learn), or None."""
-    from modelport._registry import HEAD_BYTES
+    from modelport.core.registry import HEAD_BYTES
     from modelport.converters.frontends import all_frontends
     from modelport.converters.frontends._sources import detect_source
 
@@ -141,7 +141,7 @@ def _rows(data, feature_names: tuple[str, ...], dtype) -> np.ndarray | None:
         return None
     import numpy as np
 
-    from modelport.errors import InputDataError
+    from modelport.core.errors import InputDataError
 
     if isinstance(data, (str, os.PathLike)):
         from modelport._csv import read_rows

@@ -1,6 +1,6 @@
 """Reading rows for ``--data``: a numeric CSV, header optional, empty cells as NaN.
 
-Errors are one-line :class:`~modelport.errors.InputDataError` naming the file, line and
+Errors are one-line :class:`~modelport.core.errors.InputDataError` naming the file, line and
 column, never a traceback.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport.errors import InputDataError
+from modelport.core.errors import InputDataError
 
 __all__ = ["read_rows"]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from modelport.benchmarks import best_time
-from modelport.errors import ModelportError, require
+from modelport.core.errors import ModelportError, require
 
 __all__ = ["run_demo", "DemoOptions"]
 
@@ -89,7 +89,7 @@ def run_demo(*, out_dir: str | Path = "reports", n_rows: int = 10_000, options: 
     """Train, convert to every target, verify, benchmark; write the report; return a summary."""
     import modelport.runtimes as runtimes
     from modelport._api import convert, load
-    from modelport.converters.ir import evaluate
+    from modelport.core.ir import evaluate
     from modelport.converters.targets import all_targets
 
     opts = options or DemoOptions()

@@ -2,7 +2,7 @@
 
 Parity is two hops (ARCHITECTURE): the frontend's parity tests prove source framework ≈ IR
 evaluator; this module proves IR evaluator ≈ artifact, on probe rows that spring the known
-traps (:mod:`modelport.converters.ir.probe`) plus the user's own rows.  Margins and
+traps (:mod:`modelport.core.ir.probe`) plus the user's own rows.  Margins and
 predictions are compared separately, each with a NAMED tolerance that says why
 (PARITY-TRAPS, "Tolerance guidance": never loosen one to make a test pass).
 """
@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from modelport._registry import HEAD_BYTES
-from modelport.converters.ir.model import Model, PostTransform, Task
-from modelport.errors import InputDataError, ModelportError, VerificationError
+from modelport.core.registry import HEAD_BYTES
+from modelport.core.ir.model import Model, PostTransform, Task
+from modelport.core.errors import InputDataError, ModelportError, VerificationError
 
 __all__ = [
     "Tolerance",
@@ -245,7 +245,7 @@ def prediction_tolerance(post: PostTransform, margin_tol: Tolerance, link_tol: T
 def _target_for(artifact: Path):
     """The registered target whose extension the artifact's name ends with (longest wins);
     an IR JSON document is recognised by its content whatever its name."""
-    from modelport.converters.ir.serialize import looks_like_ir
+    from modelport.core.ir.serialize import looks_like_ir
     from modelport.converters.targets import all_targets
 
     targets = all_targets()
@@ -300,7 +300,7 @@ def _mismatch(artifact: Path, what: str, theirs: object, ours: object) -> Verifi
 def _run_artifact(artifact: Path, X: np.ndarray, target: Any, model: Model) -> tuple[np.ndarray, np.ndarray | None, str]:
     """(prediction, margin or None, the backend that wrote it) of the artifact on X, after
     checking its signature."""
-    from modelport.converters.ir import evaluate, serialize
+    from modelport.core.ir import evaluate, serialize
 
     if target is not None and target.runtime is None:
         if target.name != "ir":
@@ -331,8 +331,8 @@ def _run_artifact(artifact: Path, X: np.ndarray, target: Any, model: Model) -> t
 def verify_model(model: Model, artifact: str | Path, *, rows: np.ndarray | None = None,
                  options: VerifyOptions | None = None, target: Any = None) -> ParityReport:
     """Compare ``artifact`` with the reference evaluator on ``model``'s probe set (+ ``rows``)."""
-    from modelport.converters.ir import evaluate
-    from modelport.converters.ir.probe import probe_set
+    from modelport.core.ir import evaluate
+    from modelport.core.ir.probe import probe_set
 
     opts = options or VerifyOptions()
     artifact = Path(artifact)

@@ -22,8 +22,8 @@ import numpy as np
 from modelport._verify import LABELS, PROBABILITY, ParityReport, Tolerance, VerifyOptions, _mismatch, compare
 from modelport.converters.frontends._sources import NativeModel
 from modelport.converters.targets.onnx import FLOAT32_UNIT_ROUNDOFF  # one definition; in __all__ too
-from modelport.converters.ir.probe import edge_rows, edge_values, random_rows, substitute_rows, with_extra
-from modelport.converters.ir.model import Task
+from modelport.core.ir.probe import edge_rows, edge_values, random_rows, substitute_rows, with_extra
+from modelport.core.ir.model import Task
 
 __all__ = ["native_probe_rows", "native_tolerance", "verify_native", "FLOAT32_UNIT_ROUNDOFF"]
 
@@ -70,7 +70,7 @@ def native_probe_rows(native: NativeModel, *, n_random: int = 256, seed: int = 0
                       extra: np.ndarray | None = None, max_edge_rows: int = 20_000) -> np.ndarray:
     """float64 rows ``[n, n_features]`` that aim at every split edge of ``native``
     (deterministic for a ``seed``); ``extra`` rows are appended as given.  Built from the
-    same pieces as the IR's :func:`~modelport.converters.ir.probe.probe_set`."""
+    same pieces as the IR's :func:`~modelport.core.ir.probe.probe_set`."""
     rng = np.random.default_rng(seed)
     nf = native.n_features
     # random rows are float32 values (what the artifact can be given), held as float64

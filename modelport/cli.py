@@ -2,7 +2,7 @@
 
 Commands: ``inspect``, ``convert``, ``verify``, ``formats``, ``demo``.  Every command takes
 ``--json`` (machine output on stdout) and ``--help``.  Errors are ONE line on stderr
-(``modelport: error: <message>``) with the exit codes of :data:`modelport.errors.EXIT_CODES`;
+(``modelport: error: <message>``) with the exit codes of :data:`modelport.core.errors.EXIT_CODES`;
 a problem with the user's input never prints a traceback.  Progress goes to stderr.
 """
 
@@ -14,7 +14,7 @@ import sys
 from typing import Any, NoReturn
 from collections.abc import Callable, Sequence
 
-from modelport.errors import EXIT_CODES, ModelportError
+from modelport.core.errors import EXIT_CODES, ModelportError
 
 __all__ = ["main", "build_parser"]
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Convert trained XGBoost/LightGBM/scikit-learn models into other formats, "
                                        "with exact parity checks.",
                 epilog=f"exit codes: {', '.join(f'{v} {k}' for k, v in EXIT_CODES.items())}")
-    from modelport import __version__
+    from modelport.core.version import __version__
 
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -167,8 +167,8 @@ def _cmd_inspect(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pathlib import Path
 
     from modelport._api import framework_source, load
-    from modelport.converters.ir.model import TreeEnsemble
-    from modelport.converters.ir.validate import tree_depth
+    from modelport.core.ir.model import TreeEnsemble
+    from modelport.core.ir.validate import tree_depth
 
     src = framework_source(Path(args.model))
     if src is not None:

@@ -18,7 +18,7 @@ Accepted inputs (``features`` is the model's ordered column list from its signat
   bit-identically to the dense matrix with NaN where entries are absent.
 
 Everything else, wrong column counts, ragged rows and non-numeric strings raise
-:class:`~modelport.errors.InputDataError` with the row / column at fault.  numpy only.
+:class:`~modelport.core.errors.InputDataError` with the row / column at fault.  numpy only.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from modelport.errors import InputDataError
+from modelport.core.errors import InputDataError
 
 __all__ = ["coerce_input"]
 

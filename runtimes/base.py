@@ -35,8 +35,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from modelport._registry import Registry
-from modelport.errors import InputDataError
+from modelport.core.registry import Registry
+from modelport.core.errors import InputDataError
 
 __all__ = [
     "Output",

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.errors import InputDataError, ModelFormatError, require
+from modelport.core.errors import InputDataError, ModelFormatError, require
 from modelport.runtimes._coerce import coerce_input
 from modelport.runtimes.base import (
     OUTPUTS,

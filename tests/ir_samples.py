@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from modelport.converters.ir.model import (
+from modelport.core.ir.model import (
     Comparison,
     Feature,
     FeatureType,

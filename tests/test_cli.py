@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import ir_samples as samples
-from modelport.converters.ir import serialize
-from modelport.errors import EXIT_CODES
+from modelport.core.ir import serialize
+from modelport.core.errors import EXIT_CODES
 
 SCRIPT = Path(sys.executable).with_name("modelport")
 COMMANDS = ("inspect", "convert", "verify", "formats", "bench", "demo")

@@ -13,7 +13,7 @@ import pytest
 
 from xgb_cases import case_params
 from modelport.converters.frontends import load_model
-from modelport.converters.ir.evaluate import TRANSFORM_ULP, predict, predict_margin
+from modelport.core.ir.evaluate import TRANSFORM_ULP, predict, predict_margin
 
 
 def _bits(a) -> np.ndarray:
@@ -89,7 +89,7 @@ def test_every_objective_and_booster_has_a_case():
 
 def test_chunking_is_invisible(xgb_trained, monkeypatch):
     """Row chunks (bounded memory) must not change a single bit."""
-    from modelport.converters.ir import evaluate
+    from modelport.core.ir import evaluate
 
     tc = xgb_trained("multi_softprob_parallel")
     m = load_model(tc.json_path)
@@ -126,7 +126,7 @@ def test_hypothesis_rows(xgb_trained):
 
 def test_cyclic_ir_is_refused_not_looped():
     """A hand-built IR with a cycle raises instead of looping forever."""
-    from modelport.converters.ir.model import (Comparison, Feature, Model, PostTransform, Task, Tree,
+    from modelport.core.ir.model import (Comparison, Feature, Model, PostTransform, Task, Tree,
                                                TreeEnsemble)
 
     z = np.zeros(3)
@@ -146,7 +146,7 @@ def test_cyclic_ir_is_refused_not_looped():
 def test_ir_json_round_trip(xgb_trained, name):
     """Every zoo model survives the IR's JSON form: the text is a fixed point and the
     margins of the read-back IR are bit-identical (PARITY-TRAPS 12)."""
-    from modelport.converters.ir.serialize import dumps, loads
+    from modelport.core.ir.serialize import dumps, loads
 
     tc = xgb_trained(name)
     model = load_model(tc.json_path)

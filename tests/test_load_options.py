@@ -12,8 +12,8 @@ import pytest
 import modelport
 from modelport import runtimes
 from modelport.converters.frontends import LoadOptions
-from modelport.converters.ir.evaluate import predict_margin
-from modelport.errors import ModelFormatError
+from modelport.core.ir.evaluate import predict_margin
+from modelport.core.errors import ModelFormatError
 from test_cli import assert_one_line_error, run
 
 SENTINEL = -999.0

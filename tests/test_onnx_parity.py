@@ -24,15 +24,15 @@ import xgb_cases  # noqa: E402
 
 from modelport import runtimes  # noqa: E402
 from modelport.converters.frontends import load_model  # noqa: E402
-from modelport.converters.ir.evaluate import predict, predict_margin  # noqa: E402
-from modelport.converters.ir.model import PostTransform, TreeEnsemble  # noqa: E402
+from modelport.core.ir.evaluate import predict, predict_margin  # noqa: E402
+from modelport.core.ir.model import PostTransform, TreeEnsemble  # noqa: E402
 from modelport.converters.targets import WriteOptions  # noqa: E402
 from modelport.converters.targets.onnx import (  # noqa: E402
     MARGIN_ULPS_SINGLE_THREAD,
     multithread_margin_bound,
     write_onnx,
 )
-from modelport.errors import UnsupportedModelError  # noqa: E402
+from modelport.core.errors import UnsupportedModelError  # noqa: E402
 
 pytestmark = pytest.mark.onnx
 

@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime")
 import onnx  # noqa: E402
 
 from modelport import runtimes  # noqa: E402
-from modelport.converters.ir.model import (  # noqa: E402
+from modelport.core.ir.model import (  # noqa: E402
     Comparison,
     Feature,
     FeatureType,
@@ -29,7 +29,7 @@ from modelport.converters.ir.model import (  # noqa: E402
 )
 from modelport.converters.targets import TARGETS, WriteOptions  # noqa: E402
 from modelport.converters.targets.onnx import build_onnx, write_onnx  # noqa: E402
-from modelport.errors import UnsupportedModelError  # noqa: E402
+from modelport.core.errors import UnsupportedModelError  # noqa: E402
 
 pytestmark = pytest.mark.onnx
 F32 = np.float32
@@ -303,7 +303,7 @@ def _random_tree(data, n_features, leaf_dim):
                      suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
 @hypothesis.given(data=st.data())
 def test_random_ensembles_match_reference_evaluator(data, tmp_path):
-    from modelport.converters.ir.evaluate import predict_margin
+    from modelport.core.ir.evaluate import predict_margin
 
     n_features = data.draw(st.integers(1, 3))
     n_outputs = data.draw(st.integers(1, 3))

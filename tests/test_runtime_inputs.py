@@ -9,7 +9,7 @@ import pytest
 
 import modelport
 from modelport import runtimes
-from modelport.errors import InputDataError
+from modelport.core.errors import InputDataError
 
 xgb = pytest.importorskip("xgboost")
 sp = pytest.importorskip("scipy.sparse")
@@ -120,7 +120,7 @@ def test_dataframe_unseen_category_is_refused(categorical_frame_model):
     booster.predict(xgb.DMatrix(bad, enable_categorical=True))  # xgboost: no error for strings
     with pytest.raises(InputDataError, match="column 'color': category 'purple' was not seen in training"):
         rt.predict(bad)
-    from modelport.converters.ir.evaluate import predict as reference
+    from modelport.core.ir.evaluate import predict as reference
 
     with pytest.raises(InputDataError, match="category 'purple' was not seen in training"):
         reference(_ir(booster), bad[["size", "color", "weight"]])

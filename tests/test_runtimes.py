@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from modelport import runtimes
-from modelport.errors import InputDataError, ModelFormatError
+from modelport.core.errors import InputDataError, ModelFormatError
 from modelport.runtimes._coerce import coerce_input
 from modelport.runtimes.base import FeatureSpec
 
@@ -105,7 +105,7 @@ def onnx_artifact(tmp_path_factory):
     pytest.importorskip("onnxruntime")
     from test_onnx_target import ensemble, model, stump
 
-    from modelport.converters.ir.model import Feature, PostTransform, Task
+    from modelport.core.ir.model import Feature, PostTransform, Task
     from modelport.converters.targets import WriteOptions
     from modelport.converters.targets.onnx import write_onnx
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import ir_samples as samples
-from modelport.converters.ir import serialize
-from modelport.converters.ir.model import IR_VERSION
-from modelport.errors import ModelFormatError
+from modelport.core.ir import serialize
+from modelport.core.ir.model import IR_VERSION
+from modelport.core.errors import ModelFormatError
 
 
 def _bits(a: np.ndarray) -> np.ndarray:

@@ -40,7 +40,7 @@ from modelport.converters.frontends import LoadOptions
 from modelport.converters.frontends._lightgbm_source import sniff_lightgbm_text
 from modelport.converters.frontends._sklearn_source import sniff_pickle
 from modelport.converters.frontends._sources import open_source
-from modelport.errors import UnsupportedModelError, VerificationError
+from modelport.core.errors import UnsupportedModelError, VerificationError
 
 lgb = pytest.importorskip("lightgbm")
 pytest.importorskip("sklearn")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import ir_samples as samples
-from modelport.converters.ir.model import Feature, LinearBooster, PostTransform, Task
-from modelport.converters.ir.validate import tree_depth, validate
-from modelport.errors import ModelFormatError
+from modelport.core.ir.model import Feature, LinearBooster, PostTransform, Task
+from modelport.core.ir.validate import tree_depth, validate
+from modelport.core.errors import ModelFormatError
 
 
 def _with_tree(model, **arrays):

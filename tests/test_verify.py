@@ -12,10 +12,10 @@ import ir_samples as samples
 import modelport
 import xgb_cases
 from modelport._verify import EXACT, LABELS, PROBABILITY, compare, ulp_distance
-from modelport.converters.ir import serialize
-from modelport.converters.ir.model import PostTransform, Task
-from modelport.converters.ir.probe import probe_set, split_values
-from modelport.errors import InputDataError, ModelFormatError, VerificationError
+from modelport.core.ir import serialize
+from modelport.core.ir.model import PostTransform, Task
+from modelport.core.ir.probe import probe_set, split_values
+from modelport.core.errors import InputDataError, ModelFormatError, VerificationError
 
 FAST_CASES = xgb_cases.case_params(lambda c: not c.slow)
 
@@ -99,7 +99,7 @@ def test_probe_set_hits_every_edge(name):
 
 
 def test_probe_set_is_bounded():
-    from modelport.converters.ir.probe import ProbeOptions
+    from modelport.core.ir.probe import ProbeOptions
 
     model = samples.deep_chain(5_000)
     X = probe_set(model, options=ProbeOptions(n_random=10, max_edge_rows=1_000))
@@ -179,7 +179,7 @@ def test_write_error_leaves_nothing(tmp_path):
 
 def test_convert_refuses_to_overwrite_input(tmp_path):
     src = serialize.save(samples.regression(), tmp_path / "m.ir.json")
-    with pytest.raises(modelport.errors.ModelportError, match="overwrite the input"):
+    with pytest.raises(modelport.core.errors.ModelportError, match="overwrite the input"):
         modelport.convert(src, to="ir")
 
 
@@ -218,7 +218,7 @@ def test_our_onnx_links_are_held_to_zero_ulp_third_party_to_the_probability_tole
     backends to the generic 1e-6 probability tolerance; 1 ULP off fails our bound."""
     pytest.importorskip("onnxruntime")
     from modelport._verify import PROBABILITY, compare, link_tolerance
-    from modelport.converters.ir.model import PostTransform, Task
+    from modelport.core.ir.model import PostTransform, Task
     from modelport.converters.targets import all_targets
 
     onnx_target = all_targets().get("onnx")

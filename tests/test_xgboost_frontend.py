@@ -16,9 +16,9 @@ import pytest
 
 from modelport.converters.frontends import LoadOptions, detect_frontend, load_model
 from modelport.converters.frontends.xgboost import load_xgboost
-from modelport.converters.ir.evaluate import predict, predict_margin
-from modelport.converters.ir.model import LinearBooster, Task, TreeEnsemble
-from modelport.errors import ModelFormatError, UnsupportedModelError
+from modelport.core.ir.evaluate import predict, predict_margin
+from modelport.core.ir.model import LinearBooster, Task, TreeEnsemble
+from modelport.core.errors import ModelFormatError, UnsupportedModelError
 from test_evaluate_parity import assert_bitwise
 
 xgb = pytest.importorskip("xgboost")
@@ -367,7 +367,7 @@ def test_doc_mutation_helpers_do_not_leak(xgb_trained):
 def test_dataframe_categories_recoded_by_value(tmp_path):
     """XGBoost 3.1+ re-codes DataFrame categories by value; unseen values are an error."""
     pd = pytest.importorskip("pandas")
-    from modelport.errors import InputDataError
+    from modelport.core.errors import InputDataError
 
     rng = np.random.default_rng(5)
     n = 300

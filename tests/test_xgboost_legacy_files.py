@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from modelport.converters.frontends import detect_frontend, load_model
-from modelport.converters.ir.evaluate import TRANSFORM_ULP, predict, predict_margin
-from modelport.converters.ir.model import TreeEnsemble
-from modelport.errors import ModelFormatError, UnsupportedModelError
+from modelport.core.ir.evaluate import TRANSFORM_ULP, predict, predict_margin
+from modelport.core.ir.model import TreeEnsemble
+from modelport.core.errors import ModelFormatError, UnsupportedModelError
 
 ROOT = Path(__file__).parent / "fixtures" / "xgboost_legacy"
 

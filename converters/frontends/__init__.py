@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 
-from modelport._registry import Registry
-from modelport.converters.ir.model import Model
-from modelport.errors import ModelFormatError
+from modelport.core.registry import Registry
+from modelport.core.ir.model import Model
+from modelport.core.errors import ModelFormatError
 
 __all__ = ["FRONTENDS", "Frontend", "LoadOptions", "load_model", "detect_frontend", "with_missing"]
 

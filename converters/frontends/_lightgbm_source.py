@@ -22,7 +22,7 @@ from modelport.converters.frontends._sources import (
     file_sha256,
     per_feature,
 )
-from modelport.errors import ModelFormatError, UnsupportedModelError, require
+from modelport.core.errors import ModelFormatError, UnsupportedModelError, require
 
 __all__ = ["sniff_lightgbm_text", "open_lightgbm_text"]
 

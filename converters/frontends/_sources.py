@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from modelport._registry import Registry
+from modelport.core.registry import Registry
 
 __all__ = ["NativeModel", "Source", "SOURCES", "all_sources", "detect_source", "open_source", "file_sha256"]
 
@@ -115,7 +115,7 @@ def all_sources() -> Registry[Source]:
 def detect_source(path: str | Path) -> Source | None:
     """The source whose ``sniff`` accepts the file, or None (also for unreadable files:
     whoever reads the file next reports why)."""
-    from modelport.errors import ModelFormatError
+    from modelport.core.errors import ModelFormatError
 
     try:
         return all_sources().detect(path, what="model file", unknown="not a framework source")
@@ -126,7 +126,7 @@ def detect_source(path: str | Path) -> Source | None:
 def open_source(path: str | Path, options: Any = None) -> NativeModel:
     """Open ``path`` with the framework of the detected source (``options``: LoadOptions)."""
     from modelport.converters.frontends import LoadOptions
-    from modelport.errors import ModelFormatError
+    from modelport.core.errors import ModelFormatError
 
     src = detect_source(path)
     if src is None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from modelport.converters.ir.model import Tree
-from modelport.errors import ModelFormatError, UnsupportedModelError
+from modelport.core.ir.model import Tree
+from modelport.core.errors import ModelFormatError, UnsupportedModelError
 
 __all__ = ["parse_trees", "check_structure"]
 

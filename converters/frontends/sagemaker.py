@@ -27,8 +27,8 @@ from pathlib import Path
 
 from modelport.converters.frontends import FRONTENDS, Frontend, LoadOptions
 from modelport.converters.frontends.xgboost import model_from_document, parse_document
-from modelport.converters.ir.model import Model
-from modelport.errors import ModelFormatError, UnsupportedModelError, require
+from modelport.core.ir.model import Model
+from modelport.core.errors import ModelFormatError, UnsupportedModelError, require
 
 __all__ = ["load_sagemaker_xgboost", "MEMBER_NAME", "MAX_MEMBER_BYTES"]
 

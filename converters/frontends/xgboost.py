@@ -38,7 +38,7 @@ from modelport.converters.frontends import FRONTENDS, Frontend, LoadOptions
 from modelport.converters.frontends._ubjson import UBJSONError
 from modelport.converters.frontends._ubjson import loads as ubjson_loads
 from modelport.converters.frontends._xgb_trees import parse_trees
-from modelport.converters.ir.model import (
+from modelport.core.ir.model import (
     Comparison,
     Feature,
     FeatureType,
@@ -50,7 +50,7 @@ from modelport.converters.ir.model import (
     Tree,
     TreeEnsemble,
 )
-from modelport.errors import ModelFormatError, UnsupportedModelError
+from modelport.core.errors import ModelFormatError, UnsupportedModelError
 
 __all__ = ["OBJECTIVES", "load_xgboost", "model_from_document", "parse_document"]
 

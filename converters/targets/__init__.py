@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 
-from modelport._registry import Registry
-from modelport.converters.ir.model import Model
+from modelport.core.registry import Registry
+from modelport.core.ir.model import Model
 
 __all__ = ["TARGETS", "Target", "WriteOptions", "all_targets"]
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from modelport.converters.ir.model import LinearBooster, Model
-from modelport.errors import UnsupportedModelError
+from modelport.core.ir.model import LinearBooster, Model
+from modelport.core.errors import UnsupportedModelError
 
 __all__ = ["linear_margin", "MAX_LINEAR_FEATURES"]
 

@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 
 from modelport.converters.frontends._sources import NativeModel
-from modelport.errors import UnsupportedModelError, require
+from modelport.core.errors import UnsupportedModelError, require
 
 __all__ = ["build_native_onnx", "write_native_onnx", "SKL2ONNX_OPSET"]
 
@@ -100,7 +100,7 @@ def build_native_onnx(native: NativeModel, *, source_format: str):
         raise UnsupportedModelError(f"--backend onnxmltools has no converter for {native.framework} models")
     from onnx import helper
 
-    from modelport import __version__
+    from modelport.core.version import __version__
     from modelport.converters.targets.onnx import METADATA_PREFIX
 
     props = {

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelport.converters.ir.model import Comparison, TreeEnsemble
-from modelport.errors import UnsupportedModelError
+from modelport.core.ir.model import Comparison, TreeEnsemble
+from modelport.core.errors import UnsupportedModelError
 
 __all__ = ["EncodedEnsemble", "encode_ensemble", "categorical_features"]
 

@@ -1,15 +1,15 @@
 """The ``ir`` target: the IR's own versioned JSON form (``*.ir.json``).
 
-No runtime executes it; :mod:`modelport.converters.ir.evaluate` (the reference evaluator)
-reads it back through :func:`modelport.converters.ir.serialize.load`.
+No runtime executes it; :mod:`modelport.core.ir.evaluate` (the reference evaluator)
+reads it back through :func:`modelport.core.ir.serialize.load`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from modelport.converters.ir.model import Model
-from modelport.converters.ir.serialize import save
+from modelport.core.ir.model import Model
+from modelport.core.ir.serialize import save
 from modelport.converters.targets import TARGETS, Target, WriteOptions
 
 __all__ = ["write_ir"]

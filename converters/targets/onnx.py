@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport.converters.ir.model import LinearBooster, Model, PostTransform, Task, TreeEnsemble
+from modelport.core.ir.model import LinearBooster, Model, PostTransform, Task, TreeEnsemble
 from modelport.converters.targets import TARGETS, Target, WriteOptions
-from modelport.errors import UnsupportedModelError, require
+from modelport.core.errors import UnsupportedModelError, require
 
 __all__ = [
     "build_onnx",
@@ -67,7 +67,7 @@ MARGIN_ULPS_SINGLE_THREAD = 0
 
 #: Transformed outputs (sigmoid, softmax, exp) allowed vs the reference evaluator for files
 #: this target writes itself (backend "modelport"): none.  The graph computes XGBoost's
-#: float32 formulas with exp in float64 rounded once, exactly as ``converters/ir/evaluate.py``
+#: float32 formulas with exp in float64 rounded once, exactly as ``core/ir/evaluate.py``
 #: (measured: 0 ULP over the whole case zoo, tests/test_onnx_parity.py).  Third-party
 #: backends get the generic probability tolerance of ``modelport._verify``.
 TRANSFORM_ULPS_SINGLE_THREAD = 0
@@ -288,7 +288,7 @@ def _post_transform(model: Model, nodes, const, helper, TensorProto) -> list:
 
 def metadata(model: Model, *, backend: str) -> dict[str, str]:
     """The ``metadata_props`` modelport writes (all values are strings; JSON where structured)."""
-    from modelport import __version__
+    from modelport.core.version import __version__
 
     prov = model.provenance
     feats = [
@@ -322,7 +322,7 @@ def write_onnx(model: Model, out_path: Path, options: WriteOptions) -> None:
 
         proto = build_with_onnxmltools(model, options)
     elif options.backend == "modelport":
-        from modelport import __version__
+        from modelport.core.version import __version__
 
         proto = build_onnx(model, producer_version=__version__)
     else:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelport.converters.ir.model import Model
+from modelport.core.ir.model import Model
 from modelport.converters.targets import WriteOptions
-from modelport.errors import UnsupportedModelError, require
+from modelport.core.errors import UnsupportedModelError, require
 
 __all__ = ["build_with_onnxmltools", "ONNXMLTOOLS_OPSET"]
 

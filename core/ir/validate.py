@@ -1,7 +1,7 @@
 """Structural validation of the IR.
 
-:func:`validate` rejects an inconsistent :class:`~modelport.converters.ir.model.Model` with a
-precise one-line :class:`~modelport.errors.ModelFormatError` (``invalid IR: tree 3 node 7: ...``)
+:func:`validate` rejects an inconsistent :class:`~modelport.core.ir.model.Model` with a
+precise one-line :class:`~modelport.core.errors.ModelFormatError` (``invalid IR: tree 3 node 7: ...``)
 before any target or evaluator trusts it.  Every check is vectorised or walks trees level by
 level, never recursively, so a 10,000-deep tree validates without touching Python's recursion
 limit (ARCHITECTURE habit 9).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from modelport.converters.ir.model import (
+from modelport.core.ir.model import (
     Comparison,
     Feature,
     FeatureType,
@@ -22,7 +22,7 @@ from modelport.converters.ir.model import (
     Tree,
     TreeEnsemble,
 )
-from modelport.errors import ModelFormatError
+from modelport.core.errors import ModelFormatError
 
 __all__ = ["validate", "tree_depth"]
 

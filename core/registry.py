@@ -59,7 +59,7 @@ class Registry(Generic[T]):
         ``unknown`` (a sentence) when no entry accepts it."""
         from pathlib import Path
 
-        from modelport.errors import ModelFormatError
+        from modelport.core.errors import ModelFormatError
 
         path = Path(path)
         try:

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelport.converters.ir.model import Comparison, LinearBooster, Model, PostTransform, TreeEnsemble
-from modelport.errors import InputDataError
+from modelport.core.ir.model import Comparison, LinearBooster, Model, PostTransform, TreeEnsemble
+from modelport.core.errors import InputDataError
 
 __all__ = ["predict_margin", "predict", "transform", "TRANSFORM_ULP"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelport.converters.ir.model import LinearBooster, Model
+from modelport.core.ir.model import LinearBooster, Model
 
 __all__ = ["ProbeOptions", "probe_set", "split_values", "edge_values", "random_rows", "substitute_rows",
            "edge_rows", "with_extra"]
@@ -125,7 +125,7 @@ def with_extra(parts: list[np.ndarray], extra: np.ndarray | None, n_features: in
     if extra is not None:
         extra = np.asarray(extra, dtype=dtype)
         if extra.ndim != 2 or extra.shape[1] != n_features:
-            from modelport.errors import InputDataError
+            from modelport.core.errors import InputDataError
 
             raise InputDataError(f"extra rows must have shape [n, {n_features}], got {list(extra.shape)}")
         parts = [*parts, extra]

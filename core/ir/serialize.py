@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.converters.ir.model import (
+from modelport.core.ir.model import (
     IR_VERSION,
     Comparison,
     Feature,
@@ -36,8 +36,8 @@ from modelport.converters.ir.model import (
     Tree,
     TreeEnsemble,
 )
-from modelport.converters.ir.validate import validate
-from modelport.errors import ModelFormatError
+from modelport.core.ir.validate import validate
+from modelport.core.errors import ModelFormatError
 
 __all__ = ["IR_VERSION", "FORMAT_NAME", "dumps", "loads", "save", "load", "looks_like_ir"]
 

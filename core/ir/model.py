@@ -1,7 +1,7 @@
 """The modelport intermediate representation (IR).
 
 Every frontend reads a source model into these frozen dataclasses; every target writes
-from them; :mod:`modelport.converters.ir.evaluate` defines what they mean.  Every numeric
+from them; :mod:`modelport.core.ir.evaluate` defines what they mean.  Every numeric
 behaviour that differs between frameworks is an explicit field here, never an assumption
 buried in a target (see ``shared/PARITY-TRAPS.md``).
 
