@@ -235,7 +235,7 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
         target.write(model, staged, WriteOptions(backend=backend, source_path=model_path))
 
     def check(staged: Path) -> ParityReport | None:
-        if not (verify and (target.runtime is not None or target.name == "ir")):
+        if not (verify and target.runtime is not None):
             return None
         from modelport._verify import VerifyOptions, verify_model
 

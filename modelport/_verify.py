@@ -9,17 +9,16 @@ predictions are compared separately, each with a NAMED tolerance that says why
 
 from __future__ import annotations
 
-import importlib
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from modelport.core.registry import HEAD_BYTES
-from modelport.core.ir.model import Model, PostTransform, Task
 from modelport.core.errors import InputDataError, ModelportError, VerificationError
+from modelport.core.ir.model import Model, PostTransform, Task
+from modelport.core.numerics import ulp_distance
+from modelport.core.tolerances import EXACT, FLOAT32_ACCUMULATION, LABELS, PROBABILITY, Tolerance
 
 __all__ = [
     "Tolerance",
@@ -33,40 +32,6 @@ __all__ = [
     "ulp_distance",
     "verify_model",
 ]
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """When two float32 outputs count as equal: within ``max_ulp`` float32 ULPs, OR within
-    ``atol + rtol * |reference|``.  NaN equals NaN; NaN against a number never passes."""
-
-    name: str
-    atol: float
-    rtol: float
-    max_ulp: int
-    reason: str
-
-
-#: The IR read back from its JSON and run through the same reference evaluator: any
-#: difference at all is a serialization bug (the format is lossless, PARITY-TRAPS 12).
-EXACT = Tolerance("exact", 0.0, 0.0, 0, "same evaluator on a lossless round trip: must be bit-identical")
-
-#: Class labels (multi:softmax, hinge) are integers stored as floats: equal or wrong.
-LABELS = Tolerance("labels", 0.0, 0.0, 0, "class labels are exact")
-
-#: Transformed probabilities (sigmoid, softmax) and exp outputs: the final link computed by
-#: another library differs by a few float32 ULP (PARITY-TRAPS: "about 1e-6 relative / 1e-6
-#: absolute for probabilities"; the reference evaluator itself is within 2 ULP of XGBoost).
-PROBABILITY = Tolerance("probability", 1e-6, 1e-6, 2,
-                        "a link (sigmoid/softmax/exp) computed by another library differs by a few float32 ULP")
-
-#: Margins from a runtime that re-implements the float32 sum: XGBoost adds leaves in a fixed
-#: order, so an exact re-implementation matches bit for bit (PARITY-TRAPS 11); 1 ULP is the
-#: guidance's ceiling for a runtime that does not document an exact contract.  Targets that
-#: document their own bound (``MARGIN_ULPS_SINGLE_THREAD`` in the target module, e.g. 0 for
-#: ONNX on one thread) use theirs instead.
-FLOAT32_ACCUMULATION = Tolerance("float32-accumulation", 0.0, 0.0, 1,
-                                 "float32 tree sums in the source's order: at most 1 ULP (PARITY-TRAPS 11)")
 
 
 @dataclass(frozen=True)
@@ -147,19 +112,6 @@ def jsonable(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [jsonable(v) for v in x]
     return x
-
-
-def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """float32 ULP distance elementwise (int64); -0.0 and 0.0 are 0 apart; NaNs give -1."""
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    b = np.ascontiguousarray(b, dtype=np.float32)
-
-    def ordered(x: np.ndarray) -> np.ndarray:
-        i = x.view(np.int32).astype(np.int64)
-        return np.where(i < 0, -(i & 0x7FFFFFFF), i)  # monotonic in the float's value
-
-    d = np.abs(ordered(a) - ordered(b))
-    return np.where(np.isnan(a) | np.isnan(b), -1, d)
 
 
 def _classes(values: np.ndarray, *, task: Task, output: str, post: PostTransform | None) -> np.ndarray | None:
@@ -243,53 +195,38 @@ def prediction_tolerance(post: PostTransform, margin_tol: Tolerance, link_tol: T
 
 
 def _target_for(artifact: Path):
-    """The registered target whose extension the artifact's name ends with (longest wins);
-    an IR JSON document is recognised by its content whatever its name."""
-    from modelport.core.ir.serialize import looks_like_ir
+    """The registered target that wrote ``artifact``: a bundle's manifest names it; for a
+    file, the target whose runtime reads the content (the longest matching extension wins
+    among several)."""
     from modelport.converters.targets import all_targets
+    from modelport.core.contract import is_bundle, read_manifest
+    from modelport.runtimes import detect_runtime
 
     targets = all_targets()
+    if is_bundle(artifact):
+        fmt = read_manifest(artifact, check=False).format
+        return targets.get(fmt) if fmt in targets else None
     try:
-        with open(artifact, "rb") as fh:
-            if looks_like_ir(fh.read(HEAD_BYTES)) and "ir" in targets:
-                return targets.get("ir")
-    except OSError:
-        pass  # reported by whoever opens it next, with the artifact's name
-    best = None
-    for _name, t in targets.items():
-        if artifact.name.endswith(t.extension) and (best is None or len(t.extension) > len(best.extension)):
-            best = t
-    return best
-
-
-def _target_module(target: Any):
-    return sys.modules.get(target.write.__module__) or importlib.import_module(target.write.__module__)
+        runtime = detect_runtime(artifact).name
+    except ModelportError:
+        return None  # reported by the runtime's load, with the artifact's name
+    candidates = [t for _n, t in targets.items() if t.runtime == runtime]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda t: (artifact.name.endswith(t.extension), len(t.extension)))
 
 
 def link_tolerance(target: Any, backend: str) -> Tolerance | None:
-    """The target's documented bound on transformed outputs (``TRANSFORM_ULPS_SINGLE_THREAD``),
-    which holds only for files it wrote itself (backend ``"modelport"``); None otherwise."""
-    if target is None or target.runtime is None or backend != "modelport":
+    """The target's declared bound on transformed outputs, which holds only for files it
+    wrote itself (backend ``"modelport"``); None otherwise."""
+    if target is None or backend != "modelport":
         return None
-    ulps = getattr(_target_module(target), "TRANSFORM_ULPS_SINGLE_THREAD", None)
-    if ulps is None:
-        return None
-    return Tolerance(f"{target.name}-link", 0.0, 0.0, int(ulps),
-                     f"{target.name} target computes the source's float32 link formulas ({ulps} ULP)")
+    return target.link_tolerance
 
 
 def margin_tolerance(target: Any) -> Tolerance:
-    """The margin tolerance for a target: its documented bound, else FLOAT32_ACCUMULATION."""
-    if target is None:
-        return FLOAT32_ACCUMULATION
-    if target.runtime is None:
-        return EXACT
-    module = _target_module(target)
-    ulps = getattr(module, "MARGIN_ULPS_SINGLE_THREAD", None)
-    if ulps is None:
-        return FLOAT32_ACCUMULATION
-    return Tolerance(f"{target.name}-margin", 0.0, 0.0, int(ulps),
-                     f"{target.name} target's documented float32 accumulation bound ({ulps} ULP)")
+    """The margin tolerance a target declares (FLOAT32_ACCUMULATION for an unknown one)."""
+    return FLOAT32_ACCUMULATION if target is None else target.margin_tolerance
 
 
 def _mismatch(artifact: Path, what: str, theirs: object, ours: object) -> VerificationError:
@@ -300,17 +237,11 @@ def _mismatch(artifact: Path, what: str, theirs: object, ours: object) -> Verifi
 def _run_artifact(artifact: Path, X: np.ndarray, target: Any, model: Model) -> tuple[np.ndarray, np.ndarray | None, str]:
     """(prediction, margin or None, the backend that wrote it) of the artifact on X, after
     checking its signature."""
-    from modelport.core.ir import evaluate, serialize
-
     if target is not None and target.runtime is None:
-        if target.name != "ir":
-            raise ModelportError(f"no runtime executes {target.name} artifacts: nothing to verify {artifact.name} with")
-        cand = serialize.load(artifact)  # the IR itself, run by the reference evaluator
-        if cand.n_features != model.n_features:
-            raise _mismatch(artifact, "features", cand.n_features, model.n_features)
-        if cand.n_outputs != model.n_outputs:
-            raise _mismatch(artifact, "outputs", cand.n_outputs, model.n_outputs)
-        return evaluate.predict(cand, X), evaluate.predict_margin(cand, X), "modelport"
+        raise ModelportError(f"no runtime executes {target.name} artifacts: nothing to verify {artifact.name} with")
+    if target is not None:
+        for tool in target.toolchain:
+            tool.require(f"verifying a {target.name} artifact")
     import modelport.runtimes as runtimes
 
     rt = runtimes.load(artifact)
@@ -324,7 +255,7 @@ def _run_artifact(artifact: Path, X: np.ndarray, target: Any, model: Model) -> t
         margin = rt.predict(X, output="margin")
     except (NotImplementedError, KeyError, InputDataError):  # the artifact exposes no margin
         margin = None
-    backend = sig.metadata.get("modelport.backend", "") if sig is not None else ""
+    backend = sig.backend if sig is not None else ""
     return np.asarray(pred), (None if margin is None else np.asarray(margin)), backend
 
 

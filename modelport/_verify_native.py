@@ -21,7 +21,7 @@ import numpy as np
 
 from modelport._verify import LABELS, PROBABILITY, ParityReport, Tolerance, VerifyOptions, _mismatch, compare
 from modelport.converters.frontends._sources import NativeModel
-from modelport.converters.targets.onnx import FLOAT32_UNIT_ROUNDOFF  # one definition; in __all__ too
+from modelport.core.numerics import FLOAT32_UNIT_ROUNDOFF  # one definition; in __all__ too
 from modelport.core.ir.probe import edge_rows, edge_values, random_rows, substitute_rows, with_extra
 from modelport.core.ir.model import Task
 

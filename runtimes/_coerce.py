@@ -1,4 +1,4 @@
-"""Input coercion shared by every runtime: turn what a user passes into float32 [N, F].
+"""Input coercion shared by every runtime: turn what a user passes into float32 (or float64) [N, F].
 
 Accepted inputs (``features`` is the model's ordered column list from its signature):
 
@@ -33,23 +33,32 @@ from modelport.core.errors import InputDataError
 __all__ = ["coerce_input"]
 
 
-def coerce_input(X: Any, features: Sequence[Any]) -> np.ndarray:
-    """Return ``X`` as a C-contiguous float32 array ``[N, len(features)]``.
+def coerce_input(X: Any, features: Sequence[Any], *, dtype: Any = np.float32) -> np.ndarray:
+    """Return ``X`` as a C-contiguous ``dtype`` array ``[N, len(features)]`` (float32 by
+    default; float64 for models that compare in float64).  Values are rounded to ``dtype``
+    once, from the caller's own numbers or from float64 for text and Python objects.
 
     ``features`` holds objects with ``.name`` (and optionally ``.type`` / ``.categories``),
     e.g. :class:`modelport.runtimes.base.FeatureSpec`.
     """
     names = [f.name for f in features]
     n = len(names)
+    if isinstance(X, np.ndarray) and X.dtype.kind in "fiub":
+        return _from_array(X, n, dtype)
+    if _is_sparse(X):
+        return _from_sparse(X, n, dtype)
+    return np.ascontiguousarray(_coerce_wide(X, features, names, n), dtype=dtype)
+
+
+def _coerce_wide(X: Any, features: Sequence[Any], names: list[str], n: int) -> np.ndarray:
+    """Non-array inputs as float64 (exact for every float and for integers below 2**53)."""
     if _is_dataframe(X):
         return _from_dataframe(X, features)
     if isinstance(X, np.ndarray):
-        return _from_array(X, n)
-    if _is_sparse(X):
-        return _from_sparse(X, n)
+        return _from_array(X, n, np.float64)
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
-            return np.empty((0, n), dtype=np.float32)
+            return np.empty((0, n), dtype=np.float64)
         if all(isinstance(r, dict) for r in X):
             return _from_records(X, names)
         if any(isinstance(r, dict) for r in X):
@@ -73,7 +82,7 @@ def _is_sparse(X: Any) -> bool:
     return callable(getattr(X, "tocoo", None)) and hasattr(X, "nnz") and hasattr(X, "shape")
 
 
-def _from_sparse(X: Any, n: int) -> np.ndarray:
+def _from_sparse(X: Any, n: int, dtype: Any) -> np.ndarray:
     if len(X.shape) != 2 or X.shape[1] != n:
         raise InputDataError(f"expected a sparse matrix [rows, {n}], got shape {tuple(X.shape)}")
     coo = X.tocoo()
@@ -81,8 +90,8 @@ def _from_sparse(X: Any, n: int) -> np.ndarray:
         raise InputDataError(f"sparse matrix dtype {coo.data.dtype} is not numeric")
     if coo.nnz and np.unique(coo.row.astype(np.int64) * n + coo.col).size != coo.nnz:
         raise InputDataError("the sparse matrix has duplicate entries; call sum_duplicates() first")
-    out = np.full(X.shape, np.nan, dtype=np.float32)
-    out[coo.row, coo.col] = coo.data.astype(np.float32)
+    out = np.full(X.shape, np.nan, dtype=dtype)
+    out[coo.row, coo.col] = coo.data.astype(dtype)
     return out
 
 
@@ -90,7 +99,7 @@ def _is_dataframe(X: Any) -> bool:
     return type(X).__name__ == "DataFrame" and hasattr(X, "columns") and hasattr(X, "dtypes")
 
 
-def _from_array(X: np.ndarray, n: int) -> np.ndarray:
+def _from_array(X: np.ndarray, n: int, dtype: Any) -> np.ndarray:
     if X.ndim == 1:
         X = X.reshape(1, -1)
     if X.ndim != 2:
@@ -98,7 +107,7 @@ def _from_array(X: np.ndarray, n: int) -> np.ndarray:
     if X.shape[1] != n:
         raise InputDataError(f"expected {n} columns, got {X.shape[1]}")
     if X.dtype.kind in "fiub":
-        return np.ascontiguousarray(X, dtype=np.float32)
+        return np.ascontiguousarray(X, dtype=dtype)
     if X.dtype.kind == "O" or X.dtype.kind in "US":
         return _from_rows(X.tolist(), n)
     raise InputDataError(f"array dtype {X.dtype} is not numeric")
@@ -125,7 +134,7 @@ def _from_rows(rows: Sequence[Any], n: int) -> np.ndarray:
             raise InputDataError(f"row {r}: expected {n} values, got {len(row)}")
         for c, v in enumerate(row):
             out[r, c] = _to_float(v, f"row {r}, column {c}")
-    return out.astype(np.float32)  # float64 → float32 in one rounding, like XGBoost
+    return out  # rounded to the model's dtype once by coerce_input, like XGBoost's DMatrix
 
 
 def _from_records(records: Sequence[dict], names: list[str]) -> np.ndarray:
@@ -139,7 +148,7 @@ def _from_records(records: Sequence[dict], names: list[str]) -> np.ndarray:
             raise InputDataError(f"row {r}: {_column_problem(missing, extra)}")
         for name, v in rec.items():
             out[r, index[name]] = _to_float(v, f"row {r}, column {name!r}")
-    return out.astype(np.float32)
+    return out
 
 
 def _column_problem(missing: list, extra: list) -> str:
@@ -166,14 +175,14 @@ def _from_dataframe(df: Any, features: Sequence[Any]) -> np.ndarray:
     extra = [str(c) for c in cols if str(c) not in set(names)]
     if missing or extra:
         raise InputDataError(_column_problem(missing, extra))
-    out = np.empty((len(df), len(names)), dtype=np.float32)
+    out = np.empty((len(df), len(names)), dtype=np.float64)
     for j, feat in enumerate(features):
         s = df[by_name[feat.name]]
-        out[:, j] = _series_to_float32(s, feat)
+        out[:, j] = _series_to_float64(s, feat)
     return out
 
 
-def _series_to_float32(s: Any, feat: Any) -> np.ndarray:
+def _series_to_float64(s: Any, feat: Any) -> np.ndarray:
     dtype = s.dtype
     if str(dtype) == "category":
         cats_model = getattr(feat, "categories", None)
@@ -192,14 +201,14 @@ def _series_to_float32(s: Any, feat: Any) -> np.ndarray:
             codes = np.where(used, mapped[np.clip(codes, 0, None).astype(np.int64)] if len(mapped) else np.nan, np.nan)
         else:
             codes[codes < 0] = np.nan
-        return codes.astype(np.float32)
+        return codes
     kind = getattr(dtype, "kind", "O")
     if kind in "fiub":
         if hasattr(s, "to_numpy"):  # nullable dtypes (Int64, Float64) carry pd.NA
-            return s.to_numpy(dtype=np.float64, na_value=np.nan).astype(np.float32)
-        return np.asarray(s, dtype=np.float64).astype(np.float32)
+            return s.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(s, dtype=np.float64)
     values = s.to_numpy(dtype=object, na_value=None) if hasattr(s, "to_numpy") else np.asarray(s, dtype=object)
     out = np.empty(len(values), dtype=np.float64)
     for r, v in enumerate(values):
         out[r] = _to_float(v, f"row {r}, column {feat.name!r}")
-    return out.astype(np.float32)
+    return out

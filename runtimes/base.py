@@ -28,15 +28,17 @@ This module imports numpy only.  Runtimes never import converters (see ARCHITECT
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 from collections.abc import Callable
 
 import numpy as np
 
+from modelport.core.contract import OUTPUTS, FeatureSpec, Signature, is_bundle, read_manifest
+from modelport.core.errors import InputDataError, ModelFormatError
 from modelport.core.registry import Registry
-from modelport.core.errors import InputDataError
+from modelport.core.toolchains import Toolchain
 
 __all__ = [
     "Output",
@@ -53,58 +55,7 @@ __all__ = [
 ]
 
 Output = Literal["prediction", "margin", "probabilities", "label"]
-OUTPUTS: tuple[str, ...] = ("prediction", "margin", "probabilities", "label")
 _CLASSIFIER_TASKS = ("binary", "multiclass")
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One input column as the runtime sees it."""
-
-    name: str
-    """Column name; DataFrame columns and dict keys are matched against it."""
-    type: str = "float"
-    """``"float"``, ``"int"``, ``"indicator"`` or ``"categorical"`` (codes)."""
-    categories: tuple[str, ...] | None = None
-    """For categorical columns: category values in code order, when known."""
-
-
-@dataclass(frozen=True)
-class Signature:
-    """What an artifact expects and returns."""
-
-    input_name: str
-    """Name of the artifact's input tensor (``"input"`` for modelport's ONNX)."""
-    input_type: str
-    """Element type of the input tensor, e.g. ``"float32"``."""
-    features: tuple[FeatureSpec, ...]
-    """The input columns, in positional order."""
-    task: str
-    """``"regression"``, ``"binary"``, ``"multiclass"``, ``"multi_target"``, ``"ranking"``, ``"survival"``."""
-    objective: str
-    """The source objective, e.g. ``"binary:logistic"`` (``""`` if unknown)."""
-    post_transform: str
-    """The margin → prediction function (IR ``PostTransform`` value)."""
-    n_outputs: int
-    """Number of margin columns."""
-    n_classes: int
-    """Number of classes (0 for non-classifiers)."""
-    outputs: tuple[str, ...] = OUTPUTS
-    """The ``output=`` values this artifact can serve."""
-    prediction: str = ""
-    """One line: what ``predict(X)`` returns for this model."""
-    metadata: dict[str, str] = field(default_factory=dict)
-    """The artifact's raw metadata (provenance, versions)."""
-
-    @property
-    def n_features(self) -> int:
-        """Number of input columns."""
-        return len(self.features)
-
-    @property
-    def feature_names(self) -> list[str]:
-        """Column names in positional order."""
-        return [f.name for f in self.features]
 
 
 @runtime_checkable
@@ -127,15 +78,21 @@ class RuntimeSpec:
     description: str
     """One line for the docs."""
     sniff: Callable[[bytes, str], bool]
-    """``sniff(first_bytes, file_name)``: True if the file's content is this format."""
+    """``sniff(first_bytes, file_name)``: True if a single-file artifact's content is this
+    format (bundle runtimes are found through their manifest instead: return False)."""
     load: Callable[..., Runtime]
-    """``load(path, **options)`` → a :class:`Runtime`."""
+    """``load(path, **options)`` → a :class:`Runtime` (``path`` is a bundle directory for
+    bundle runtimes)."""
+    toolchain: tuple[Toolchain, ...] = ()
+    """External programs needed to load and run (a C compiler, java, node, ...)."""
+    extra: str = ""
+    """The pip extra that installs its Python dependencies (``""``: numpy only)."""
 
 
 RUNTIMES: Registry[RuntimeSpec] = Registry("runtime")
 
 #: Modules that register runtimes when imported (cheap: heavy imports happen in ``load``).
-_RUNTIME_MODULES = ("modelport.runtimes.onnx",)
+_RUNTIME_MODULES = ("modelport.runtimes.ir", "modelport.runtimes.onnx")
 
 
 def _load_all() -> Registry[RuntimeSpec]:
@@ -150,31 +107,28 @@ def all_runtimes() -> Registry[RuntimeSpec]:
 
 
 def detect_runtime(path: str | Path) -> RuntimeSpec:
-    """The runtime whose ``sniff`` accepts the file's first bytes, or a ModelFormatError."""
+    """The runtime of an artifact: a bundle's manifest names it; a file is recognised by the
+    first bytes its runtime's ``sniff`` accepts.  A ModelFormatError otherwise."""
     _load_all()
+    if is_bundle(path):
+        manifest = read_manifest(path, check=False)
+        if manifest.runtime not in RUNTIMES:
+            raise ModelFormatError(f"{Path(path).name}: bundle runtime {manifest.runtime!r} is not known here "
+                                   f"(known runtimes: {', '.join(RUNTIMES.names())})")
+        return RUNTIMES.get(manifest.runtime)
+    if Path(path).is_dir():
+        raise ModelFormatError(f"{Path(path).name}: a directory without a modelport.json manifest is not an artifact")
     return RUNTIMES.detect(path, what="artifact",
                            unknown=f"not an artifact any runtime reads (known runtimes: {', '.join(RUNTIMES.names())}); "
-                                   "IR JSON files are read by modelport.converters, not by a runtime")
+                                   "a model file is converted first: modelport convert MODEL --to FORMAT")
 
 
 def load(path: str | Path, *, runtime: str | None = None, **options: Any) -> Runtime:
-    """Load an artifact, choosing the runtime by the file's content unless ``runtime`` names one."""
+    """Load an artifact (a file or a bundle directory), choosing the runtime by its content
+    unless ``runtime`` names one."""
     _load_all()
     spec = RUNTIMES.get(runtime) if runtime else detect_runtime(path)
     return spec.load(Path(path), **options)
-
-
-def describe_prediction(task: str, post_transform: str, n_outputs: int) -> str:
-    """One line saying what ``predict(X)`` returns."""
-    if task == "binary":
-        what = {"sigmoid": "probability of class 1", "hinge": "0/1 class", "identity": "raw margin"}
-        return f"float32 [N]: {what.get(post_transform, post_transform)}"
-    if task == "multiclass":
-        if post_transform == "softmax_label":
-            return "float32 [N]: class index (multi:softmax)"
-        return f"float32 [N, {n_outputs}]: class probabilities"
-    shape = "[N]" if n_outputs == 1 else f"[N, {n_outputs}]"
-    return f"float32 {shape}: {post_transform}(margin)"
 
 
 def select_output(

@@ -169,7 +169,8 @@ def test_garbage_and_empty_files_are_refused(tmp_path):
         runtimes.load(garbage)
     ir_json = tmp_path / "model.ir.json"
     ir_json.write_text('{"ir_version": 1}')
-    with pytest.raises(ModelFormatError, match="IR JSON files are read by modelport.converters"):
+    # Not a valid IR document (the IR runtime reads real ones): refused, pointing at convert.
+    with pytest.raises(ModelFormatError, match="not an artifact any runtime reads.*modelport convert"):
         runtimes.load(ir_json)
     empty = tmp_path / "empty.onnx"
     empty.write_bytes(b"")

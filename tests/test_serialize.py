@@ -141,7 +141,25 @@ def test_ir_target_is_registered():
     from modelport.converters.targets import TARGETS
 
     target = TARGETS.get("ir")
-    assert target.extension == ".ir.json" and target.runtime is None
+    # The reference evaluator is the IR's runtime, held to bit-identity.
+    assert target.extension == ".ir.json" and target.runtime == "ir"
+    assert target.margin_tolerance.max_ulp == 0 and target.margin_tolerance.name == "exact"
+
+
+def test_ir_json_loads_as_a_runtime(tmp_path):
+    import numpy as np
+
+    from modelport import runtimes
+    from modelport.core.ir import evaluate, serialize
+    from tests.ir_samples import binary
+
+    model = binary()
+    path = serialize.save(model, tmp_path / "m.ir.json")
+    rt = runtimes.load(path)
+    X = np.random.default_rng(0).normal(size=(50, model.n_features)).astype(np.float32)
+    X[::7, 0] = np.nan
+    assert np.array_equal(rt.predict(X, output="margin"), evaluate.predict_margin(model, X)[:, 0])
+    assert np.array_equal(rt.predict(X), evaluate.predict(model, X))
 
 
 def test_any_float32_bit_pattern_round_trips():

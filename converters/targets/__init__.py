@@ -11,10 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 
-from modelport.core.registry import Registry
 from modelport.core.ir.model import Model
+from modelport.core.registry import Registry
+from modelport.core.tolerances import FLOAT32_ACCUMULATION, Tolerance
+from modelport.core.toolchains import Toolchain
 
-__all__ = ["TARGETS", "Target", "WriteOptions", "all_targets"]
+__all__ = ["TARGETS", "Target", "WriteOptions", "all_targets", "FILE", "BUNDLE"]
+
+#: ``Target.artifact`` values: one file, or a bundle (a directory with a manifest,
+#: written with :func:`modelport.core.contract.write_manifest`).
+FILE = "file"
+BUNDLE = "bundle"
 
 
 @dataclass(frozen=True)
@@ -30,22 +37,40 @@ class WriteOptions:
 
 @dataclass(frozen=True)
 class Target:
-    """A registered artifact format."""
+    """A registered artifact format: everything convert and verify need to know about it,
+    declared here so that nothing introspects the target's module."""
 
     name: str
     """Registry key and the CLI's ``--to`` value, e.g. ``"onnx"``."""
     extension: str
-    """File name ending of the artifact, e.g. ``".onnx"``."""
+    """Name ending of the artifact, e.g. ``".onnx"``; for a bundle, of its directory
+    (e.g. ``".c"`` gives ``model.c/``)."""
     description: str
     """One line for the docs' support table."""
     write: Callable[[Model, Path, WriteOptions], None]
-    """``write(model, out_path, options)``: write the artifact or raise a ModelportError
+    """``write(model, out_path, options)``: write the artifact (a file, or for a bundle a
+    directory that ``write`` creates, ending with its manifest) or raise a ModelportError
     (UnsupportedModelError for anything it cannot express exactly)."""
     runtime: str | None
     """Name of the runtime (in :mod:`modelport.runtimes`) that executes the artifact, or
-    None if only the reference evaluator reads it (the IR itself)."""
+    None when none does (then the artifact is written unverified, and says so)."""
+    margin_tolerance: Tolerance = FLOAT32_ACCUMULATION
+    """What the runtime's margins are held to against the reference evaluator."""
+    link_tolerance: Tolerance | None = None
+    """What transformed outputs (sigmoid/softmax/exp) of artifacts modelport wrote itself are
+    held to; None: the general PROBABILITY tolerance."""
+    artifact: str = FILE
+    """``FILE`` or ``BUNDLE``."""
+    toolchain: tuple[Toolchain, ...] = ()
+    """External programs the runtime needs to run the artifact (checked before verifying)."""
     backends: tuple[str, ...] = ("modelport",)
-    """Converters available for this format; the first is the default."""
+    """Converters available for this format; the first is the default.  Third-party ones are
+    entries of :data:`modelport.converters.backends.BACKENDS`."""
+
+    @property
+    def is_bundle(self) -> bool:
+        """True when the artifact is a directory with a manifest."""
+        return self.artifact == BUNDLE
 
 
 TARGETS: Registry[Target] = Registry("target")

@@ -1,7 +1,7 @@
 """The ``ir`` target: the IR's own versioned JSON form (``*.ir.json``).
 
-No runtime executes it; :mod:`modelport.core.ir.evaluate` (the reference evaluator)
-reads it back through :func:`modelport.core.ir.serialize.load`.
+Its runtime is the reference evaluator itself (:mod:`modelport.runtimes.ir`), so a round
+trip through this format must be bit-identical (tolerance ``EXACT``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 from modelport.core.ir.model import Model
 from modelport.core.ir.serialize import save
 from modelport.converters.targets import TARGETS, Target, WriteOptions
+from modelport.core.tolerances import EXACT
 
 __all__ = ["write_ir"]
 
@@ -27,6 +28,8 @@ TARGETS.register(
         extension=".ir.json",
         description="modelport's intermediate representation as versioned JSON (lossless, bit-exact floats)",
         write=write_ir,
-        runtime=None,
+        runtime="ir",
+        margin_tolerance=EXACT,
+        link_tolerance=EXACT,
     ),
 )

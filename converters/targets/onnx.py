@@ -27,7 +27,6 @@ and XGBoost's within 2 ULP (XGBoost's own float32 ``expf``): ``docs/onnx.md``.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -35,7 +34,10 @@ import numpy as np
 
 from modelport.core.ir.model import LinearBooster, Model, PostTransform, Task, TreeEnsemble
 from modelport.converters.targets import TARGETS, Target, WriteOptions
+from modelport.core.contract import METADATA_PREFIX, artifact_metadata
 from modelport.core.errors import UnsupportedModelError, require
+from modelport.core.numerics import FLOAT32_UNIT_ROUNDOFF
+from modelport.core.tolerances import ulps
 
 __all__ = [
     "build_onnx",
@@ -56,8 +58,6 @@ OPSET = 18
 ML_OPSET = 3
 #: ONNX IR version 8 (opset 18's), readable by onnxruntime >= 1.14.
 IR_VERSION = 8
-#: Prefix of every metadata_props key modelport writes.
-METADATA_PREFIX = "modelport."
 
 #: Margin difference allowed vs XGBoost / the reference evaluator when onnxruntime runs the
 #: tree ensemble on ONE thread: none.  onnxruntime's ``TreeEnsembleCommon::ComputeAgg``
@@ -72,8 +72,14 @@ MARGIN_ULPS_SINGLE_THREAD = 0
 #: backends get the generic probability tolerance of ``modelport._verify``.
 TRANSFORM_ULPS_SINGLE_THREAD = 0
 
-#: Unit roundoff of float32 (half an ULP of 1.0): the error bound of one float32 addition.
-FLOAT32_UNIT_ROUNDOFF = 2.0**-24
+#: The margin tolerance this target declares (verification reads it from the registry).
+MARGIN_TOLERANCE = ulps("onnx-margin", MARGIN_ULPS_SINGLE_THREAD,
+                        "single-threaded onnxruntime adds the trees in XGBoost's order, the intercept first",
+                        "TreeEnsembleCommon::ComputeAgg sections A/C; measured 0 ULP on every parity case")
+#: The link tolerance this target declares for files it wrote itself.
+LINK_TOLERANCE = ulps("onnx-link", TRANSFORM_ULPS_SINGLE_THREAD,
+                      "the graph computes the evaluator's float32 link formulas with exp in float64 rounded once",
+                      "measured 0 ULP on every parity case")
 
 
 def multithread_margin_bound(model: Model) -> float:
@@ -287,31 +293,8 @@ def _post_transform(model: Model, nodes, const, helper, TensorProto) -> list:
 
 
 def metadata(model: Model, *, backend: str) -> dict[str, str]:
-    """The ``metadata_props`` modelport writes (all values are strings; JSON where structured)."""
-    from modelport.core.version import __version__
-
-    prov = model.provenance
-    feats = [
-        {"name": f.name, "type": f.type.value, "categories": list(f.categories) if f.categories else None}
-        for f in model.features
-    ]
-    props = {
-        "features": json.dumps(feats),
-        "task": model.task.value,
-        "post_transform": model.post_transform.value,
-        "n_outputs": str(int(model.n_outputs)),
-        "n_classes": str(int(model.n_classes)),
-        "missing": repr(float(model.missing)),
-        "output_names": json.dumps(list(model.output_names)),
-        "objective": prov.objective if prov else "",
-        "source_format": prov.source_format if prov else "",
-        "framework": prov.framework if prov else "",
-        "framework_version": prov.framework_version if prov else "",
-        "source_sha256": prov.sha256 if prov else "",
-        "modelport_version": __version__,
-        "backend": backend,
-    }
-    return {METADATA_PREFIX + k: v for k, v in props.items()}
+    """The ``metadata_props`` modelport writes: the artifact contract's metadata."""
+    return artifact_metadata(model, backend=backend)
 
 
 def write_onnx(model: Model, out_path: Path, options: WriteOptions) -> None:
@@ -339,6 +322,8 @@ TARGETS.register(
         description="ONNX (ai.onnx.ml TreeEnsembleRegressor + plain ops) for onnxruntime",
         write=write_onnx,
         runtime="onnx",
+        margin_tolerance=MARGIN_TOLERANCE,
+        link_tolerance=LINK_TOLERANCE,
         backends=("modelport", "onnxmltools"),
     ),
 )

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelport.core.ir.model import Comparison, LinearBooster, Model, PostTransform, TreeEnsemble
+from modelport.core.ir.model import Comparison, LinearBooster, Model, PostTransform, Task, TreeEnsemble
 from modelport.core.errors import InputDataError
 
 __all__ = ["predict_margin", "predict", "transform", "TRANSFORM_ULP"]
@@ -96,8 +96,9 @@ def _flatten(ens: TreeEnsemble) -> _Flat:
             node_of = np.repeat(np.arange(t.left.size, dtype=np.int64) + s, counts)
             keys.append((node_of << 25) | t.cat_values.astype(np.int64))
     cat = lambda name, dt: np.concatenate([getattr(t, name) for t in ens.trees]).astype(dt) if ens.trees else np.zeros(0, dt)  # noqa: E731
-    value = (np.concatenate([t.value.reshape(t.left.size, -1) for t in ens.trees]).astype(np.float32)
-             if ens.trees else np.zeros((0, ens.leaf_dim), np.float32))
+    vdt = np.dtype(ens.value_dtype)
+    value = (np.concatenate([t.value.reshape(t.left.size, -1) for t in ens.trees]).astype(vdt)
+             if ens.trees else np.zeros((0, ens.leaf_dim), vdt))
     # Depth of the deepest leaf: advance every tree's frontier one level at a time.
     depth, frontier = 0, starts[:-1].copy()
     internal = left != np.arange(total)
@@ -230,8 +231,9 @@ def _tree_margins(model: Model, ens: TreeEnsemble, X: np.ndarray, out: np.ndarra
 
 
 def _accumulate(ens: TreeEnsemble, leaves: np.ndarray, out: np.ndarray) -> None:
-    """``out += leaf`` tree by tree in model order (float32, as cpu_predictor.cc)."""
-    w = ens.tree_weight.astype(np.float32)
+    """``out += leaf`` tree by tree in model order, in ``value_dtype`` (float32 for XGBoost,
+    as cpu_predictor.cc)."""
+    w = ens.tree_weight.astype(ens.value_dtype)
     if ens.leaf_dim > 1:
         for t in range(leaves.shape[1]):
             v = leaves[:, t, :]
@@ -263,6 +265,8 @@ def predict_margin(model: Model, X) -> np.ndarray:
     booster = model.booster
     tdt = np.float64 if isinstance(booster, TreeEnsemble) and booster.threshold_dtype == "float64" else np.float32
     Xm = _as_matrix(model, X, tdt)
+    if isinstance(booster, TreeEnsemble) and (booster.value_dtype != "float32" or booster.average):
+        return _wide_margins(model, booster, Xm)
     out = np.empty((Xm.shape[0], model.n_outputs), dtype=np.float32)
     out[...] = np.asarray(model.base_score, dtype=np.float32).reshape(1, -1)
     if isinstance(booster, TreeEnsemble):
@@ -272,6 +276,24 @@ def predict_margin(model: Model, X) -> np.ndarray:
     else:  # pragma: no cover - the IR has two booster kinds
         raise TypeError(f"unknown booster {type(booster).__name__}")
     return out
+
+
+def _wide_margins(model: Model, ens: TreeEnsemble, Xm: np.ndarray) -> np.ndarray:
+    """Margins of an ensemble that sums in ``value_dtype`` and/or averages: the tree sum in
+    ``value_dtype`` from zero, divided by each output's tree count when ``average``, plus the
+    base score, rounded once to float32."""
+    vdt = np.dtype(ens.value_dtype)
+    acc = np.zeros((Xm.shape[0], model.n_outputs), dtype=vdt)
+    _tree_margins(model, ens, Xm, acc)
+    if ens.average:
+        if ens.leaf_dim > 1:
+            counts = np.full(model.n_outputs, len(ens.trees), dtype=vdt)
+        else:
+            counts = np.bincount(ens.tree_output, minlength=model.n_outputs).astype(vdt)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acc = acc / np.where(counts > 0, counts, 1)[None, :]
+    acc += np.asarray(model.base_score, dtype=vdt).reshape(1, -1)
+    return acc.astype(np.float32)
 
 
 def _expf(x: np.ndarray) -> np.ndarray:
@@ -317,3 +339,20 @@ def predict(model: Model, X) -> np.ndarray:
     """
     out = transform(model.post_transform, predict_margin(model, X))
     return out[:, 0] if out.shape[1] == 1 else out
+
+
+def classifier_outputs(model: Model, margin: np.ndarray, prediction: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The ``probabilities`` [n, n_classes] and ``label`` [n] a classifier's runtime returns,
+    from its margins and (optionally) its already transformed ``prediction``, as XGBoost's
+    scikit-learn wrapper derives them: binary ``predict_proba = [1 - p, p]`` and
+    ``label = p > 0.5``; multiclass probabilities are the softmax, and the label is the first
+    maximum of the softmax (multi:softprob) or of the margins (multi:softmax)."""
+    m = np.asarray(margin, dtype=np.float32).reshape(margin.shape[0], -1)
+    if model.task is Task.BINARY:
+        p = (transform(model.post_transform, m) if prediction is None else np.asarray(prediction, np.float32)).reshape(-1)
+        return {"probabilities": np.stack([np.float32(1) - p, p], axis=1), "label": (p > np.float32(0.5)).astype(np.int64)}
+    if model.task is Task.MULTICLASS:
+        probs = transform(PostTransform.SOFTMAX, m)
+        src = m if model.post_transform is PostTransform.SOFTMAX_LABEL else probs
+        return {"probabilities": probs, "label": np.argmax(np.nan_to_num(src, nan=-np.inf), axis=1)}
+    raise ValueError(f"{model.task.value} models have no classes")

@@ -174,6 +174,14 @@ class TreeEnsemble:
     apply_tree_weight: bool = False
     """True when ``tree_weight`` must be multiplied in (DART); False for plain sums, so that
     evaluation skips the float32 multiply exactly as the source does."""
+    value_dtype: str = "float32"
+    """``"float32"`` or ``"float64"``: precision of leaf values, tree weights, the base score
+    and the running sum.  XGBoost sums in float32; LightGBM and scikit-learn in float64.  The
+    margin users receive is the sum rounded once to float32 at the end."""
+    average: bool = False
+    """True when each output's tree sum is divided by the number of trees adding to that
+    output before the base score is added (scikit-learn forests, LightGBM ``average_output``);
+    the division happens once, in ``value_dtype``, after the whole sum."""
 
 
 @dataclass(frozen=True, eq=False)
