@@ -1,0 +1,2 @@
+"""Deployment adapters (``modelport.deploy``): they import the runtimes and the core, never
+the converters, so a serving process loads no converter."""
