@@ -255,7 +255,7 @@ def create_app() -> App:
 
 
 def run(model: str | os.PathLike[str] | None = None, *, host: str = "0.0.0.0", port: int | None = None,  # noqa: S104
-        workers: int | None = None, say: Callable[[str], None] | None = None) -> None:
+        workers: int | None = None, say: Callable[[str], None] | None = None, as_json: bool = False) -> None:
     """Serve until SIGTERM/SIGINT (in-flight requests are drained first)."""
     from modelport import runtimes
     from modelport.core.errors import require
@@ -273,6 +273,9 @@ def run(model: str | os.PathLike[str] | None = None, *, host: str = "0.0.0.0", p
         p = port or settings.port
         say(f"serving {artifact.name} on http://{host}:{p} with {n} worker(s) "
             f"(payload limit {settings.max_payload_mb} MB, timeout {settings.timeout:g}s)")
+        if as_json:
+            print(json.dumps({"artifact": str(artifact), "url": f"http://{host}:{p}", "workers": n,
+                              "max_payload_bytes": settings.max_payload_bytes, "timeout": settings.timeout}), flush=True)
         server = granian.Granian(
             "modelport.deploy.sagemaker.serve:create_app", factory=True, address=host, port=p,
             interface=Interfaces.WSGI, workers=n, blocking_threads=2, backlog=2048,
@@ -310,6 +313,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)")  # noqa: S104
     p.add_argument("--port", type=int, help="port (default: $SAGEMAKER_BIND_TO_PORT or 8080)")
     p.add_argument("--workers", type=int, help="worker processes (default: $SAGEMAKER_MODEL_SERVER_WORKERS or one per CPU)")
+    p.add_argument("--json", action="store_true", help="print the serving address as one JSON line on stdout at startup")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,9 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if ns.workers is not None and ns.workers < 1:
             raise ModelportError(f"--workers must be at least 1, got {ns.workers}")
-        run(ns.model, host=ns.host, port=ns.port, workers=ns.workers)
+        run(ns.model, host=ns.host, port=ns.port, workers=ns.workers, as_json=ns.json)
     except ModelportError as exc:
-        print(f"modelport: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        msg = " ".join(str(exc).split())
+        print(f"modelport: error: {msg}", file=sys.stderr)
+        if ns.json:
+            print(json.dumps({"error": msg, "exit_code": exc.exit_code}))
         return exc.exit_code
     except KeyboardInterrupt:
         return 0
