@@ -71,6 +71,7 @@ FRONTENDS: Registry[Frontend] = Registry("frontend")
 _FRONTEND_MODULES = (
     "modelport.converters.frontends.xgboost",
     "modelport.converters.frontends.sagemaker",
+    "modelport.converters.frontends.lightgbm",
 )
 
 

@@ -1,7 +1,8 @@
 """The IR's versioned JSON form (``*.ir.json``): lossless, strict, validated on read.
 
 Lossless: every float32 (thresholds, leaf values, base scores, tree weights) and float64
-threshold is written as the shortest decimal that reads back to the *same float64*; a float32
+(thresholds; leaf values, base scores and tree weights of a ``value_dtype="float64"``
+ensemble) is written as the shortest decimal that reads back to the *same float64*; a float32
 widened to float64 is exact, so narrowing it back on read is exact too: bit for bit
 (PARITY-TRAPS 12: decimal dumps that round lose threshold bits).  -0.0 keeps its sign.
 Non-finite values, which strict JSON lacks, are the strings ``"NaN"``, ``"Infinity"`` and
@@ -100,6 +101,8 @@ def _booster_doc(booster: TreeEnsemble | LinearBooster) -> dict[str, Any]:
         "invalid_category_goes_left": booster.invalid_category_goes_left,
         "leaf_dim": booster.leaf_dim,
         "apply_tree_weight": booster.apply_tree_weight,
+        "value_dtype": booster.value_dtype,
+        "average": booster.average,
         "tree_output": _ints(booster.tree_output),
         "tree_weight": _floats(booster.tree_weight),
         "trees": [_tree_doc(t) for t in booster.trees],
@@ -179,7 +182,7 @@ class _Reader:
     def typed(self, key: str, kinds: type | tuple[type, ...], what: str) -> Any:
         v = self.raw(key)
         if not isinstance(v, kinds) or (isinstance(v, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,))):
-            raise ModelFormatError(f"IR JSON: {self._name(key)} must be {what}, got {json.dumps(v)[:40]}")
+            raise ModelFormatError(f"IR JSON: {self._name(key)} must be {what}, got {_show(v)}")
         return v
 
     def int(self, key: str) -> int:
@@ -207,7 +210,7 @@ class _Reader:
         v = self.raw(key)
         name = self._name(key)
         if not isinstance(v, list):
-            raise ModelFormatError(f"IR JSON: {name} must be a list, got {json.dumps(v)[:40]}")
+            raise ModelFormatError(f"IR JSON: {name} must be a list, got {_show(v)}")
         kind = np.dtype(dtype).kind
         try:
             if kind == "f":
@@ -238,7 +241,7 @@ class _Reader:
         return out
 
 
-def _read_tree(r: _Reader, *, threshold_dtype: str, leaf_dim: int) -> Tree:
+def _read_tree(r: _Reader, *, threshold_dtype: str, leaf_dim: int, value_dtype: str) -> Tree:
     left = r.array("left", "int32")
     n = left.shape[0]
     return Tree(
@@ -250,7 +253,7 @@ def _read_tree(r: _Reader, *, threshold_dtype: str, leaf_dim: int) -> Tree:
         is_categorical=r.array("is_categorical", "bool"),
         cat_offsets=r.array("cat_offsets", "int64"),
         cat_values=r.array("cat_values", "int32"),
-        value=r.array("value", "float32", shape=(n, leaf_dim)),
+        value=r.array("value", value_dtype, shape=(n, leaf_dim)),
     )
 
 
@@ -273,23 +276,31 @@ def _read_booster(r: _Reader, n_features: int, n_outputs: int) -> TreeEnsemble |
     leaf_dim = r.int("leaf_dim")
     if leaf_dim < 1:
         raise ModelFormatError(f"IR JSON: booster.leaf_dim must be >= 1, got {leaf_dim}")
+    # value_dtype / average arrived after IR files existed: absent means float32 sums, no average.
+    value_dtype = r.str("value_dtype") if "value_dtype" in r.doc else "float32"
+    if value_dtype not in ("float32", "float64"):
+        raise ModelFormatError(f"IR JSON: booster.value_dtype must be 'float32' or 'float64', got {value_dtype!r}")
+    average = r.bool("average") if "average" in r.doc else False
     trees_raw = r.raw("trees")
     if not isinstance(trees_raw, list):
         raise ModelFormatError("IR JSON: booster.trees must be a list")
     trees = tuple(
-        _read_tree(_Reader(t, f"booster.trees[{i}]"), threshold_dtype=threshold_dtype, leaf_dim=leaf_dim)
+        _read_tree(_Reader(t, f"booster.trees[{i}]"), threshold_dtype=threshold_dtype, leaf_dim=leaf_dim,
+                   value_dtype=value_dtype)
         for i, t in enumerate(trees_raw)
     )
     return TreeEnsemble(
         trees=trees,
         tree_output=r.array("tree_output", "int32"),
-        tree_weight=r.array("tree_weight", "float32"),
+        tree_weight=r.array("tree_weight", value_dtype),
         comparison=r.enum("comparison", Comparison),
         threshold_dtype=threshold_dtype,
         categories_in_set_go_left=r.bool("categories_in_set_go_left"),
         invalid_category_goes_left=r.bool("invalid_category_goes_left"),
         leaf_dim=leaf_dim,
         apply_tree_weight=r.bool("apply_tree_weight"),
+        value_dtype=value_dtype,
+        average=average,
     )
 
 
@@ -308,7 +319,7 @@ def from_document(doc: Any) -> Model:
         raise ModelFormatError(f"not a modelport IR document (expected \"format\": \"{FORMAT_NAME}\")")
     version = r.raw("ir_version")
     if version != IR_VERSION or isinstance(version, bool):
-        raise ModelFormatError(f"IR version {json.dumps(version)[:20]} is not supported (this modelport reads version {IR_VERSION})")
+        raise ModelFormatError(f"IR version {_show(version, 20)} is not supported (this modelport reads version {IR_VERSION})")
     n_outputs = r.int("n_outputs")
     feats_raw = r.raw("features")
     if not isinstance(feats_raw, list):
@@ -322,13 +333,14 @@ def from_document(doc: Any) -> Model:
     if not (isinstance(names, list) and all(isinstance(s, str) for s in names)):
         raise ModelFormatError("IR JSON: output_names must be a list of strings")
     missing = _read_scalar(r, "missing")
+    booster = _read_booster(r.child("booster"), len(features), n_outputs)
     model = Model(
         task=r.enum("task", Task),
         features=features,
         n_outputs=n_outputs,
         n_classes=r.int("n_classes"),
-        booster=_read_booster(r.child("booster"), len(features), n_outputs),
-        base_score=r.array("base_score", "float32"),
+        booster=booster,
+        base_score=r.array("base_score", getattr(booster, "value_dtype", "float32")),
         post_transform=r.enum("post_transform", PostTransform),
         missing=missing,
         provenance=prov,
@@ -346,6 +358,30 @@ def _read_scalar(r: _Reader, key: str) -> float:
     raise ModelFormatError(f"IR JSON: {key} must be a number or \"NaN\"/\"Infinity\"/\"-Infinity\"")
 
 
+def _show(v: Any, width: int = 40) -> str:
+    """A short JSON-ish rendering of a value for an error message (bounded work: never
+    stringifies a huge number or container in full)."""
+    if isinstance(v, (dict, list)):
+        return f"a{'n object' if isinstance(v, dict) else ' list'} of {len(v)} item(s)"
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 128:
+        return "an integer of more than 38 digits"
+    if isinstance(v, str) and len(v) > width:
+        v = v[:width]
+    return json.dumps(v)[:width]
+
+
+#: Longest integer literal the reader accepts (int64 needs 20 characters with the sign).
+_MAX_INT_DIGITS = 40
+
+
+def _parse_int(text: str) -> int:
+    # Bounded before int(): Python's int-string limit (4300 digits) raises a bare ValueError,
+    # and anything past 40 digits is no IR integer anyway.
+    if len(text) > _MAX_INT_DIGITS:
+        raise ModelFormatError(f"IR JSON: an integer literal of {len(text)} digits (at most {_MAX_INT_DIGITS})")
+    return int(text)
+
+
 def _reject_constant(name: str) -> float:
     raise ModelFormatError(f"IR JSON: bare {name} is not JSON; write the string \"{name}\"")
 
@@ -358,9 +394,11 @@ def loads(text: str | bytes) -> Model:
         except UnicodeDecodeError as exc:
             raise ModelFormatError(f"IR JSON is not UTF-8 text (byte {exc.start})") from None
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        doc = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise ModelFormatError(f"IR JSON is malformed: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ValueError as exc:  # e.g. a number json cannot convert; never a traceback
+        raise ModelFormatError(f"IR JSON is malformed: {' '.join(str(exc).split())[:120]}") from None
     except RecursionError:
         raise ModelFormatError("IR JSON is nested too deeply") from None
     return from_document(doc)
@@ -368,11 +406,10 @@ def loads(text: str | bytes) -> Model:
 
 def load(path: str | os.PathLike[str]) -> Model:
     """Read an ``*.ir.json`` file into a validated Model."""
+    from modelport.core.files import read_model_bytes
+
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelFormatError(f"cannot read IR file {str(path)!r}: {exc.strerror}") from None
+    data = read_model_bytes(path, what="IR file")  # regular files only, size-capped
     if not data.strip():
         raise ModelFormatError(f"{path.name}: the file is empty")
     return loads(data)

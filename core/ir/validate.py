@@ -34,6 +34,13 @@ def _fail(where: str, message: str) -> None:
     raise ModelFormatError(f"invalid IR: {where}{': ' if where else ''}{message}")
 
 
+def _wide_dtype(booster: object, arr: object) -> str:
+    """The dtype a leaf value / base score / tree weight array must have: float32, or the
+    ensemble's ``value_dtype`` (float64 for LightGBM and scikit-learn: stored losslessly)."""
+    wide = getattr(booster, "value_dtype", "float32") if isinstance(booster, TreeEnsemble) else "float32"
+    return wide if getattr(arr, "dtype", None) == np.dtype(wide) else "float32"
+
+
 def _check_array(where: str, name: str, arr: object, dtype: str, shape: tuple[int, ...]) -> None:
     """``arr`` is a numpy array of exactly ``dtype`` and ``shape`` (-1 matches any length)."""
     if not isinstance(arr, np.ndarray):
@@ -69,7 +76,10 @@ def _check_header(model: Model) -> None:
         _fail("n_outputs", f"must be a positive integer, got {model.n_outputs!r}")
     if not isinstance(model.n_classes, int) or model.n_classes < 0:
         _fail("n_classes", f"must be a non-negative integer, got {model.n_classes!r}")
-    _check_array("", "base_score", model.base_score, "float32", (model.n_outputs,))
+    _check_array("", "base_score", model.base_score, _wide_dtype(model.booster, model.base_score), (model.n_outputs,))
+    if not np.isfinite(model.base_score).all():
+        # Every prediction would be NaN or infinite: a corrupt file, not a model.
+        _fail("base_score", f"must be finite, got {model.base_score[~np.isfinite(model.base_score)][0]}")
     if not isinstance(model.missing, float):
         _fail("missing", f"must be a float, got {type(model.missing).__name__}")
     if model.output_names and len(model.output_names) != model.n_outputs:
@@ -109,6 +119,9 @@ def _check_features(features: tuple[Feature, ...]) -> None:
 def _check_linear(booster: LinearBooster, n_outputs: int, n_features: int) -> None:
     _check_array("linear booster", "weights", booster.weights, "float32", (n_features, n_outputs))
     _check_array("linear booster", "bias", booster.bias, "float32", (n_outputs,))
+    for name, arr in (("weights", booster.weights), ("bias", booster.bias)):
+        if not np.isfinite(arr).all():
+            _fail("linear booster", f"{name} must be finite, got {arr[~np.isfinite(arr)][0]}")
 
 
 def _check_ensemble(ens: TreeEnsemble, n_outputs: int, n_features: int) -> None:
@@ -124,7 +137,11 @@ def _check_ensemble(ens: TreeEnsemble, n_outputs: int, n_features: int) -> None:
     if ens.leaf_dim > 1 and ens.leaf_dim != n_outputs:
         _fail("booster", f"vector leaves of length {ens.leaf_dim} must have one value per output ({n_outputs})")
     _check_array("booster", "tree_output", ens.tree_output, "int32", (n_trees,))
-    _check_array("booster", "tree_weight", ens.tree_weight, "float32", (n_trees,))
+    if ens.value_dtype not in ("float32", "float64"):
+        _fail("booster", f"value_dtype must be 'float32' or 'float64', got {ens.value_dtype!r}")
+    if not isinstance(ens.average, bool):
+        _fail("booster", f"average must be a bool, got {ens.average!r}")
+    _check_array("booster", "tree_weight", ens.tree_weight, _wide_dtype(ens, ens.tree_weight), (n_trees,))
     out = ens.tree_output
     vector = ens.leaf_dim == n_outputs and ens.leaf_dim > 1
     low = -1 if ens.leaf_dim == n_outputs else 0
@@ -149,7 +166,7 @@ def _check_tree(where: str, tree: Tree, ens: TreeEnsemble, n_features: int) -> N
     _check_array(where, "is_categorical", tree.is_categorical, "bool", (n,))
     _check_array(where, "cat_offsets", tree.cat_offsets, "int64", (n + 1,))
     _check_array(where, "cat_values", tree.cat_values, "int32", (-1,))
-    _check_array(where, "value", tree.value, "float32", (n, ens.leaf_dim))
+    _check_array(where, "value", tree.value, _wide_dtype(ens, tree.value), (n, ens.leaf_dim))
 
     left, right = tree.left, tree.right
     leaf = left == -1
