@@ -72,7 +72,9 @@ __all__ = [
     "choose_shape",
     "walk",
     "numeric_left_test",
+    "leaf_values",
     "number",
+    "numbers",
     "escape_string",
     "identifier",
 ]
@@ -346,6 +348,16 @@ def numeric_left_test(plan: Plan, tree: TreePlan, i: int) -> tuple[str, bool]:
     return plan.comparison, False
 
 
+def leaf_values(plan: Plan, tree: TreePlan) -> np.ndarray:
+    """``[n_nodes, leaf_dim]`` in ``plan.acc_dtype``: what each leaf adds to the accumulator,
+    the DART weight already applied (``leaf * weight`` rounded to ``acc_dtype``, exactly the
+    product the evaluator forms before its sum) so emitters add one literal per leaf."""
+    if not plan.apply_tree_weight:
+        return tree.value
+    dt = np.dtype(plan.acc_dtype).type
+    return (tree.value * dt(tree.weight)).astype(plan.acc_dtype)
+
+
 _NONFINITE = {
     "c": {("float32", "nan"): "NAN", ("float32", "inf"): "INFINITY", ("float32", "-inf"): "(-INFINITY)",
           ("float64", "nan"): "((double)NAN)", ("float64", "inf"): "((double)INFINITY)",
@@ -377,6 +389,17 @@ def number(x: float, dtype: str, lang: str) -> str:
         table = _NONFINITE[lang]
         return table.get(text) or table[(dtype, text)]
     return text + _SUFFIX.get((lang, dtype), "")
+
+
+def numbers(values, dtype: str, lang: str) -> list[str]:
+    """:func:`number` for every element of ``values`` (fast: one ``repr`` per value)."""
+    arr = np.asarray(values).astype(dtype).astype(np.float64).ravel()
+    suffix = _SUFFIX.get((lang, dtype), "")
+    out = [repr(v) + suffix for v in arr.tolist()]
+    if not np.isfinite(arr).all():
+        for k in np.flatnonzero(~np.isfinite(arr)).tolist():
+            out[k] = number(float(arr[k]), dtype, lang)
+    return out
 
 
 def escape_string(s: str, lang: str) -> str:
