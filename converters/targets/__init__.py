@@ -70,6 +70,7 @@ class Target:
     @property
     def is_bundle(self) -> bool:
         """True when the artifact is a directory with a manifest."""
+    "modelport.converters.targets.native.c",
         return self.artifact == BUNDLE
 
 
