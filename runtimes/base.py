@@ -93,8 +93,8 @@ RUNTIMES: Registry[RuntimeSpec] = Registry("runtime")
 
 #: Modules that register runtimes when imported (cheap: heavy imports happen in ``load``).
 _RUNTIME_MODULES = ("modelport.runtimes.ir", "modelport.runtimes.onnx")
-
 _RUNTIME_MODULES += ("modelport.runtimes.native.c",)
+
 
 def _load_all() -> Registry[RuntimeSpec]:
     for mod in _RUNTIME_MODULES:

@@ -70,7 +70,6 @@ class Target:
     @property
     def is_bundle(self) -> bool:
         """True when the artifact is a directory with a manifest."""
-    "modelport.converters.targets.native.c",
         return self.artifact == BUNDLE
 
 
@@ -79,6 +78,7 @@ TARGETS: Registry[Target] = Registry("target")
 _TARGET_MODULES = (
     "modelport.converters.targets.ir",
     "modelport.converters.targets.onnx",
+    "modelport.converters.targets.native.c",
 )
 
 
