@@ -60,13 +60,10 @@ class Registry(Generic[T]):
         from pathlib import Path
 
         from modelport.core.errors import ModelFormatError
+        from modelport.core.files import read_head
 
         path = Path(path)
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(HEAD_BYTES)
-        except OSError as exc:
-            raise ModelFormatError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+        head = read_head(path, HEAD_BYTES, what=what)  # regular files only: a FIFO never blocks
         if not head:
             raise ModelFormatError(f"{path.name}: the file is empty")
         for entry in self._entries.values():

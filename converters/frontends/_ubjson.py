@@ -32,6 +32,11 @@ _SCALARS = {
 _INT_MARKERS = (b"i", b"U", b"I", b"l", b"L")
 #: Refuse container counts beyond this (a corrupt count must not allocate gigabytes).
 _MAX_COUNT = 1 << 31
+#: Longest text accepted for an ``H`` (high-precision) number.
+_MAX_NUMBER_CHARS = 400
+#: Markers whose values take no bytes after a ``$`` type: a count of them costs nothing to
+#: write, so it is bounded by the size of the file instead (one value per byte at most).
+_ZERO_WIDTH = (b"Z", b"T", b"F", b"N")
 
 
 class UBJSONError(ValueError):
@@ -39,12 +44,13 @@ class UBJSONError(ValueError):
 
 
 class _Reader:
-    __slots__ = ("buf", "pos", "n")
+    __slots__ = ("buf", "pos", "n", "free_values")
 
     def __init__(self, buf: bytes) -> None:
         self.buf = memoryview(buf)
         self.pos = 0
         self.n = len(buf)
+        self.free_values = len(buf)  # zero-width values left for the whole document
 
     def take(self, k: int) -> memoryview:
         if k < 0 or self.pos + k > self.n:
@@ -86,8 +92,15 @@ class _Reader:
             return self.scalar(m)
         if m == b"S":
             return self.string()
-        if m == b"H":  # high-precision number, as text
-            return float(self.string())
+        if m == b"H":  # high-precision number, as text (XGBoost never writes one)
+            at = self.pos - 1
+            text = self.string()
+            if len(text) > _MAX_NUMBER_CHARS:
+                raise UBJSONError(f"UBJSON high-precision number of {len(text)} characters at offset {at}")
+            try:
+                return float(text)
+            except ValueError:
+                raise UBJSONError(f"UBJSON high-precision number {text[:20]!r} at offset {at} is not a number") from None
         if m == b"C":
             return chr(self.take(1)[0])
         if m == b"T":
@@ -123,12 +136,32 @@ def _open(r: _Reader, is_obj: bool):
             raise UBJSONError(f"UBJSON type marker without count at offset {r.pos}")
     if r.pos < r.n and r.buf[r.pos] == ord("#"):
         r.pos += 1
+        at = r.pos
         count = r.count()
+        _check_count(r, count, vtype, is_obj, at)
     if not is_obj and vtype in _SCALARS:
         dt = np.dtype(_SCALARS[vtype][1])
         raw = r.take(count * dt.itemsize)
         return np.frombuffer(raw, dtype=dt).astype(dt.newbyteorder("="))
     return _Container(is_obj, count, vtype)
+
+
+def _check_count(r: _Reader, count: int, vtype: bytes | None, is_obj: bool, at: int) -> None:
+    """A container count must fit in what is left of the file: every value (and every object
+    key) takes at least one byte, except typed zero-width values (``[$Z#...``), whose total
+    over the whole document is bounded by the file's size: a 27-byte file cannot ask for
+    2**31 of them, nor many small containers for many each."""
+    left = r.n - r.pos
+    if vtype in _ZERO_WIDTH:
+        per, room = (1, left) if is_obj else (0, r.free_values)
+        if not is_obj:
+            r.free_values -= min(count, r.free_values)
+    elif vtype in _SCALARS:
+        per, room = struct.calcsize(_SCALARS[vtype][0]) + (1 if is_obj else 0), left
+    else:
+        per, room = (2 if is_obj else 1), left
+    if (count * per if per else count) > room:
+        raise UBJSONError(f"UBJSON count {count} at offset {at} exceeds what the remaining {left} byte(s) can hold")
 
 
 def loads(data: bytes):

@@ -12,7 +12,7 @@ import numpy as np
 from modelport.core.ir.model import Tree
 from modelport.core.errors import ModelFormatError, UnsupportedModelError
 
-__all__ = ["parse_trees", "check_structure"]
+__all__ = ["parse_trees", "check_structure", "as_integers"]
 
 
 def _arr(tree: dict, key: str, dtype, tid: int, n: int | None) -> np.ndarray:
@@ -20,12 +20,32 @@ def _arr(tree: dict, key: str, dtype, tid: int, n: int | None) -> np.ndarray:
     if v is None:
         raise ModelFormatError(f"tree {tid}: missing '{key}'")
     try:
-        a = np.asarray(v, dtype=dtype).ravel()
+        if np.dtype(dtype).kind in "iu":
+            a = as_integers(np.asarray(v), tid, key, dtype)
+        else:
+            a = np.asarray(v, dtype=dtype).ravel()
     except (TypeError, ValueError, OverflowError):
         raise ModelFormatError(f"tree {tid}: '{key}' is not an array of numbers") from None
     if n is not None and a.size != n:
         raise ModelFormatError(f"tree {tid}: '{key}' has {a.size} entries, expected {n}")
     return a
+
+
+def as_integers(raw: np.ndarray, tid: int | str, key: str, dtype) -> np.ndarray:
+    """``raw`` as integers, refusing fractional values (1.5, 0.9) instead of truncating them:
+    XGBoost's JSON reader refuses such a file (``src/common/json.cc`` reads integer arrays
+    as integers)."""
+    raw = raw.ravel()
+    if raw.dtype.kind in "iub":
+        return raw.astype(dtype)
+    if raw.dtype.kind != "f":
+        raise TypeError(key)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(raw) | (raw != np.trunc(raw)) | (np.abs(raw) >= 2.0**62)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ModelFormatError(f"tree {tid}: '{key}' entry {i} is {float(raw[i])!r}, not an integer")
+    return raw.astype(dtype)
 
 
 def check_structure(left: np.ndarray, right: np.ndarray, tid: int) -> None:
@@ -57,6 +77,15 @@ def check_structure(left: np.ndarray, right: np.ndarray, tid: int) -> None:
         frontier = kids
 
 
+def _count(v) -> int:
+    """An integer count from a number or a decimal string (bounded before ``int()``)."""
+    if isinstance(v, float) and not v.is_integer():
+        raise ValueError(v)
+    if isinstance(v, str) and len(v.strip()) > 20:
+        raise ValueError(v[:20])
+    return int(v)
+
+
 def parse_trees(trees_doc: list, n_features: int, n_outputs: int) -> tuple[list[Tree], int]:
     """Convert the ``trees`` list; returns the IR trees and the leaf dimension."""
     out: list[Tree] = []
@@ -68,12 +97,15 @@ def parse_trees(trees_doc: list, n_features: int, n_outputs: int) -> tuple[list[
         if not isinstance(tp, dict):
             raise ModelFormatError(f"tree {tid}: missing or non-object 'tree_param'")
         try:
-            n = int(tp.get("num_nodes"))
-            size_leaf = int(tp.get("size_leaf_vector", 1) or 0)
-        except (TypeError, ValueError):
+            n = _count(tp.get("num_nodes"))
+            size_leaf = _count(tp.get("size_leaf_vector", 1) or 0)
+        except (TypeError, ValueError, OverflowError):
             raise ModelFormatError(f"tree {tid}: tree_param.num_nodes/size_leaf_vector missing or not integers") from None
         if size_leaf < 0:
             raise ModelFormatError(f"tree {tid}: size_leaf_vector is {size_leaf}")
+        if size_leaf > 1 and size_leaf != n_outputs:
+            # Checked before anything is sized by it: a corrupt count must not allocate.
+            raise ModelFormatError(f"tree {tid}: size_leaf_vector is {size_leaf}, the model has {n_outputs} outputs")
         # Before 2.0 scalar-leaf trees say size_leaf_vector "0" (TreeParam's old default), from
         # 2.0 on "1": both mean one value per leaf (real 1.x files: tests/fixtures/xgboost_legacy).
         size_leaf = max(size_leaf, 1)

@@ -30,6 +30,8 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +39,7 @@ import numpy as np
 from modelport.converters.frontends import FRONTENDS, Frontend, LoadOptions
 from modelport.converters.frontends._ubjson import UBJSONError
 from modelport.converters.frontends._ubjson import loads as ubjson_loads
-from modelport.converters.frontends._xgb_trees import parse_trees
+from modelport.converters.frontends._xgb_trees import as_integers, parse_trees
 from modelport.core.ir.model import (
     Comparison,
     Feature,
@@ -51,6 +53,7 @@ from modelport.core.ir.model import (
     TreeEnsemble,
 )
 from modelport.core.errors import ModelFormatError, UnsupportedModelError
+from modelport.core.files import read_model_bytes
 
 __all__ = ["OBJECTIVES", "load_xgboost", "model_from_document", "parse_document"]
 
@@ -85,6 +88,15 @@ OBJECTIVES: dict[str, tuple[Task, PostTransform, str]] = {
 #: models are far below these, a corrupt file above them).
 _MAX_FEATURES = 1 << 28
 _MAX_OUTPUTS = 1 << 20
+#: Longest integer text read (int64 needs 20 characters with the sign).
+_MAX_INT_CHARS = 24
+#: A feature without a name takes no bytes in the file, so ``num_feature`` is bounded by the
+#: file's size in bytes, or by this floor for tiny files (a 9 KB file cannot be a model of
+#: 16 million columns: building them would take gigabytes).
+_FREE_FEATURES = 4096
+#: Scalar-leaf boosters grow one tree per output per round, so an output count above the
+#: number of trees (or this floor, for untrained models) is a corrupt count.
+_FREE_OUTPUTS = 256
 
 _FEATURE_TYPES = {
     "q": FeatureType.FLOAT,
@@ -110,9 +122,17 @@ def _int(v, what: str) -> int:
     try:
         if isinstance(v, (bool, float)) and not float(v).is_integer():
             raise ValueError
+        if isinstance(v, str) and len(v.strip()) > _MAX_INT_CHARS:
+            raise ValueError  # bounded before int(): no 4300-digit conversions
         return int(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _fail(f"{what} is not an integer: {str(v)[:40]!r}") from None
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > _MAX_INT_CHARS:
+        raise ValueError(f"an integer literal of {len(text)} digits")
+    return int(text)
 
 
 def parse_document(data: bytes, name: str = "<bytes>") -> tuple[dict, str]:
@@ -121,7 +141,7 @@ def parse_document(data: bytes, name: str = "<bytes>") -> tuple[dict, str]:
     # After '{', UBJSON has a key-length marker (or '$'/'#'/'}'); JSON has '"', space or '}'.
     if stripped[:1] == b"{" and stripped[1:2] not in (b"i", b"U", b"I", b"l", b"L", b"$", b"#"):
         try:
-            doc = json.loads(data)
+            doc = json.loads(data, parse_int=_parse_int)
         except RecursionError:
             raise _fail(f"{name}: JSON nested too deeply") from None
         except (UnicodeDecodeError, ValueError) as exc:
@@ -147,6 +167,8 @@ def _base_score(text, n_outputs: int, link: str, objective: str) -> np.ndarray:
     (``ProbToMargin(float)`` returning float), then the result is the margin's start value.
     """
     s = str(text).strip()
+    if len(s) > 64 * n_outputs + 64:
+        raise _fail(f"base_score is {len(s)} characters long for {n_outputs} output(s)")
     try:
         if s.startswith("["):
             vals = [float(v) for v in s[1:-1].split(",") if v.strip()]
@@ -154,6 +176,8 @@ def _base_score(text, n_outputs: int, link: str, objective: str) -> np.ndarray:
             vals = [float(s)]
     except ValueError:
         raise _fail(f"base_score is not a number or list of numbers: {s[:40]!r}") from None
+    if not all(math.isfinite(v) for v in vals):
+        raise _fail(f"base_score {s[:40]!r} is not finite: every prediction would be NaN or infinite")
     if len(vals) == 1:
         vals = vals * n_outputs
     if len(vals) != n_outputs:
@@ -231,8 +255,12 @@ def model_from_document(
     sha256: str = "",
     iteration_end: int | None = None,
     use_best_iteration: bool = False,
+    source_bytes: int | None = None,
 ) -> Model:
     """Build the IR from a decoded XGBoost model document.
+
+    ``source_bytes`` (the size of the file the document came from) bounds the counts the
+    document declares without storing them, such as ``num_feature`` with no feature names.
 
     Truncation: by default every tree is kept, as ``Booster.predict`` does (it ignores
     ``best_iteration``).  ``use_best_iteration=True`` keeps rounds ``[0, best_iteration]`` as the
@@ -247,10 +275,16 @@ def model_from_document(
     if iteration_end is not None and iteration_end < 0:
         raise ValueError(f"iteration_end must be >= 0, got {iteration_end}")
     try:
-        return _build(doc, source_format=source_format, sha256=sha256, iteration_end=iteration_end,
-                      use_best_iteration=use_best_iteration)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            # float32 casts of huge values overflow to inf on purpose (refused by validation);
+            # numpy's RuntimeWarnings must not reach the user's stderr.
+            warnings.simplefilter("ignore")
+            return _build(doc, source_format=source_format, sha256=sha256, iteration_end=iteration_end,
+                          use_best_iteration=use_best_iteration, source_bytes=source_bytes)
     except (ModelFormatError, UnsupportedModelError):
         raise
+    except MemoryError:
+        raise _fail("malformed XGBoost model: a declared size does not fit in memory") from None
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError) as exc:
         detail = " ".join(str(exc).split())[:160]
         raise _fail(f"malformed XGBoost model: {type(exc).__name__}: {detail}") from None
@@ -263,6 +297,7 @@ def _build(
     sha256: str = "",
     iteration_end: int | None = None,
     use_best_iteration: bool = False,
+    source_bytes: int | None = None,
 ) -> Model:
     """Build the IR; see :func:`model_from_document`."""
     learner = _obj(doc, "learner", "model")
@@ -292,6 +327,11 @@ def _build(
                         ("num_target", n_target, _MAX_OUTPUTS)):
         if not 0 <= v <= hi:
             raise _fail(f"{what} is {v}, outside [0, {hi}]")
+    names = learner.get("feature_names") or learner.get("feature_types") or []
+    free = max(_FREE_FEATURES, source_bytes or 0)
+    if n_features > free and not (isinstance(names, list) and len(names) == n_features):
+        raise _fail(f"num_feature is {n_features} but the file ({source_bytes} bytes) names none of them: "
+                    f"more than {free} unnamed features is a corrupt count")
     if n_class > 1 and n_target > 1:
         raise UnsupportedModelError("multi-class models with several targets are not supported")
     n_outputs = n_class if n_class > 1 else n_target
@@ -324,7 +364,11 @@ def _build(
         best = attrs.get("best_iteration") if use_best_iteration else None
         end = iteration_end
         if best is not None:
-            end = _int(best, "best_iteration") + 1 if end is None else min(end, _int(best, "best_iteration") + 1)
+            best_i = _int(best, "best_iteration")
+            if best_i < 0:  # would keep the wrong trees through negative indexing
+                raise _fail(f"best_iteration is {best_i}, not a round number (>= 0)")
+            end = best_i + 1 if end is None else min(end, best_i + 1)
+        _check_outputs(gbm_model, n_outputs)
         booster = _ensemble(gbm_model, weight_drop, n_features, n_outputs, end)
         since = _DART_BASE_FIRST_SINCE if name == "dart" else _GBTREE_BASE_FIRST_SINCE
         if writer is not None and writer < since and booster.leaf_dim == 1:
@@ -359,6 +403,20 @@ def _build(
 _LOGITRAW_IDENTITY_SINCE = (1, 3)
 _GBTREE_BASE_FIRST_SINCE = (1, 3)
 _DART_BASE_FIRST_SINCE = (1, 4)
+
+
+def _check_outputs(gbm_model: dict, n_outputs: int) -> None:
+    """Scalar-leaf trees: one tree per output per round, so more outputs than trees (beyond a
+    small floor for untrained models) is a corrupt num_class / num_target, refused before
+    anything is sized by it.  Vector-leaf trees hold every output in ``leaf_weights``."""
+    trees = gbm_model.get("trees") if isinstance(gbm_model, dict) else None
+    n_trees = len(trees) if isinstance(trees, list) else 0
+    if n_outputs <= max(n_trees, _FREE_OUTPUTS):
+        return
+    first = trees[0] if n_trees and isinstance(trees[0], dict) else {}
+    tp = first.get("tree_param") if isinstance(first.get("tree_param"), dict) else {}
+    if str(tp.get("size_leaf_vector", "1")).strip() in ("0", "1"):
+        raise _fail(f"the model declares {n_outputs} outputs but holds only {n_trees} trees")
 
 
 def _writer_version(version) -> tuple[int, ...] | None:
@@ -423,7 +481,7 @@ def _ensemble(model: dict, weight_drop, n_features: int, n_outputs: int, end: in
     n_trees = _int(param.get("num_trees", len(trees_doc)), "num_trees")
     if n_trees != len(trees_doc):
         raise _fail(f"num_trees is {n_trees} but the file holds {len(trees_doc)} trees")
-    info = np.asarray(model.get("tree_info", []), dtype=np.int64).ravel()
+    info = as_integers(np.asarray(model.get("tree_info", [])), "info", "tree_info", np.int64)
     if info.size != n_trees:
         raise _fail(f"tree_info has {info.size} entries for {n_trees} trees")
     indptr = model.get("iteration_indptr")
@@ -476,7 +534,7 @@ def load_xgboost(
     :func:`model_from_document` for the truncation options)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_model_bytes(path)
     except OSError as exc:
         raise ModelFormatError(f"cannot read model file {str(path)!r}: {exc.strerror}") from None
     doc, kind = parse_document(data, path.name)
@@ -485,7 +543,7 @@ def load_xgboost(
         use_best_iteration = use_best_iteration or options.use_best_iteration
     return model_from_document(
         doc, source_format=f"xgboost-{kind}", sha256=hashlib.sha256(data).hexdigest(),
-        iteration_end=iteration_end, use_best_iteration=use_best_iteration,
+        iteration_end=iteration_end, use_best_iteration=use_best_iteration, source_bytes=len(data),
     )
 
 
