@@ -1,0 +1,91 @@
+"""The PFA runtime: modelport's ``*.pfa.json`` run by modelport's own vectorised PFA engine.
+
+    rt = modelport.runtimes.load("model.pfa.json")
+    rt.predict(X)
+
+The engine (numpy only) runs the subset of PFA that the ``pfa`` target writes
+(:mod:`modelport.runtimes._pfa_forms`): the document is read with size and nesting limits,
+recognised form by form (anything else is a one-line error naming the construct), its
+cells validated, then every row is evaluated at once.  The signature comes from the
+document's top-level ``metadata`` map (the artifact contract).  See docs/pfa.md.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.core.contract import signature_from_metadata
+from modelport.core.errors import InputDataError, ModelFormatError
+from modelport.runtimes._coerce import coerce_input
+from modelport.runtimes._pfa_engine import load_program
+from modelport.runtimes._pfa_load import read_document, recognise
+from modelport.runtimes.base import RUNTIMES, RuntimeSpec, select_output
+
+__all__ = ["PfaRuntime", "load_pfa", "sniff_pfa"]
+
+_KEY = {k: re.compile(rb'"' + k + rb'"\s*:') for k in (b"input", b"output", b"action")}
+
+
+def sniff_pfa(head: bytes, name: str = "") -> bool:
+    """True if ``head`` starts a JSON object naming PFA's top-level keys ``input``,
+    ``output`` and ``action`` (modelport writes them before the cells)."""
+    text = head.lstrip()
+    return text[:1] == b"{" and all(p.search(text) for p in _KEY.values())
+
+
+class PfaRuntime:
+    """A PFA document executed by modelport's vectorised engine."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        where = self.path.name
+        doc = read_document(self.path)
+        lay = recognise(doc, where=where)
+        self.program = load_program(doc, lay, where=where)
+        meta = doc.get("metadata")
+        if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+            raise ModelFormatError(f"{where}: the PFA document's metadata is not a map of strings")
+        self.signature = signature_from_metadata(meta, where=where, input_type=self.program.in_dtype.name)
+        if self.signature.n_features != lay.n_features or self.signature.n_outputs != self.program.n_outputs:
+            raise ModelFormatError(f"{where}: metadata says {self.signature.n_features} features / "
+                                   f"{self.signature.n_outputs} outputs, the document has {lay.n_features} / "
+                                   f"{self.program.n_outputs}")
+
+    def run(self, X: Any) -> dict[str, np.ndarray]:
+        """The document's raw outputs (``margin``, ``prediction``, ``probabilities``) for ``X``."""
+        data = coerce_input(X, self.signature.features, dtype=self.program.in_dtype)
+        return self.program.run(data)
+
+    def predict(self, X: Any, *, output: str = "prediction") -> np.ndarray:
+        """Predict for ``X``; see :mod:`modelport.runtimes.base` for shapes and dtypes."""
+        if output not in self.signature.outputs:
+            select_output(self.signature, output, margin=None)  # raises the precise error
+        r = self.run(X)
+        sig = self.signature
+        if sig.task not in ("binary", "multiclass"):
+            return select_output(sig, output, margin=r["margin"], variable=r["prediction"])
+        probs = r["probabilities"]
+        if sig.task == "binary":
+            label = (probs[:, 1] > np.float32(0.5)).astype(np.int64)
+        else:
+            src = r["margin"] if sig.post_transform == "softmax_label" else probs
+            label = np.argmax(np.nan_to_num(src, nan=-np.inf), axis=1)
+        return select_output(sig, output, margin=r["margin"], probabilities=probs, label=label)
+
+
+def load_pfa(path: str | Path, **options: Any) -> PfaRuntime:
+    """Load a PFA document written by modelport (no options)."""
+    if options:
+        raise InputDataError(f"the pfa runtime takes no options, got {', '.join(sorted(options))}")
+    return PfaRuntime(path)
+
+
+RUNTIMES.register(
+    "pfa",
+    RuntimeSpec(name="pfa", description="modelport's vectorised PFA engine for the PFA subset modelport writes (numpy only)",
+                sniff=sniff_pfa, load=load_pfa),
+)
