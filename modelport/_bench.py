@@ -150,35 +150,46 @@ def _rows(source: _Source, opts: BenchOptions) -> tuple[np.ndarray, str]:
 
 
 def _baseline(source: _Source, threads: int, load_options) -> tuple[str, Callable | None, str]:
-    """(name, predict, reason-if-None) of the original framework's own predict."""
-    if source.native is not None:
-        return f"{source.native.framework} (own predict)", source.native.predict, ""
-    fw = source.summary["framework"]
+    """(name, predict, reason-if-None) of the original framework's own predict, given
+    ``threads`` threads where the framework takes a count."""
+    fw = source.native.framework if source.native is not None else source.summary["framework"]
     if fw == "xgboost" and source.summary["format"] in ("xgboost-json", "xgboost-ubj"):
-        try:
-            import xgboost as xgb
-        except ImportError:
-            return "xgboost", None, "xgboost is not installed (pip install 'modelport[xgboost]')"
-        booster = xgb.Booster(model_file=str(source.path))
-        booster.set_param({"nthread": threads})
-        kw: dict[str, Any] = {"missing": np.nan if load_options is None or load_options.missing is None
-                              else load_options.missing}
-        if load_options is not None and load_options.iteration_end is not None:
-            kw["iteration_range"] = (0, load_options.iteration_end)
-        elif load_options is not None and load_options.use_best_iteration and booster.attr("best_iteration"):
-            kw["iteration_range"] = (0, int(booster.attr("best_iteration")) + 1)
-        return f"xgboost {xgb.__version__} Booster.inplace_predict", lambda X: booster.inplace_predict(X, **kw), ""
+        return _xgboost_baseline(source, threads, load_options)
     if fw in ("lightgbm", "scikit-learn"):
-        from modelport.converters.frontends._sources import detect_source
+        native = source.native
+        if native is None:
+            from modelport.converters.frontends._sources import detect_source
 
-        src = detect_source(source.path)
-        if src is not None:
-            native = src.open(source.path, load_options)
-            return f"{fw} (own predict)", native.predict, ""
+            src = detect_source(source.path)
+            native = src.open(source.path, load_options) if src is not None else None
+        if native is not None:
+            obj = native.native
+            if fw == "lightgbm" and hasattr(obj, "predict"):  # a lightgbm.Booster: pin its OpenMP threads
+                return (f"lightgbm {native.framework_version} Booster.predict",
+                        lambda X: obj.predict(np.asarray(X, np.float64), num_threads=threads), "")
+            if hasattr(obj, "n_jobs"):
+                obj.n_jobs = threads
+            return f"scikit-learn {native.framework_version} {type(obj).__name__}.predict", native.predict, ""
     from modelport.core.ir.evaluate import predict
 
     model = source.model
     return "modelport reference evaluator (no framework file)", lambda X: predict(model, X), ""
+
+
+def _xgboost_baseline(source: _Source, threads: int, load_options) -> tuple[str, Callable | None, str]:
+    try:
+        import xgboost as xgb
+    except ImportError:
+        return "xgboost", None, "xgboost is not installed (pip install 'modelport[xgboost]')"
+    booster = xgb.Booster(model_file=str(source.path))
+    booster.set_param({"nthread": threads})
+    kw: dict[str, Any] = {"missing": np.nan if load_options is None or load_options.missing is None
+                          else load_options.missing}
+    if load_options is not None and load_options.iteration_end is not None:
+        kw["iteration_range"] = (0, load_options.iteration_end)
+    elif load_options is not None and load_options.use_best_iteration and booster.attr("best_iteration"):
+        kw["iteration_range"] = (0, int(booster.attr("best_iteration")) + 1)
+    return f"xgboost {xgb.__version__} Booster.inplace_predict", lambda X: booster.inplace_predict(X, **kw), ""
 
 
 # --------------------------------------------------------------------------- measuring
