@@ -9,6 +9,15 @@ ULP either side of each threshold (PARITY-TRAPS 2).  LightGBM's JSON dump
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +28,10 @@ from modelport.converters.frontends._sources import (
     NativeModel,
     Source,
     default_names,
-    file_sha256,
     per_feature,
 )
 from modelport.core.errors import ModelFormatError, UnsupportedModelError, require
+from modelport.core.files import read_model_bytes
 
 __all__ = ["sniff_lightgbm_text", "open_lightgbm_text"]
 
@@ -60,15 +69,89 @@ def _walk(dump: dict[str, Any]) -> tuple[list[tuple[int, float]], list[tuple[int
     return numeric, cats, scale, len(trees)
 
 
-def open_lightgbm_text(path: Path, options: Any = None) -> NativeModel:
-    """Open a LightGBM ``model.txt`` into a :class:`NativeModel`."""
-    lgb = require("lightgbm", extra="dev", purpose="reading a LightGBM model.txt")
+#: Limits of the child process that first tries LightGBM's parser on an unchecked file.
+TRIAL_TIMEOUT_SECONDS = 120
+TRIAL_ADDRESS_SPACE_BYTES = 4 << 30
+
+# Run in a child: parse the model text (stdin) with LightGBM and dump it as JSON; a corrupt
+# file may abort, segfault or hang inside LightGBM's OpenMP parser (issue 13: 56 of 90
+# mutations), which must kill only the child.
+_TRIAL = """
+import sys
+try:
+    import lightgbm as lgb
+    b = lgb.Booster(model_str=sys.stdin.buffer.read().decode("utf-8", "replace"))
+    b.dump_model()
+    b.num_feature()
+except BaseException as exc:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    sys.stdout.write("\\n@modelport-trial@" + text[:300])
+    sys.exit(3)
+"""
+
+
+def _limit_child() -> None:  # runs in the child between fork and exec
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (TRIAL_ADDRESS_SPACE_BYTES, TRIAL_ADDRESS_SPACE_BYTES))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def trial_load(text: bytes, name: str) -> None:
+    """Parse ``text`` with LightGBM in a child process (time and memory limited): a crash,
+    hang or error there becomes a one-line ModelFormatError here, before the same bytes are
+    ever handed to LightGBM's native parser in this process."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     try:
-        booster = lgb.Booster(model_file=str(path))
+        proc = subprocess.run([sys.executable, "-c", _TRIAL], input=text, capture_output=True,  # noqa: S603 - our own script
+                              timeout=TRIAL_TIMEOUT_SECONDS, env=env, preexec_fn=_limit_child)
+    except subprocess.TimeoutExpired:
+        raise ModelFormatError(f"{name}: LightGBM did not finish reading it within {TRIAL_TIMEOUT_SECONDS} s") from None
+    if proc.returncode < 0:
+        try:
+            sig = signal.Signals(-proc.returncode).name
+        except ValueError:
+            sig = f"signal {-proc.returncode}"
+        raise ModelFormatError(f"{name}: LightGBM crashed reading it ({sig}): the file is corrupt")
+    if proc.returncode != 0:
+        out = proc.stdout.decode("utf-8", "replace")
+        why = out.rpartition("@modelport-trial@")[2].strip() or f"exit status {proc.returncode}"
+        if "MemoryError" in why or proc.returncode == 1 and not why:
+            why = "it needs more than the memory limit"
+        raise ModelFormatError(f"{name}: LightGBM cannot read it: {why.splitlines()[0][:200]}")
+
+
+def open_lightgbm_text(path: Path, options: Any = None) -> NativeModel:
+    """Open a LightGBM ``model.txt`` into a :class:`NativeModel`.
+
+    The file is read once (regular files only, size-capped), its bytes are first parsed by
+    LightGBM in a limited child process (:func:`trial_load`), and only then in this process.
+    """
+    lgb = require("lightgbm", extra="dev", purpose="reading a LightGBM model.txt")
+    data = read_model_bytes(path)
+    trial_load(data, path.name)
+    try:
+        # LightGBM prints its parser's warnings through Python (print / warnings.warn):
+        # stderr stays one line on failure and quiet on success.
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            booster = lgb.Booster(model_str=data.decode("utf-8", "replace"))
+            dump = booster.dump_model()
     except lgb.basic.LightGBMError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
         raise ModelFormatError(f"{path.name}: LightGBM cannot read it: {first}") from None
-    dump = booster.dump_model()
+    except ValueError as exc:  # json.JSONDecodeError: a bare nan/inf (e.g. shrinkage=nan) in the dump
+        raise ModelFormatError(f"{path.name}: LightGBM's dump of it is not JSON ({str(exc).splitlines()[0][:80]}): "
+                               "a non-finite parameter or value") from None
+    try:
+        return _native(path, lgb, booster, dump, data)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise ModelFormatError(f"{path.name}: malformed LightGBM model ({type(exc).__name__}: "
+                               f"{' '.join(str(exc).split())[:120]})") from None
+
+
+def _native(path: Path, lgb: Any, booster: Any, dump: dict, data: bytes) -> NativeModel:
+    json.dumps(dump, allow_nan=False)  # non-finite numbers anywhere: ValueError, refused
     objective = str(dump.get("objective", "") or "")
     kind = objective.split()[0] if objective else ""
     if kind in ("lambdarank", "rank_xendcg"):
@@ -105,7 +188,7 @@ def open_lightgbm_text(path: Path, options: Any = None) -> NativeModel:
         n_trees=n_trees,
         leaf_scale=scale,  # LightGBM's leaves include the shrinkage and the boost_from_average intercept
         objective=objective,
-        sha256=file_sha256(path),
+        sha256=hashlib.sha256(data).hexdigest(),
         details={"format_version": str(dump.get("version", "")), "num_tree_per_iteration":
                  int(dump.get("num_tree_per_iteration", 1)), "categorical_features":
                  [booster.feature_name()[i] for i, c in enumerate(per_feature(n_features, cats)) if c.size]},

@@ -24,6 +24,7 @@ from modelport.converters.frontends._sources import (
     per_feature,
 )
 from modelport.core.errors import ModelFormatError, UnsupportedModelError, require
+from modelport.core.files import open_regular
 
 __all__ = ["sniff_pickle", "open_sklearn_pickle", "describe_estimator"]
 
@@ -38,15 +39,17 @@ def sniff_pickle(head: bytes, name: str = "") -> bool:
 
 
 def _unpickle(path: Path) -> Any:
-    with open(path, "rb") as fh:
+    # Regular files only, opened without blocking (a FIFO would hang open()); one descriptor
+    # for the sniff and the load.
+    with open_regular(path) as fh:
         compressed = fh.read(2) in _ZLIB_HEADERS
-    if compressed:
-        import joblib  # a scikit-learn dependency (required before unpickling)
+        fh.seek(0)
+        if compressed:
+            import joblib  # a scikit-learn dependency (required before unpickling)
 
-        return joblib.load(path)  # noqa: S301 - guarded by LoadOptions.trust_pickle
-    import pickle
+            return joblib.load(fh)  # noqa: S301 - guarded by LoadOptions.trust_pickle
+        import pickle
 
-    with open(path, "rb") as fh:
         return pickle.load(fh)  # noqa: S301 - guarded by LoadOptions.trust_pickle
 
 

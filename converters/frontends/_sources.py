@@ -136,8 +136,10 @@ def open_source(path: str | Path, options: Any = None) -> NativeModel:
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file, read in chunks."""
+    from modelport.core.files import open_regular
+
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
