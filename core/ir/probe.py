@@ -1,7 +1,8 @@
 """Probe rows that spring the parity traps: the rows every artifact is verified on.
 
 :func:`probe_set` builds float32 rows that sit exactly on every numeric threshold and one
-float32 ULP either side (PARITY-TRAPS 2), put NaN in each feature (3), the model's missing
+float32 ULP either side (PARITY-TRAPS 2; float64 rows, also one float64 ULP either side, for
+models that compare float64 inputs), put NaN in each feature (3), the model's missing
 sentinel (4), every category of every categorical split plus unknown, negative and
 non-integral codes (9), and random rows across each feature's threshold range, plus the
 caller's own rows.  The size is bounded: past ``max_rows`` the edge values are sampled.
@@ -15,7 +16,8 @@ import numpy as np
 
 from modelport.core.ir.model import LinearBooster, Model
 
-__all__ = ["ProbeOptions", "probe_set", "split_values", "edge_values", "random_rows", "substitute_rows",
+__all__ = ["ProbeOptions", "probe_set", "split_values", "edge_values", "edge_values_float64", "random_rows",
+           "substitute_rows",
            "edge_rows", "with_extra"]
 
 
@@ -79,6 +81,18 @@ def edge_values(thresholds: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([t, up, down]))
 
 
+def edge_values_float64(thresholds: np.ndarray) -> np.ndarray:
+    """float64 values on each float64 threshold and one float64 ULP either side, plus the
+    float32 edges of :func:`edge_values` (for models that compare float64 inputs: LightGBM)."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    t = t[np.isfinite(t)]
+    if not t.size:
+        return t
+    up = np.nextafter(t, np.inf)
+    down = np.nextafter(t, -np.inf)
+    return np.unique(np.concatenate([t, up, down, edge_values(t).astype(np.float64)]))
+
+
 def random_rows(thresholds: list[np.ndarray], categories: list[np.ndarray], n: int,
                 rng: np.random.Generator) -> np.ndarray:
     """float32 rows uniform within each feature's threshold range (widened 10%), integer
@@ -134,20 +148,24 @@ def with_extra(parts: list[np.ndarray], extra: np.ndarray | None, n_features: in
 
 def probe_set(model: Model, *, n_random: int = 256, seed: int = 0, extra: np.ndarray | None = None,
               options: ProbeOptions | None = None) -> np.ndarray:
-    """float32 rows ``[n, n_features]`` that exercise every split edge of ``model``.
+    """Rows ``[n, n_features]`` that exercise every split edge of ``model``: float32, or
+    float64 for a model that compares float64 inputs (``threshold_dtype="float64"``: LightGBM),
+    whose rows then also sit on each threshold and one float64 ULP either side.
 
-    ``extra`` rows (e.g. the user's ``--data``) are appended as given (cast to float32).
+    ``extra`` rows (e.g. the user's ``--data``) are appended as given (cast to that dtype).
     Deterministic for a given ``seed``.
     """
     opts = options or ProbeOptions(n_random=n_random)
     rng = np.random.default_rng(seed)
     nf = model.n_features
     splits = split_values(model)
-    base = random_rows(splits.thresholds, splits.categories, max(opts.n_random, 1), rng)
+    wide = getattr(model.booster, "threshold_dtype", "float32") == "float64"
+    dtype = np.float64 if wide else np.float32
+    base = random_rows(splits.thresholds, splits.categories, max(opts.n_random, 1), rng).astype(dtype)
     parts = [base[: opts.n_random]]
 
     # Threshold edges, one substitution per row (sampled if there are too many).
-    edges = [edge_values(t) for t in splits.thresholds]
+    edges = [(edge_values_float64 if wide else edge_values)(t) for t in splits.thresholds]
     parts.append(edge_rows(base, edges, rng, opts.max_edge_rows))
 
     # Packed edges: row r holds edge value r (cycled, shuffled) in every feature at once.
@@ -162,18 +180,18 @@ def probe_set(model: Model, *, n_random: int = 256, seed: int = 0, extra: np.nda
             parts.append(packed)
 
     # Categories: every code used by a split, plus unknown (max + 1, huge), negative and
-    # non-integral codes (PARITY-TRAPS 9).
+    # non-integral codes (PARITY-TRAPS 9); -0.5 is invalid for XGBoost, category 0 for LightGBM.
     for f, c in enumerate(splits.categories):
         if c.size:
-            odd = np.array([int(c.max()) + 1, 2**20, -1, 0.5, float(c.min()) + 0.5], dtype=np.float32)
-            codes = np.concatenate([c.astype(np.float32), odd])
+            odd = np.array([int(c.max()) + 1, 2**20, -1, 0.5, float(c.min()) + 0.5, -0.5], dtype=dtype)
+            codes = np.concatenate([c.astype(dtype), odd])
             parts.append(substitute_rows(base, np.full(codes.size, f), codes, rng))
 
     # Missing: NaN in each feature, all-NaN, and the sentinel the same way (PARITY-TRAPS 3, 4).
-    missing_values = [np.float32(np.nan)]
+    missing_values = [dtype(np.nan)]
     if not np.isnan(model.missing):
-        missing_values.append(np.float32(model.missing))
+        missing_values.append(dtype(model.missing))
     for mv in missing_values:
-        parts.append(substitute_rows(base, np.arange(nf), np.full(nf, mv, dtype=np.float32), rng))
-        parts.append(np.full((1, nf), mv, dtype=np.float32))
-    return with_extra(parts, extra, nf, np.float32)
+        parts.append(substitute_rows(base, np.arange(nf), np.full(nf, mv, dtype=dtype), rng))
+        parts.append(np.full((1, nf), mv, dtype=dtype))
+    return with_extra(parts, extra, nf, dtype)
