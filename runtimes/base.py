@@ -94,7 +94,7 @@ RUNTIMES: Registry[RuntimeSpec] = Registry("runtime")
 #: Modules that register runtimes when imported (cheap: heavy imports happen in ``load``).
 _RUNTIME_MODULES = ("modelport.runtimes.ir", "modelport.runtimes.onnx")
 _RUNTIME_MODULES += ("modelport.runtimes.native.c",)
-_RUNTIME_MODULES += ("modelport.runtimes.pfa",)
+_RUNTIME_MODULES += ("modelport.runtimes.native.python",)
 
 
 def _load_all() -> Registry[RuntimeSpec]:

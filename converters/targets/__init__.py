@@ -79,7 +79,7 @@ _TARGET_MODULES = (
     "modelport.converters.targets.ir",
     "modelport.converters.targets.onnx",
     "modelport.converters.targets.native.c",
-    "modelport.converters.targets.pfa",
+    "modelport.converters.targets.native.python",
 )
 
 
