@@ -95,6 +95,7 @@ RUNTIMES: Registry[RuntimeSpec] = Registry("runtime")
 _RUNTIME_MODULES = ("modelport.runtimes.ir", "modelport.runtimes.onnx")
 _RUNTIME_MODULES += ("modelport.runtimes.native.c",)
 _RUNTIME_MODULES += ("modelport.runtimes.native.python",)
+_RUNTIME_MODULES += ("modelport.runtimes.pfa",)
 
 
 def _load_all() -> Registry[RuntimeSpec]:

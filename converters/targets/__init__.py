@@ -80,6 +80,7 @@ _TARGET_MODULES = (
     "modelport.converters.targets.onnx",
     "modelport.converters.targets.native.c",
     "modelport.converters.targets.native.python",
+    "modelport.converters.targets.pfa",
 )
 
 
