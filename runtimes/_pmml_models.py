@@ -1,0 +1,550 @@
+"""Compile a parsed PMML document into evaluable models, and evaluate them over column arrays.
+
+Subset (anything else: one-line UnsupportedModelError naming the element):
+
+* DataDictionary: numeric DataFields (float, double, integer), ``Value property="missing"``;
+  TransformationDictionary / LocalTransformations DerivedFields over the expressions below;
+* MiningModel with Segmentation ``sum``, ``average``, ``weightedSum``, ``weightedAverage``,
+  ``modelChain``; segments with ``<True/>``;
+* TreeModel (regression): see :mod:`._pmml_trees`;
+* RegressionModel: NumericPredictors (exponent 1); regression normalisation none / exp /
+  logit; classification softmax / logit / none / simplemax;
+* MiningSchema ``missingValueReplacement``; OutputField ``predictedValue``,
+  ``probability`` (with ``value``), ``transformedValue`` (expression);
+* expressions: Constant, FieldRef, Apply of floor, ceil, abs, exp, min, max, +, -, *, /,
+  threshold, if, isMissing, isNotMissing.
+
+Arithmetic follows ``x-mathContext``: ``"float"`` rounds every operation to float32 (sums in
+segment order, ``1f / (1f + expf(-y))`` for logit, the reference evaluator's softmax), where
+``expf`` is float64 ``exp`` rounded once, as :mod:`modelport.core.ir.evaluate` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from modelport.core.errors import ModelFormatError
+from modelport.runtimes._pmml_load import local
+from modelport.runtimes._pmml_trees import (
+    BOOL_OPS, K_COMPOUND, K_FALSE, K_SET, K_SIMPLE, K_TRUE, MISSING_STRATEGIES, NO_TRUE_CHILD, OPS,
+    TreeBatch, check_compound_depth, unsupported,
+)
+
+__all__ = ["Document", "compile_document", "evaluate_document"]
+
+_MODELS = ("MiningModel", "TreeModel", "RegressionModel")
+_PREDICATES = ("True", "False", "SimplePredicate", "SimpleSetPredicate", "CompoundPredicate")
+_F32 = np.float32
+_MAX_MODEL_NESTING = 32
+_MAX_EXPR_DEPTH = 32
+
+
+def _expf(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.exp(x.astype(np.float64)).astype(np.float32)
+
+
+@dataclass
+class Model:
+    """One compiled model element."""
+
+    kind: str
+    function: str
+    math: str
+    where: str
+    replacements: dict[str, float] = field(default_factory=dict)
+    outputs: list = field(default_factory=list)
+    derived: list = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    method: str = ""
+    parts: list = field(default_factory=list)  # ("trees", TreeBatch) | ("model", Model, weight)
+    weights: list[float] = field(default_factory=list)
+    normalization: str = "none"
+    tables: list = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    """A compiled PMML file."""
+
+    fields: dict[str, str]
+    missing_values: dict[str, list[float]]
+    data_fields: list[str]
+    active: list[str]
+    derived: list
+    model: Model
+    meta: dict[str, str]
+    target_categories: list[str]
+
+
+def _num(text: str | None, dtype: str, where: str) -> float:
+    if text is None:
+        raise ModelFormatError(f"{where}: a required number is absent")
+    try:
+        v = float(text) if dtype != "float" else float(np.float32(text.strip()))
+    except ValueError:
+        raise ModelFormatError(f"{where}: {text[:40]!r} is not a number") from None
+    return v
+
+
+class _Compiler:
+    def __init__(self, root) -> None:
+        self.root = root
+        self.dtypes: dict[str, str] = {}
+
+    def dtype(self, name: str) -> str:
+        return self.dtypes.get(name, "double")
+
+    # -- expressions -------------------------------------------------------------------
+    def expr(self, el, where: str, depth: int = 0):
+        if depth > _MAX_EXPR_DEPTH:
+            raise ModelFormatError(f"{where}: expression nested deeper than {_MAX_EXPR_DEPTH}")
+        tag = local(el.tag)
+        if tag == "Constant":
+            return ("const", _num(el.text, el.get("dataType", "double"), where))
+        if tag == "FieldRef":
+            return ("ref", el.get("field", ""))
+        if tag == "Apply":
+            fn = el.get("function", "")
+            if fn not in _FUNCTIONS:
+                raise unsupported(f"Apply function={fn!r}", where)
+            args = [self.expr(c, where, depth + 1) for c in el if local(c.tag) != "Extension"]
+            mm = el.get("mapMissingTo")
+            return ("apply", fn, args, None if mm is None else float(mm))
+        raise unsupported(tag, where, "expression")
+
+    def derived_fields(self, parent, where: str) -> list:
+        out = []
+        for df in parent:
+            if local(df.tag) != "DerivedField":
+                continue
+            name = df.get("name", "")
+            self.dtypes[name] = df.get("dataType", "double")
+            body = [c for c in df if local(c.tag) not in ("Extension", "Value")]
+            if len(body) != 1:
+                raise ModelFormatError(f"{where}: DerivedField {name!r} needs one expression")
+            out.append((name, self.dtypes[name], self.expr(body[0], f"{where} DerivedField {name!r}")))
+        return out
+
+    # -- predicates --------------------------------------------------------------------
+    def predicate(self, batch: TreeBatch, el, where: str, depth: int = 0) -> int:
+        P = batch.preds
+        tag = local(el.tag)
+        if tag == "True":
+            return P.add(K_TRUE)
+        if tag == "False":
+            return P.add(K_FALSE)
+        if tag == "SimplePredicate":
+            f, op = el.get("field", ""), el.get("operator", "")
+            if op not in OPS:
+                raise unsupported(f"SimplePredicate operator={op!r}", where)
+            v = 0.0 if op in ("isMissing", "isNotMissing") else _num(el.get("value"), self.dtype(f), where)
+            return P.add(K_SIMPLE, col=P._col(f), op=OPS[op], value=v)
+        if tag == "SimpleSetPredicate":
+            f, bop = el.get("field", ""), el.get("booleanOperator", "")
+            arr = [c for c in el if local(c.tag) == "Array"]
+            if bop not in ("isIn", "isNotIn") or len(arr) != 1 or arr[0].get("type") not in ("int", "real"):
+                raise unsupported("SimpleSetPredicate", where, "numeric Array with isIn/isNotIn only")
+            pid = P.add(K_SET, col=P._col(f), op=0 if bop == "isIn" else 1)
+            for tok in (arr[0].text or "").split():
+                P.set_members.append((pid, _num(tok, self.dtype(f), where)))
+            return pid
+        if tag == "CompoundPredicate":
+            check_compound_depth(depth, where)
+            bop = el.get("booleanOperator", "")
+            if bop not in BOOL_OPS:
+                raise unsupported(f"CompoundPredicate booleanOperator={bop!r}", where)
+            subs = [self.predicate(batch, c, where, depth + 1) for c in el if local(c.tag) != "Extension"]
+            return P.add(K_COMPOUND, op=BOOL_OPS[bop], subs=subs)
+        raise unsupported(tag, where, "predicate")
+
+    # -- models ------------------------------------------------------------------------
+    def schema(self, el, m: Model) -> None:
+        ms = [c for c in el if local(c.tag) == "MiningSchema"]
+        for mf in (ms[0] if ms else ()):
+            rep = mf.get("missingValueReplacement")
+            if rep is not None:
+                m.replacements[mf.get("name", "")] = _num(rep, self.dtype(mf.get("name", "")), m.where)
+
+    def outputs(self, el, m: Model) -> None:
+        for out in (c for c in el if local(c.tag) == "Output"):
+            for of in (c for c in out if local(c.tag) == "OutputField"):
+                name, feat = of.get("name", ""), of.get("feature", "predictedValue")
+                dtype = of.get("dataType", "double")
+                self.dtypes[name] = dtype
+                where = f"{m.where} OutputField {name!r}"
+                if feat == "transformedValue":
+                    body = [c for c in of if local(c.tag) not in ("Extension", "Decisions", "Value")]
+                    if len(body) != 1:
+                        raise unsupported("OutputField transformedValue", where, "one expression")
+                    m.outputs.append((name, dtype, "expr", self.expr(body[0], where)))
+                elif feat == "predictedValue":
+                    m.outputs.append((name, dtype, "predicted", None))
+                elif feat == "probability" and of.get("value") is not None:
+                    m.outputs.append((name, dtype, "probability", of.get("value")))
+                else:
+                    raise unsupported(f"OutputField feature={feat!r}", where)
+
+    def model(self, el, where: str, nesting: int = 0) -> Model:
+        if nesting > _MAX_MODEL_NESTING:
+            raise ModelFormatError(f"{where}: models nested deeper than {_MAX_MODEL_NESTING}")
+        tag = local(el.tag)
+        if tag not in _MODELS:
+            raise unsupported(tag, where, "model")
+        if el.get("isScorable", "true") == "false":
+            raise ModelFormatError(f"{where}: the {tag} is marked isScorable=false")
+        m = Model(kind=tag, function=el.get("functionName", ""), math=el.get("x-mathContext", "double"), where=f"{where}/{tag}")
+        for c in el:
+            if local(c.tag) == "LocalTransformations":
+                m.derived = self.derived_fields(c, m.where)
+            elif local(c.tag) in ("Targets", "ModelStats", "ModelExplanation", "ModelVerification", "Decisions"):
+                if local(c.tag) == "Targets":
+                    raise unsupported("Targets", m.where)
+        self.schema(el, m)
+        self.outputs(el, m)
+        if tag == "TreeModel":
+            batch = TreeBatch()
+            self.tree_into(batch, el, m)
+            batch.freeze()
+            m.parts = [("trees", batch)]
+            m.method = "sum"
+        elif tag == "RegressionModel":
+            self.regression(el, m)
+        else:
+            self.mining(el, m, nesting)
+        return m
+
+    def tree_into(self, batch: TreeBatch, el, m: Model) -> None:
+        if el.get("functionName") != "regression":
+            raise unsupported(f"TreeModel functionName={el.get('functionName')!r}", m.where, "regression trees only")
+        ms = el.get("missingValueStrategy", "none")
+        ntc = el.get("noTrueChildStrategy", "returnNullPrediction")
+        if ms not in MISSING_STRATEGIES or ntc not in NO_TRUE_CHILD:
+            raise unsupported(f"TreeModel missingValueStrategy={ms!r} noTrueChildStrategy={ntc!r}", m.where)
+        if m.replacements:
+            raise unsupported("MiningField missingValueReplacement in a TreeModel", m.where)
+        math = el.get("x-mathContext", m.math)
+        nodes = [c for c in el if local(c.tag) == "Node"]
+        if len(nodes) != 1:
+            raise ModelFormatError(f"{m.where}: a TreeModel needs one root Node")
+        B = batch
+
+        def alloc(k: int) -> int:
+            start = len(B.score)
+            for lst, dflt in ((B.score, np.nan), (B.pred_of, 0), (B.kid_start, 0), (B.kid_count, 0), (B.default_child, -1),
+                              (B.missing_strategy, MISSING_STRATEGIES[ms]), (B.no_true_child, NO_TRUE_CHILD[ntc])):
+                lst.extend([dflt] * k)
+            return start
+
+        root = alloc(1)
+        B.roots.append(root)
+        stack = [(nodes[0], root, 0)]
+        while stack:
+            node, g, d = stack.pop()
+            B.depth = max(B.depth, d)
+            preds = [c for c in node if local(c.tag) in _PREDICATES]
+            others = [local(c.tag) for c in node if local(c.tag) not in _PREDICATES + ("Node", "Extension", "ScoreDistribution")]
+            if len(preds) != 1 or others:
+                raise unsupported(others[0] if others else "Node without one predicate", m.where)
+            B.pred_of[g] = self.predicate(B, preds[0], m.where)
+            if node.get("score") is not None:
+                B.score[g] = _num(node.get("score"), "float" if math == "float" else "double", m.where)
+            kids = [c for c in node if local(c.tag) == "Node"]
+            if kids:
+                start = alloc(len(kids))
+                B.kid_start[g], B.kid_count[g] = start, len(kids)
+                dc = node.get("defaultChild")
+                for i, k in enumerate(kids):
+                    if dc is not None and k.get("id") == dc:
+                        B.default_child[g] = start + i
+                    stack.append((k, start + i, d + 1))
+
+    def regression(self, el, m: Model) -> None:
+        m.normalization = el.get("normalizationMethod", "none")
+        ok = {"regression": ("none", "exp", "logit"), "classification": ("none", "softmax", "logit", "simplemax")}
+        if m.normalization not in ok.get(m.function, ()):
+            raise unsupported(f"RegressionModel functionName={m.function!r} normalizationMethod={m.normalization!r}", m.where)
+        for t in (c for c in el if local(c.tag) == "RegressionTable"):
+            preds = []
+            for p in t:
+                tag = local(p.tag)
+                if tag == "NumericPredictor" and p.get("exponent", "1") in ("1", "1.0"):
+                    name = p.get("name", "")
+                    preds.append((name, _num(p.get("coefficient"), "float" if m.math == "float" else "double", m.where)))
+                elif tag != "Extension":
+                    raise unsupported(tag, m.where, "RegressionTable takes NumericPredictors with exponent 1")
+            kind = "float" if m.math == "float" else "double"
+            m.tables.append((t.get("targetCategory"), _num(t.get("intercept"), kind, m.where), preds))
+        if not m.tables:
+            raise ModelFormatError(f"{m.where}: a RegressionModel needs a RegressionTable")
+        m.categories = [str(c) for c, _, _ in m.tables] if m.function == "classification" else []
+
+    def mining(self, el, m: Model, nesting: int) -> None:
+        segs = [c for c in el if local(c.tag) == "Segmentation"]
+        if len(segs) != 1:
+            raise ModelFormatError(f"{m.where}: a MiningModel needs one Segmentation")
+        m.method = segs[0].get("multipleModelMethod", "")
+        if m.method not in ("sum", "average", "weightedSum", "weightedAverage", "modelChain"):
+            raise unsupported(f"Segmentation multipleModelMethod={m.method!r}", m.where)
+        batch: TreeBatch | None = None
+        for s in (c for c in segs[0] if local(c.tag) == "Segment"):
+            where = f"{m.where}/Segment[{s.get('id', '')}]"
+            kids = [c for c in s if local(c.tag) != "Extension"]
+            if len(kids) != 2 or local(kids[0].tag) != "True":
+                raise unsupported(f"Segment predicate {local(kids[0].tag) if kids else '(none)'}", where, "segments must be <True/>")
+            weight = _num(s.get("weight", "1"), "double", where)
+            sub = kids[1]
+            plain_tree = (local(sub.tag) == "TreeModel" and m.method != "modelChain"
+                          and not any(local(c.tag) in ("Output", "LocalTransformations") for c in sub))
+            if plain_tree:
+                if batch is None:
+                    batch = TreeBatch()
+                    m.parts.append(("trees", batch))
+                tm = Model(kind="TreeModel", function="regression", math=sub.get("x-mathContext", m.math), where=f"{where}/TreeModel")
+                self.schema(sub, tm)
+                self.tree_into(batch, sub, tm)
+                m.weights.append(weight)
+            else:
+                batch = None
+                m.parts.append(("model", self.model(sub, where, nesting + 1), weight))
+                m.weights.append(weight)
+        for kind, *rest in m.parts:
+            if kind == "trees":
+                rest[0].freeze()
+        if not m.parts:
+            raise ModelFormatError(f"{m.where}: a Segmentation needs a Segment")
+
+
+def compile_document(root, where: str) -> Document:
+    """A :class:`Document` from the parsed root (see the module docstring for the subset)."""
+    version = root.get("version", "")
+    if not version.startswith("4."):
+        raise unsupported(f"PMML version={version!r}", where, "PMML 4.x only")
+    c = _Compiler(root)
+    meta: dict[str, str] = {}
+    fields: dict[str, str] = {}
+    missing: dict[str, list[float]] = {}
+    data_fields: list[str] = []
+    target_cats: dict[str, list[str]] = {}
+    model_el = None
+    derived: list = []
+    for el in root:
+        tag = local(el.tag)
+        if tag == "Header":
+            for ext in (x for x in el if local(x.tag) == "Extension"):
+                if ext.get("extender") == "modelport" and ext.get("name"):
+                    meta[ext.get("name")] = ext.get("value", "")
+        elif tag == "DataDictionary":
+            for df in (x for x in el if local(x.tag) == "DataField"):
+                name, dt = df.get("name", ""), df.get("dataType", "")
+                fields[name] = dt
+                c.dtypes[name] = dt
+                data_fields.append(name)
+                vals = [v for v in df if local(v.tag) == "Value"]
+                target_cats[name] = [v.get("value", "") for v in vals if v.get("property", "valid") == "valid"]
+                missing[name] = [_num(v.get("value"), dt, where) for v in vals
+                                 if v.get("property") == "missing" and dt in ("float", "double", "integer")]
+        elif tag == "TransformationDictionary":
+            derived = c.derived_fields(el, where)
+        elif tag in _MODELS:
+            if model_el is None:
+                model_el = el
+        elif tag != "Extension":
+            raise unsupported(tag, where)
+    if model_el is None:
+        raise ModelFormatError(f"{where}: no model element (MiningModel, TreeModel or RegressionModel)")
+    model = c.model(model_el, where)
+    active, target = [], None
+    for ms in (x for x in model_el if local(x.tag) == "MiningSchema"):
+        for mf in ms:
+            usage = mf.get("usageType", "active")
+            if usage == "active":
+                active.append(mf.get("name", ""))
+            elif usage in ("target", "predicted"):
+                target = mf.get("name", "")
+    for name in active:
+        if name not in fields:
+            raise ModelFormatError(f"{where}: active field {name!r} is not in the DataDictionary")
+        if fields[name] not in ("float", "double", "integer"):
+            raise unsupported(f"DataField {name!r} dataType={fields[name]!r}", where, "numeric inputs only")
+    active = [f for f in data_fields if f in set(active)]
+    cats = target_cats.get(target, []) if target else []
+    return Document(fields, missing, data_fields, active, derived, model, meta, cats)
+
+
+# -- evaluation --------------------------------------------------------------------------
+
+
+def _apply(fn: str, args: list[np.ndarray]) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        if fn == "if":
+            cond = args[0]
+            then = args[1]
+            other = args[2] if len(args) > 2 else np.full_like(then, np.nan)
+            return np.where(np.isnan(cond), np.nan, np.where(cond != 0, then, other))
+        return _FUNCTIONS[fn](*args)
+
+
+_FUNCTIONS = {
+    "floor": np.floor, "ceil": np.ceil, "abs": np.abs, "exp": lambda x: np.exp(x),
+    "min": lambda *a: np.minimum.reduce(a), "max": lambda *a: np.maximum.reduce(a),
+    "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
+    "threshold": lambda x, y: np.where(np.isnan(x) | np.isnan(y), np.nan, (x > y).astype(np.float64)),
+    "isMissing": lambda x: np.isnan(x).astype(np.float64), "isNotMissing": lambda x: (~np.isnan(x)).astype(np.float64),
+    "if": None,
+}
+
+
+def _eval_expr(e, env: dict[str, np.ndarray], n: int) -> np.ndarray:
+    if e[0] == "const":
+        return np.full(n, e[1])
+    if e[0] == "ref":
+        if e[1] not in env:
+            raise ModelFormatError(f"field {e[1]!r} is referenced but never defined")
+        return env[e[1]]
+    args = [_eval_expr(a, env, n) for a in e[2]]
+    if e[0] == "apply" and e[1] not in ("isMissing", "isNotMissing", "if") and e[3] is not None:
+        miss = np.zeros(n, bool)
+        for a in args:
+            miss |= np.isnan(a)
+        return np.where(miss, e[3], _apply(e[1], args))
+    return _apply(e[1], args)
+
+
+def _cast(values: np.ndarray, dtype: str) -> np.ndarray:
+    return values.astype(np.float32).astype(np.float64) if dtype == "float" else values.astype(np.float64)
+
+
+def add_derived(derived: list, env: dict[str, np.ndarray], n: int) -> None:
+    """Evaluate DerivedFields in order into ``env``."""
+    for name, dtype, e in derived:
+        env[name] = _cast(_eval_expr(e, env, n), dtype)
+
+
+def _sum(cols: list[np.ndarray], weights: list[float], math: str, method: str) -> np.ndarray:
+    dt = np.float32 if math == "float" else np.float64
+    acc = np.zeros(cols[0].shape[0], dt)
+    weighted = method.startswith("weighted")
+    with np.errstate(all="ignore"):
+        for col, w in zip(cols, weights, strict=True):
+            v = col.astype(dt)
+            acc = (acc + (v * dt(w)).astype(dt)).astype(dt) if weighted else (acc + v).astype(dt)
+        if method == "average":
+            acc = (acc / dt(len(cols))).astype(dt)
+        elif method == "weightedAverage":
+            acc = (acc / dt(sum(weights))).astype(dt)
+    return acc.astype(np.float64)
+
+
+def evaluate_model(m: Model, env: dict[str, np.ndarray], n: int) -> dict:
+    """Evaluate a compiled model over ``env`` columns; returns {"value"} or {"probs", "cats"}."""
+    if m.derived:
+        add_derived(m.derived, env, n)
+    local_env = env
+    if m.replacements:
+        local_env = dict(env)
+        for name, v in m.replacements.items():
+            if name in env:
+                local_env[name] = np.where(np.isnan(env[name]), v, env[name])
+    if m.kind == "RegressionModel":
+        res = _regression(m, local_env, n)
+    elif m.method == "modelChain":
+        res = {}
+        for _, sub, _w in m.parts:
+            res = evaluate_model(sub, env, n)
+    else:
+        cols: list[np.ndarray] = []
+        for part in m.parts:
+            if part[0] == "trees":
+                batch = part[1]
+                X = np.column_stack([local_env[f] for f in batch.preds.fields]) if batch.preds.fields else np.zeros((n, 1))
+                scores = batch.evaluate(X)
+                cols.extend(scores[:, i] for i in range(scores.shape[1]))
+            else:
+                sub = evaluate_model(part[1], env, n)
+                if "value" not in sub:
+                    raise unsupported("classification segment", m.where, f"inside a {m.method} Segmentation")
+                cols.append(sub["value"])
+        res = {"value": _sum(cols, m.weights, m.math, m.method)}
+    _outputs(m, res, env, n)
+    return res
+
+
+def _regression(m: Model, env: dict[str, np.ndarray], n: int) -> dict:
+    f = m.math == "float"
+    dt = np.float32 if f else np.float64
+    ys = []
+    with np.errstate(all="ignore"):
+        for _cat, intercept, preds in m.tables:
+            y = np.full(n, intercept, dt)
+            for name, coef in preds:
+                if name not in env:
+                    raise ModelFormatError(f"{m.where}: field {name!r} is referenced but never defined")
+                y = (y + (env[name].astype(dt) * dt(coef)).astype(dt)).astype(dt)
+            ys.append(y)
+        one = dt(1)
+        norm = m.normalization
+        if m.function == "regression":
+            y = ys[0]
+            if norm == "exp":
+                y = _expf(y) if f else np.exp(y)
+            elif norm == "logit":
+                y = (one / (one + (_expf(-y) if f else np.exp(-y)))).astype(dt)
+            return {"value": y.astype(np.float64)}
+        Y = np.stack(ys, axis=1)
+        if norm == "softmax":
+            z = Y - Y.max(axis=1, keepdims=True)
+            e = _expf(z) if f else np.exp(z)
+            s = np.zeros(n, np.float64)
+            for k in range(e.shape[1]):  # sequential double sum (XGBoost's Softmax, src/common/math.h)
+                s += e[:, k]
+            P = (e / s.astype(dt)[:, None]).astype(dt)
+        elif norm == "logit":
+            P = (one / (one + (_expf(-Y) if f else np.exp(-Y)))).astype(dt)
+            if Y.shape[1] == 2:
+                P[:, 1] = one - P[:, 0]
+        elif norm == "simplemax":
+            P = (Y / Y.sum(axis=1, keepdims=True)).astype(dt)
+        else:
+            P = Y.copy()
+            if Y.shape[1] == 2:
+                P[:, 1] = one - P[:, 0]
+    return {"probs": P.astype(np.float64), "cats": m.categories}
+
+
+def _outputs(m: Model, res: dict, env: dict[str, np.ndarray], n: int) -> None:
+    for name, dtype, kind, arg in m.outputs:
+        if kind == "expr":
+            v = _eval_expr(arg, env, n)
+        elif kind == "predicted":
+            if "value" in res:
+                v = res["value"]
+            else:
+                idx = np.argmax(np.nan_to_num(res["probs"], nan=-np.inf), axis=1)
+                try:
+                    v = np.array([float(c) for c in res["cats"]])[idx]
+                except ValueError:
+                    raise unsupported("a non-numeric predicted category", m.where) from None
+        else:
+            if "probs" not in res or arg not in res["cats"]:
+                raise ModelFormatError(f"{m.where}: OutputField {name!r} asks the probability of {arg!r}, which is not a class")
+            v = res["probs"][:, res["cats"].index(arg)]
+        env[name] = _cast(np.asarray(v, np.float64), dtype)
+
+
+def evaluate_document(doc: Document, X: np.ndarray) -> tuple[dict, dict[str, np.ndarray]]:
+    """Evaluate ``doc`` on ``X`` (float64 [n, len(doc.active)], NaN = missing): the top
+    model's result and the field environment (every output field by name)."""
+    n = X.shape[0]
+    env: dict[str, np.ndarray] = {}
+    for j, name in enumerate(doc.active):
+        col = _cast(X[:, j], doc.fields[name])
+        for mv in doc.missing_values.get(name, ()):
+            col = np.where(col == mv, np.nan, col)
+        env[name] = col
+    add_derived(doc.derived, env, n)
+    res = evaluate_model(doc.model, env, n)
+    return res, env
+
