@@ -96,6 +96,7 @@ _RUNTIME_MODULES = ("modelport.runtimes.ir", "modelport.runtimes.onnx")
 _RUNTIME_MODULES += ("modelport.runtimes.native.c",)
 _RUNTIME_MODULES += ("modelport.runtimes.native.python",)
 _RUNTIME_MODULES += ("modelport.runtimes.pfa",)
+_RUNTIME_MODULES += ("modelport.runtimes.pmml",)
 
 
 def _load_all() -> Registry[RuntimeSpec]:

@@ -81,6 +81,7 @@ _TARGET_MODULES = (
     "modelport.converters.targets.native.c",
     "modelport.converters.targets.native.python",
     "modelport.converters.targets.pfa",
+    "modelport.converters.targets.pmml",
 )
 
 
