@@ -12,6 +12,7 @@ it honours ``AWS_ENDPOINT_URL`` and ``AWS_DEFAULT_REGION`` as usual.
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 import time
@@ -50,9 +51,14 @@ class Call:
         return {"service": self.service, "operation": self.operation, "request": params}
 
 
-def _botocore_operation(service: str, operation: str):
+@functools.lru_cache(maxsize=4)
+def _service_model(service: str):
     botocore_session = require("botocore.session", extra="sagemaker", purpose="the SageMaker control plane")
-    model = botocore_session.get_session().get_service_model(service)
+    return botocore_session.get_session().get_service_model(service)  # parsing the model JSON takes seconds: once
+
+
+def _botocore_operation(service: str, operation: str):
+    model = _service_model(service)
     api = "".join(p.capitalize() for p in operation.split("_"))
     return model.operation_model(api)
 
