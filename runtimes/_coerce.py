@@ -24,30 +24,74 @@ Everything else, wrong column counts, ragged rows and non-numeric strings raise
 from __future__ import annotations
 
 from typing import Any
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from modelport.core.errors import InputDataError
 
-__all__ = ["coerce_input"]
+__all__ = ["coerce_input", "coerce_chunks", "is_sparse", "SPARSE_CHUNK_ROWS"]
+
+#: Rows densified at a time when scoring a sparse matrix (:func:`coerce_chunks`): memory
+#: stays ``SPARSE_CHUNK_ROWS x columns`` whatever the matrix's row count.
+SPARSE_CHUNK_ROWS = 65536
 
 
-def coerce_input(X: Any, features: Sequence[Any], *, dtype: Any = np.float32) -> np.ndarray:
+def coerce_input(X: Any, features: Sequence[Any], *, dtype: Any = np.float32, allow_inf: bool = True) -> np.ndarray:
     """Return ``X`` as a C-contiguous ``dtype`` array ``[N, len(features)]`` (float32 by
     default; float64 for models that compare in float64).  Values are rounded to ``dtype``
     once, from the caller's own numbers or from float64 for text and Python objects.
 
     ``features`` holds objects with ``.name`` (and optionally ``.type`` / ``.categories``),
-    e.g. :class:`modelport.runtimes.base.FeatureSpec`.
+    e.g. :class:`modelport.runtimes.base.FeatureSpec`.  ``allow_inf=False`` refuses ±inf
+    (after rounding to ``dtype``) with the row and column, as XGBoost's DMatrix does.
+    A sparse matrix is densified whole here; runtimes score it with :func:`coerce_chunks`.
     """
     names = [f.name for f in features]
     n = len(names)
     if isinstance(X, np.ndarray) and X.dtype.kind in "fiub":
-        return _from_array(X, n, dtype)
-    if _is_sparse(X):
-        return _from_sparse(X, n, dtype)
-    return np.ascontiguousarray(_coerce_wide(X, features, names, n), dtype=dtype)
+        out = _from_array(X, n, dtype)
+    elif is_sparse(X):
+        out = _from_sparse(X, n, dtype)
+    else:
+        with np.errstate(over="ignore"):  # a float64 beyond float32's range is inf, as in XGBoost
+            out = np.ascontiguousarray(_coerce_wide(X, features, names, n), dtype=dtype)
+    if not allow_inf:
+        _refuse_inf(out, names)
+    return out
+
+
+def coerce_chunks(X: Any, features: Sequence[Any], *, dtype: Any = np.float32, allow_inf: bool = True,
+                  rows: int = SPARSE_CHUNK_ROWS) -> Iterator[np.ndarray]:
+    """:func:`coerce_input` in row blocks: a sparse matrix is densified ``rows`` rows at a time
+    (a 3e7 x 6 matrix with one stored value never becomes a 720 MB array); anything else is
+    one block.  Concatenating the blocks gives exactly :func:`coerce_input`'s array."""
+    if not is_sparse(X):
+        yield coerce_input(X, features, dtype=dtype, allow_inf=allow_inf)
+        return
+    names = [f.name for f in features]
+    n = len(names)
+    coo = _checked_coo(X, n)
+    order = np.argsort(coo.row, kind="stable")
+    row, col, data = coo.row[order], coo.col[order], coo.data[order]
+    total = int(X.shape[0])
+    for start in range(0, max(total, 1), rows):
+        stop = min(start + rows, total)
+        a, b = np.searchsorted(row, [start, stop])
+        out = np.full((stop - start, n), np.nan, dtype=dtype)
+        with np.errstate(over="ignore"):
+            out[row[a:b] - start, col[a:b]] = data[a:b].astype(dtype)
+        if not allow_inf:
+            _refuse_inf(out, names, offset=start)
+        yield out
+
+
+def _refuse_inf(out: np.ndarray, names: list[str], offset: int = 0) -> None:
+    bad = np.isinf(out)
+    if bad.any():
+        r, c = (int(v) for v in np.argwhere(bad)[0])
+        raise InputDataError(f"row {r + offset}, column {names[c]!r}: {out[r, c]} is infinite; this model refuses "
+                             "infinite inputs (XGBoost's DMatrix does: 'Input data contains inf')")
 
 
 def _coerce_wide(X: Any, features: Sequence[Any], names: list[str], n: int) -> np.ndarray:
@@ -78,11 +122,12 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) or v is None
 
 
-def _is_sparse(X: Any) -> bool:
+def is_sparse(X: Any) -> bool:
+    """True for a scipy sparse matrix (anything with ``tocoo``, ``nnz`` and ``shape``)."""
     return callable(getattr(X, "tocoo", None)) and hasattr(X, "nnz") and hasattr(X, "shape")
 
 
-def _from_sparse(X: Any, n: int, dtype: Any) -> np.ndarray:
+def _checked_coo(X: Any, n: int) -> Any:
     if len(X.shape) != 2 or X.shape[1] != n:
         raise InputDataError(f"expected a sparse matrix [rows, {n}], got shape {tuple(X.shape)}")
     coo = X.tocoo()
@@ -90,8 +135,14 @@ def _from_sparse(X: Any, n: int, dtype: Any) -> np.ndarray:
         raise InputDataError(f"sparse matrix dtype {coo.data.dtype} is not numeric")
     if coo.nnz and np.unique(coo.row.astype(np.int64) * n + coo.col).size != coo.nnz:
         raise InputDataError("the sparse matrix has duplicate entries; call sum_duplicates() first")
+    return coo
+
+
+def _from_sparse(X: Any, n: int, dtype: Any) -> np.ndarray:
+    coo = _checked_coo(X, n)
     out = np.full(X.shape, np.nan, dtype=dtype)
-    out[coo.row, coo.col] = coo.data.astype(dtype)
+    with np.errstate(over="ignore"):
+        out[coo.row, coo.col] = coo.data.astype(dtype)
     return out
 
 
@@ -118,11 +169,22 @@ def _to_float(v: Any, where: str) -> float:
         return float("nan")
     if isinstance(v, (bool, np.bool_)):
         return float(v)
+    if isinstance(v, (complex, np.complexfloating)):
+        # float() of a numpy complex silently drops the imaginary part.
+        raise InputDataError(f"{where}: the complex number {v!r} is not a real number")
     if isinstance(v, (int, float, np.number)):
-        return float(v)
+        try:
+            return float(v)
+        except OverflowError:  # a Python int beyond float64 (10**400)
+            raise InputDataError(f"{where}: the integer {_short(v)} is too large for a float") from None
     if isinstance(v, str):
         raise InputDataError(f"{where}: the string {v!r} is not a number")
     raise InputDataError(f"{where}: a {type(v).__name__} is not a number")
+
+
+def _short(v: Any) -> str:
+    text = str(v) if not isinstance(v, int) or v.bit_length() < 1000 else f"of {v.bit_length()} bits"
+    return text if len(text) <= 40 else text[:20] + "..." + text[-10:]
 
 
 def _from_rows(rows: Sequence[Any], n: int) -> np.ndarray:
@@ -184,6 +246,12 @@ def _from_dataframe(df: Any, features: Sequence[Any]) -> np.ndarray:
 
 def _series_to_float64(s: Any, feat: Any) -> np.ndarray:
     dtype = s.dtype
+    if str(dtype) == "category" and getattr(feat, "type", "float") != "categorical":
+        # Its codes (0, 1, 2) are not its values (10, 20, 30): scoring either would be a
+        # guess.  Refused: pass the column as numbers (s.astype(float)).
+        raise InputDataError(f"column {feat.name!r} is a pandas category column but the model's feature is numeric "
+                             f"({getattr(feat, 'type', 'float')}); pass its values as numbers, e.g. "
+                             f"df[{feat.name!r}].astype(float)")
     if str(dtype) == "category":
         cats_model = getattr(feat, "categories", None)
         codes = np.asarray(s.cat.codes, dtype=np.float64)

@@ -23,13 +23,15 @@ inferred from their inputs and outputs, matched by position and element type.
 from __future__ import annotations
 
 import json
+import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from modelport.core.errors import InputDataError, ModelFormatError, require
-from modelport.runtimes._coerce import coerce_input
+from modelport.runtimes._coerce import coerce_chunks
 from modelport.runtimes.base import (
     OUTPUTS,
     RUNTIMES,
@@ -99,11 +101,16 @@ class OnnxRuntime:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Errors only: onnxruntime's warnings (e.g. the coloured VerifyOutputSizes) must not
+        # reach the user's stderr; failures still surface as exceptions.
+        opts.log_severity_level = 3
         self.path = Path(path)
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+            self._session = _new_session(ort, str(self.path), opts)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelFormatError(f"{self.path.name}: onnxruntime cannot load it: {exc}") from None
+            raise ModelFormatError(f"{self.path.name}: onnxruntime cannot load it: {' '.join(str(exc).split())[:300]}") from None
         inputs = self._session.get_inputs()
         if len(inputs) != 1:
             raise ModelFormatError(f"{self.path.name}: expected one input tensor, found {len(inputs)}")
@@ -114,6 +121,11 @@ class OnnxRuntime:
         meta = dict(self._session.get_modelmeta().custom_metadata_map)
         self._roles = self._map_outputs(self._session.get_outputs())
         self.signature = self._signature(meta)
+        # XGBoost refuses +-inf input rows ("Input data contains inf", src/data/data.cc) and
+        # gblinear has no in-place predict that would take them: a linear model refuses them
+        # too instead of returning inf/NaN (docs/hostile-input.md).  Trees route inf as
+        # XGBoost's in-place predict does.
+        self._allow_inf = meta.get(_PREFIX + "booster", "") != "linear"
 
     # -- outputs -----------------------------------------------------------------------
     @staticmethod
@@ -198,19 +210,58 @@ class OnnxRuntime:
         """Predict for ``X``; see :mod:`modelport.runtimes.base` for shapes and dtypes."""
         if output not in self.signature.outputs:
             select_output(self.signature, output, margin=None)  # raises the precise error
-        data = coerce_input(X, self.signature.features)
-        if self._input_dtype is not np.float32:
-            data = data.astype(self._input_dtype)
         wanted = {"margin": ["margin"], "label": ["label"], "probabilities": ["probabilities"]}.get(output)
         if wanted is None:  # prediction
             wanted = ["probabilities", "label"] if "label" in self._roles else ["variable"]
         names = [self._roles[r] for r in wanted]
-        try:
-            results = self._session.run(names, {self._input.name: data})
-        except Exception as exc:
-            raise InputDataError(f"onnxruntime rejected the input: {exc}") from None
-        raw = {r: _dense(v) for r, v in zip(wanted, results, strict=True)}
+        parts: dict[str, list[np.ndarray]] = {r: [] for r in wanted}
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy / onnxruntime warnings never reach stderr
+            # Sparse input is densified and scored in row blocks (bounded memory); anything
+            # else is one block.
+            for data in coerce_chunks(X, self.signature.features, allow_inf=self._allow_inf):
+                if self._input_dtype is not np.float32:
+                    data = data.astype(self._input_dtype)
+                try:
+                    results = self._session.run(names, {self._input.name: data}, self._run_options)
+                except Exception as exc:
+                    raise InputDataError(f"onnxruntime rejected the input: {' '.join(str(exc).split())[:300]}") from None
+                for r, v in zip(wanted, results, strict=True):
+                    parts[r].append(_dense(v))
+        raw = {r: v[0] if len(v) == 1 else np.concatenate(v, axis=0) for r, v in parts.items()}
         return select_output(self.signature, output, **{"margin": None, **raw})
+
+
+#: Stack of the thread that creates an onnxruntime session.  onnxruntime 1.32 builds a tree
+#: ensemble recursively, ~780 bytes of stack per tree level (measured: a 10,800-deep tree
+#: segfaults the 8 MiB main-thread stack, 5,500 a 4 MiB one); on 256 MiB it loads trees
+#: ~300,000 deep.  The memory is only reserved: untouched pages cost nothing.
+SESSION_THREAD_STACK_BYTES = 256 << 20
+_STACK_LOCK = threading.Lock()
+
+
+def _new_session(ort: Any, path: str, opts: Any) -> Any:
+    """``InferenceSession`` created on a thread with a large stack (see
+    :data:`SESSION_THREAD_STACK_BYTES`), so a deep tree is never a stack overflow here."""
+    box: dict[str, Any] = {}
+
+    def build() -> None:
+        try:
+            box["session"] = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+        except BaseException as exc:  # re-raised on the caller's thread
+            box["error"] = exc
+
+    with _STACK_LOCK:  # threading.stack_size is process-wide: set, start, restore
+        previous = threading.stack_size(SESSION_THREAD_STACK_BYTES)
+        try:
+            worker = threading.Thread(target=build, name="modelport-onnx-load", daemon=True)
+            worker.start()
+        finally:
+            threading.stack_size(previous)
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    return box["session"]
 
 
 def _guess_post_transform(task: str, objective: str) -> str:
