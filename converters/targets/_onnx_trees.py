@@ -14,10 +14,17 @@ Exactness, rule by rule (ONNX ``Operators-ml.md`` and onnxruntime ``tree_ensembl
 
 * numeric split ``x < t`` (XGBoost, float32) → ``BRANCH_LT`` with the float32 threshold in the
   float ``nodes_values`` attribute (protobuf ``float``: bit exact, never rounded);
-  ``x <= t`` → ``BRANCH_LEQ``.  float64 thresholds are refused for now: the IR evaluates
-  them on float64 inputs (LightGBM).  :func:`_float32_threshold` gives the float32 threshold
-  with the same decision for every float32 input (scikit-learn's rule), ready for when the
-  IR says the input is float32;
+  ``x <= t`` → ``BRANCH_LEQ``.  :func:`_float32_threshold` gives the float32 threshold
+  with the same decision for every float32 input (scikit-learn's rule);
+* float64 ensembles (``value_dtype="float64"``: LightGBM): the op's double form.  For double
+  input onnxruntime instantiates ``TreeEnsembleCommon<double, double, float>``
+  (``tree_ensemble_regressor.cc``): thresholds (``nodes_values_as_tensor``) and leaf weights
+  (``target_weights_as_tensor``) are doubles, compared and summed in double in tree order,
+  then ``base_values_as_tensor`` is added (after the division by the tree count for
+  ``AVERAGE``) and the score is rounded once to float: exactly the IR's ``_wide_margins``.
+  ``AVERAGE`` divides by the node's whole tree count, so an averaged ensemble with several
+  outputs is written one node per output (:func:`split_by_output`).  A float64 threshold
+  with float32 sums (or float32 averaging) has no such kernel and is refused;
 * missing values: ``nodes_missing_value_tracks_true[i] = 1`` sends NaN to the true branch;
   otherwise ``NaN < t`` is false and NaN takes the false branch;
 * categorical splits: a chain of ``BRANCH_EQ`` nodes, one per category of the set, whose
@@ -38,6 +45,7 @@ Exactness, rule by rule (ONNX ``Operators-ml.md`` and onnxruntime ``tree_ensembl
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +53,7 @@ import numpy as np
 from modelport.core.ir.model import Comparison, TreeEnsemble
 from modelport.core.errors import UnsupportedModelError
 
-__all__ = ["EncodedEnsemble", "encode_ensemble", "categorical_features"]
+__all__ = ["EncodedEnsemble", "encode_ensemble", "categorical_features", "is_wide", "split_by_output"]
 
 _MODES = {Comparison.LT: "BRANCH_LT", Comparison.LE: "BRANCH_LEQ"}
 
@@ -67,13 +75,43 @@ class EncodedEnsemble:
     target_ids: list[int]
     target_weights: list[float]
     n_targets: int
+    wide: bool = False
+    """Double thresholds, leaf weights and base values (the ``*_as_tensor`` attributes)."""
+    base_values: list[float] = dataclasses.field(default_factory=list)
+    average: bool = False
 
     def attributes(self) -> dict:
         """Keyword arguments for ``onnx.helper.make_node``."""
-        attrs = dict(self.__dict__)
-        attrs["aggregate_function"] = "SUM"
+        attrs = {k: v for k, v in self.__dict__.items() if k not in ("wide", "base_values", "average")}
+        attrs["aggregate_function"] = "AVERAGE" if self.average else "SUM"
         attrs["post_transform"] = "NONE"
+        if self.wide:
+            from onnx import numpy_helper
+
+            for name in ("nodes_values", "target_weights", "base_values"):
+                values = attrs.pop(name, self.base_values)
+                attrs[f"{name}_as_tensor"] = numpy_helper.from_array(np.asarray(values, dtype=np.float64))
         return attrs
+
+
+def is_wide(ens: TreeEnsemble) -> bool:
+    """True when the ensemble sums in float64 (written with the op's double form)."""
+    return ens.value_dtype == "float64"
+
+
+def split_by_output(ens: TreeEnsemble, n_outputs: int) -> list[tuple[TreeEnsemble, int]]:
+    """An averaged multi-output ensemble as one single-output ensemble per output (with the
+    output index), since ``AVERAGE`` divides by ALL of a node's trees and the IR by each
+    output's own; other ensembles come back whole (index -1)."""
+    if not ens.average or n_outputs == 1 or ens.leaf_dim > 1:
+        return [(ens, -1)]
+    out = []
+    for k in range(n_outputs):
+        pick = np.flatnonzero(np.asarray(ens.tree_output) == k)
+        out.append((dataclasses.replace(
+            ens, trees=tuple(ens.trees[i] for i in pick), tree_output=np.zeros(pick.size, dtype=np.int32),
+            tree_weight=np.asarray(ens.tree_weight)[pick]), k))
+    return out
 
 
 def categorical_features(ens: TreeEnsemble) -> list[int]:
@@ -119,14 +157,15 @@ def encode_ensemble(
     """
     if ens.comparison not in _MODES:
         raise UnsupportedModelError(f"split comparison {ens.comparison!r} has no ONNX node mode")
-    if ens.threshold_dtype != "float32":
-        # The IR evaluates float64-threshold models on float64 inputs (LightGBM's rule); the
-        # ONNX input is float32, so a float64 value between two float32s could split the
-        # other way.  _float32_threshold is exact only for float32 inputs (scikit-learn).
+    wide = is_wide(ens)
+    if ens.threshold_dtype != "float32" and not wide:
+        # float64 comparisons exist only in the double kernel, which also sums in double.
         raise UnsupportedModelError(
-            f"threshold dtype {ens.threshold_dtype!r}: the model compares float64 inputs, "
-            "and the ONNX target takes float32 input"
+            f"threshold dtype {ens.threshold_dtype!r} with float32 sums: the model compares float64 inputs, "
+            "and the ONNX float32 tree kernel takes float32 input"
         )
+    if ens.average and not wide:
+        raise UnsupportedModelError("averaged float32 tree sums have no ONNX tree kernel (it averages in double)")
     # The EQ-chain encoding sends every value that is not a member (including invalid
     # ones: negative, huge, inf) to the "not in set" side; refuse any other convention.
     if ens.invalid_category_goes_left != (not ens.categories_in_set_go_left):
@@ -134,20 +173,26 @@ def encode_ensemble(
             "invalid categories must go to the 'not in set' side for the ONNX encoding"
         )
     mode = _MODES[ens.comparison]
-    out = EncodedEnsemble(*([] for _ in range(12)), n_targets=n_outputs)
-    weights = np.asarray(ens.tree_weight, dtype=np.float32)
+    vdt = np.float64 if wide else np.float32
+    out = EncodedEnsemble(*([] for _ in range(12)), n_targets=n_outputs, wide=wide, average=ens.average)
+    weights = np.asarray(ens.tree_weight, dtype=vdt)
     outputs = np.asarray(ens.tree_output)
 
-    # Tree 0: the intercept, one leaf voting base_score[k] for every target k.
-    base = np.asarray(base_score, dtype=np.float32).reshape(-1)
+    base = np.asarray(base_score, dtype=vdt).reshape(-1)
     if base.shape[0] != n_outputs:
         raise UnsupportedModelError(f"base_score has {base.shape[0]} values for {n_outputs} outputs")
-    _append_node(out, 0, 0, 0, "LEAF", 0.0, 0, 0, 0)
-    for k in range(n_outputs):
-        _append_target(out, 0, 0, k, base[k])
+    if wide:  # added after the (averaged) sum, as the IR's _wide_margins
+        out.base_values = [float(b) for b in base]
+        if not ens.trees:  # the op needs a tree: one leaf adding 0.0 (0 / 1 when averaged)
+            _append_node(out, 0, 0, 0, "LEAF", 0.0, 0, 0, 0)
+            _append_target(out, 0, 0, 0, 0.0)
+    else:  # Tree 0: the intercept, one leaf voting base_score[k] for every target k.
+        _append_node(out, 0, 0, 0, "LEAF", 0.0, 0, 0, 0)
+        for k in range(n_outputs):
+            _append_target(out, 0, 0, k, base[k])
 
     for t, tree in enumerate(ens.trees):
-        tid = t + 1
+        tid = t if wide else t + 1
         left = np.asarray(tree.left, dtype=np.int64)
         right = np.asarray(tree.right, dtype=np.int64)
         feature = np.asarray(tree.feature, dtype=np.int64)
@@ -156,7 +201,7 @@ def encode_ensemble(
         is_cat = np.asarray(tree.is_categorical, dtype=bool)
         offsets = np.asarray(tree.cat_offsets, dtype=np.int64)
         cat_values = np.asarray(tree.cat_values, dtype=np.int64)
-        value = np.asarray(tree.value, dtype=np.float32).reshape(len(left), -1)
+        value = np.asarray(tree.value, dtype=vdt).reshape(len(left), -1)
         n = len(left)
         next_id = n  # ids for the extra EQ nodes of categorical chains
         chains: list[tuple] = []
@@ -165,7 +210,7 @@ def encode_ensemble(
                 _append_node(out, tid, i, 0, "LEAF", 0.0, 0, 0, 0)
                 leaf = value[i]
                 if ens.apply_tree_weight:
-                    leaf = (leaf * weights[t]).astype(np.float32)  # float32 product, as XGBoost
+                    leaf = (leaf * weights[t]).astype(vdt)  # product in value_dtype (float32: XGBoost)
                 if outputs[t] == -1:
                     if leaf.shape[0] != n_outputs:
                         raise UnsupportedModelError(
@@ -181,7 +226,7 @@ def encode_ensemble(
             if not (0 < left[i] < n and 0 < right[i] < n):
                 raise UnsupportedModelError(f"tree {t} node {i}: child index out of range")
             if not is_cat[i]:
-                _append_node(out, tid, i, int(feature[i]), mode, np.float32(thresh[i]),
+                _append_node(out, tid, i, int(feature[i]), mode, thresh[i] if wide else np.float32(thresh[i]),
                              int(left[i]), int(right[i]), int(default_left[i]))
                 continue
             cats = cat_values[offsets[i]: offsets[i + 1]]
@@ -224,4 +269,4 @@ def _append_target(out: EncodedEnsemble, tid, nid, target, weight) -> None:
     out.target_treeids.append(tid)
     out.target_nodeids.append(nid)
     out.target_ids.append(target)
-    out.target_weights.append(float(np.float32(weight)))
+    out.target_weights.append(float(weight) if out.wide else float(np.float32(weight)))

@@ -130,19 +130,21 @@ def build_onnx(model: Model, *, producer_version: str = "") -> object:
         return name
 
     x = "input"
+    booster = model.booster
+    # A float64-threshold model (LightGBM) compares float64 inputs: the graph takes double.
+    in_dtype = np.float64 if isinstance(booster, TreeEnsemble) and booster.threshold_dtype == "float64" else np.float32
     missing = float(model.missing)
     if not math.isnan(missing):
         # XGBoost compares each float32 value with float32(missing) when building the
         # DMatrix (data/adapter.h IsValidFunctor) and drops equal entries as missing.
-        const("missing_value", np.array(missing, dtype=np.float32))
-        const("nan", np.array(np.nan, dtype=np.float32))
+        const("missing_value", np.array(missing, dtype=in_dtype))
+        const("nan", np.array(np.nan, dtype=in_dtype))
         nodes.append(helper.make_node("Equal", [x, "missing_value"], ["is_missing"]))
         nodes.append(helper.make_node("Where", ["is_missing", "nan", x], ["x_missing"]))
         x = "x_missing"
 
-    booster = model.booster
     if isinstance(booster, TreeEnsemble):
-        _tree_margin(model, booster, x, nodes, const, helper)
+        _tree_margin(model, booster, x, nodes, const, helper, TensorProto)
     elif isinstance(booster, LinearBooster):
         from modelport.converters.targets._onnx_linear import linear_margin
 
@@ -154,7 +156,8 @@ def build_onnx(model: Model, *, producer_version: str = "") -> object:
     graph = helper.make_graph(
         nodes,
         "modelport",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", n_features])],
+        [helper.make_tensor_value_info("input", TensorProto.DOUBLE if in_dtype is np.float64 else TensorProto.FLOAT,
+                                       ["N", n_features])],
         outputs,
         initializer=inits,
     )
@@ -169,8 +172,13 @@ def build_onnx(model: Model, *, producer_version: str = "") -> object:
     return proto
 
 
-def _tree_margin(model: Model, ens: TreeEnsemble, x: str, nodes, const, helper) -> None:
-    from modelport.converters.targets._onnx_trees import categorical_features, encode_ensemble
+def _tree_margin(model: Model, ens: TreeEnsemble, x: str, nodes, const, helper, TensorProto) -> None:
+    from modelport.converters.targets._onnx_trees import (
+        categorical_features,
+        encode_ensemble,
+        is_wide,
+        split_by_output,
+    )
 
     cats = categorical_features(ens)
     cat_column: dict[int, int] = {}
@@ -183,10 +191,23 @@ def _tree_margin(model: Model, ens: TreeEnsemble, x: str, nodes, const, helper) 
         nodes.append(helper.make_node("Concat", [x, "cat_floor"], ["x_cat"], axis=1))
         cat_column = {f: model.n_features + j for j, f in enumerate(cats)}
         x = "x_cat"
-    enc = encode_ensemble(ens, base_score=model.base_score, n_outputs=model.n_outputs, cat_column=cat_column)
-    nodes.append(
-        helper.make_node("TreeEnsembleRegressor", [x], ["margin"], domain="ai.onnx.ml", **enc.attributes())
-    )
+    if is_wide(ens) and ens.threshold_dtype == "float32":
+        # float32 comparisons, double sums (scikit-learn): float32 input widened exactly.
+        nodes.append(helper.make_node("Cast", [x], ["x_double"], to=TensorProto.DOUBLE))
+        x = "x_double"
+    parts = split_by_output(ens, model.n_outputs)
+    if len(parts) == 1:
+        enc = encode_ensemble(ens, base_score=model.base_score, n_outputs=model.n_outputs, cat_column=cat_column)
+        nodes.append(
+            helper.make_node("TreeEnsembleRegressor", [x], ["margin"], domain="ai.onnx.ml", **enc.attributes())
+        )
+        return
+    for sub, k in parts:  # averaged outputs: one node each (AVERAGE divides by all of a node's trees)
+        enc = encode_ensemble(sub, base_score=np.asarray(model.base_score)[k:k + 1], n_outputs=1,
+                              cat_column=cat_column)
+        nodes.append(helper.make_node("TreeEnsembleRegressor", [x], [f"margin_{k}"], domain="ai.onnx.ml",
+                                      **enc.attributes()))
+    nodes.append(helper.make_node("Concat", [f"margin_{k}" for _, k in parts], ["margin"], axis=1))
 
 
 def _exp_f32(src: str, dst: str, nodes, helper, TensorProto) -> None:
@@ -275,14 +296,16 @@ def _post_transform(model: Model, nodes, const, helper, TensorProto) -> list:
         nodes.append(helper.make_node("Reshape", ["label_col", "flat"], ["label"]))
         n_classes = 2
     else:
-        if pt not in (PostTransform.SOFTMAX, PostTransform.SOFTMAX_LABEL):
+        if pt not in (PostTransform.SOFTMAX, PostTransform.SOFTMAX_LABEL, PostTransform.SIGMOID):
             raise UnsupportedModelError(f"multiclass with post-transform {pt.value} is not supported")
         if model.n_classes != n_out:
             raise UnsupportedModelError(f"{model.n_classes} classes but {n_out} margin columns")
-        nodes.append(helper.make_node("Identity", ["softmax"], ["probabilities"]))
+        # LightGBM multiclassova: the per-class sigmoids, unnormalised, and their first argmax.
+        probs = pred if pt is PostTransform.SIGMOID else "softmax"
+        nodes.append(helper.make_node("Identity", [probs], ["probabilities"]))
         # multi:softmax takes the first maximum of the margins (std::max_element);
         # XGBClassifier.predict for softprob takes np.argmax of the probabilities.
-        src = "margin" if pt is PostTransform.SOFTMAX_LABEL else "softmax"
+        src = "margin" if pt is PostTransform.SOFTMAX_LABEL else probs
         nodes.append(helper.make_node("ArgMax", [src], ["label"], axis=1, keepdims=0, select_last_index=0))
         n_classes = n_out
     return [
