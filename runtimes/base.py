@@ -97,6 +97,10 @@ _RUNTIME_MODULES += ("modelport.runtimes.native.c",)
 _RUNTIME_MODULES += ("modelport.runtimes.native.python",)
 _RUNTIME_MODULES += ("modelport.runtimes.pfa",)
 _RUNTIME_MODULES += ("modelport.runtimes.pmml",)
+_RUNTIME_MODULES += ("modelport.runtimes.native.java",)
+_RUNTIME_MODULES += ("modelport.runtimes.native.javascript",)
+_RUNTIME_MODULES += ("modelport.runtimes.native.go",)
+_RUNTIME_MODULES += ("modelport.runtimes.native.rust",)
 
 
 def _load_all() -> Registry[RuntimeSpec]:

@@ -82,6 +82,10 @@ _TARGET_MODULES = (
     "modelport.converters.targets.native.python",
     "modelport.converters.targets.pfa",
     "modelport.converters.targets.pmml",
+    "modelport.converters.targets.native.java",
+    "modelport.converters.targets.native.javascript",
+    "modelport.converters.targets.native.go",
+    "modelport.converters.targets.native.rust",
 )
 
 
