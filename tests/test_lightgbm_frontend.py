@@ -422,6 +422,10 @@ def test_zero_missing_expansion_is_bounded(tmp_path):
     p.write_text(lines.format(objective="regression") + tree)
     msg = _one_line(UnsupportedModelError, lambda: load_lightgbm(p), "x the model's nodes")
     assert "zero" in msg
+    # A second tree CLAIMING a huge leaf count lends the first no budget.
+    liar = tree.replace("Tree=0", "Tree=1").replace(f"num_leaves={n_int + 1}", "num_leaves=999999999999")
+    p.write_text(lines.format(objective="regression") + tree.replace("end of trees\n", "") + liar)
+    _one_line(UnsupportedModelError, lambda: load_lightgbm(p), "x the model's nodes")
 
 
 def test_zero_missing_chain_of_modest_depth_is_exact(tmp_path):
@@ -451,3 +455,21 @@ def test_multiclassova_probabilities_are_unnormalised_sigmoids(trained):
     assert out["probabilities"].shape == (50, 4)
     assert not np.allclose(out["probabilities"].sum(axis=1), 1.0)
     assert math.isclose(float(out["probabilities"][0, 0]), float(booster.predict(X[:1])[0, 0]), rel_tol=1e-6)
+
+
+def test_a_10000_deep_tree_loads_and_predicts(tmp_path):
+    depth = 10_000
+    lines = _ONE_SPLIT.split("Tree=0")[0]
+    left = " ".join(str(~i) for i in range(depth))
+    right = " ".join(str(i + 1) for i in range(depth - 1)) + f" {~depth}"
+    thr = " ".join(repr(float(v)) for v in np.linspace(-5, 5, depth))
+    tree = (f"Tree=0\nnum_leaves={depth + 1}\nnum_cat=0\nsplit_feature={' '.join(['0'] * depth)}\n"
+            f"threshold={thr}\ndecision_type={' '.join(['8'] * depth)}\n"
+            f"left_child={left}\nright_child={right}\nleaf_value={' '.join(str(i) for i in range(depth + 1))}\n"
+            "is_linear=0\nshrinkage=1\n\n\nend of trees\n")
+    text = lines.format(objective="regression") + tree
+    p = tmp_path / "deep.txt"
+    p.write_text(text)
+    X = np.concatenate([_EDGE_X, np.linspace(-6, 6, 97)[:, None]])
+    want = lgb.Booster(model_str=text).predict(X)
+    assert np.array_equal(evaluate.predict(load_lightgbm(p), X), want.astype(np.float32))

@@ -390,7 +390,9 @@ def model_from_text(text: str, *, name: str = "<text>", sha256: str = "", iterat
     average = "average_output" in header
     if average and not trees:
         raise _fail(f"{name}: an averaged (random forest) model with no trees")
-    lgb_nodes = sum(2 * max(_int(t.get("num_leaves", "1"), "num_leaves"), 1) for t in trees)
+    # Counted from the leaf_value lines actually present (never from a claimed num_leaves), so
+    # one lying tree cannot lend another the budget to expand 2**depth copies.
+    lgb_nodes = sum(2 * len(t.get("leaf_value", "").split()) for t in trees)
     budget = [_MAX_GROWTH * lgb_nodes + 1024]
     ir_trees = tuple(_tree(t, i, nf, budget) for i, t in enumerate(trees))
     features = tuple(
