@@ -317,3 +317,12 @@ def test_float_cells_round_to_float32_on_loading(tmp_path):
     assert text != path.read_text()
     path.write_text(text)
     _check_engine(m, _rows(3), path)
+
+
+def test_row_chunks_give_the_same_answer(tmp_path, monkeypatch):
+    from modelport.runtimes import _pfa_engine
+
+    model, X, path = _case("multi_softprob_parallel", tmp_path)
+    whole = runtimes.load(path).predict(X, output="margin")
+    monkeypatch.setattr(_pfa_engine, "_CHUNK_PAIRS", 7)  # a few rows per chunk
+    _assert_bits(runtimes.load(path).predict(X, output="margin"), whole)
