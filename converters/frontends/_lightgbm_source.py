@@ -197,6 +197,7 @@ def _native(path: Path, lgb: Any, booster: Any, dump: dict, data: bytes) -> Nati
 
 SOURCES.register("lightgbm-text", Source(
     name="lightgbm-text", framework="lightgbm",
-    description="LightGBM model.txt (Booster.save_model); --backend onnxmltools only (no IR frontend yet)",
+    description="LightGBM model.txt opened with lightgbm itself, for --backend onnxmltools "
+                "(the default backend reads it into the IR: frontend lightgbm-text)",
     extensions=(".txt",), sniff=sniff_lightgbm_text, open=open_lightgbm_text,
 ))
