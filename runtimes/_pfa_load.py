@@ -58,49 +58,58 @@ def read_document(path: Path) -> dict:
     return doc
 
 
-def _first_difference(want, got, path: str) -> str | None:
-    """The path of the first place ``got`` differs from ``want`` (iterative), or None."""
+Loc = tuple  # a location in the document: keys and list indices from the top
+
+
+def _first_difference(want, got, path: Loc = ()) -> Loc | None:
+    """The location of the first place ``got`` differs from ``want`` (iterative), or None."""
     stack = [(want, got, path)]
     while stack:
         w, g, p = stack.pop()
         if isinstance(w, dict):
             if not isinstance(g, dict):
                 return p
-            extra = [k for k in g if k not in w]
-            if extra:
-                return f"{p}.{extra[0]}"
-            missing = [k for k in w if k not in g]
-            if missing:
-                return f"{p}.{missing[0]} (missing)"
-            stack.extend((w[k], g[k], f"{p}.{k}") for k in reversed(list(w)))
+            odd = [k for k in g if k not in w] + [k for k in w if k not in g]
+            if odd:
+                return (*p, odd[0])
+            stack.extend((w[k], g[k], (*p, k)) for k in reversed(list(w)))
         elif isinstance(w, list):
             if not isinstance(g, list) or len(g) != len(w):
                 return p
-            stack.extend((w[i], g[i], f"{p}[{i}]") for i in reversed(range(len(w))))
+            stack.extend((w[i], g[i], (*p, i)) for i in reversed(range(len(w))))
         elif type(w) is not type(g) or w != g:
-            if isinstance(w, float) and isinstance(g, float) and w == g:
-                continue
             return p
     return None
 
 
-def _construct(doc: dict, path: str) -> str:
+def _render(path: Loc) -> str:
+    out = "doc"
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+            out += "." + part
+        else:
+            out += "[" + json.dumps(part) + "]"
+    return out
+
+
+def _construct(doc: dict, path: Loc) -> str:
     """A short rendering of what the document holds at ``path`` (for the error)."""
     node: object = doc
-    for part in re.findall(r"\.([^.\[\]]+)|\[(\d+)\]", path.split(" ")[0]):
-        key, idx = part
+    for part in path:
         try:
-            node = node[key] if key else node[int(idx)]  # type: ignore[index]
+            node = node[part]  # type: ignore[index]
         except (KeyError, IndexError, TypeError):
-            return "nothing"
+            return "nothing (expected here)"
     if isinstance(node, dict):
         return "{" + ", ".join(json.dumps(k) for k in list(node)[:3]) + (", ...}" if len(node) > 3 else "}")
     text = json.dumps(node)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _unsupported(where: str, doc: dict, path: str) -> ModelFormatError:
-    return ModelFormatError(f"{where}: PFA construct outside the subset modelport runs at {path}: "
+def _unsupported(where: str, doc: dict, path: Loc) -> ModelFormatError:
+    return ModelFormatError(f"{where}: PFA construct outside the subset modelport runs at {_render(path)}: "
                             f"{_construct(doc, path)}")
 
 
@@ -108,19 +117,19 @@ def recognise(doc: dict, *, where: str) -> Layout:
     """The layout whose skeleton ``doc`` is (cells' ``init`` and ``metadata`` aside)."""
     for key in doc:
         if key not in TOP_LEVEL:
-            raise _unsupported(where, doc, f"doc.{key}")
+            raise _unsupported(where, doc, (key,))
     if doc.get("method", "map") != "map":
-        raise _unsupported(where, doc, "doc.method")
+        raise _unsupported(where, doc, ("method",))
     fields = (doc.get("input") or {}).get("fields") if isinstance(doc.get("input"), dict) else None
     if not isinstance(fields, list) or not all(isinstance(f, dict) for f in fields):
-        raise _unsupported(where, doc, "doc.input")
+        raise _unsupported(where, doc, ("input",))
     types = [f.get("type") for f in fields]
     in_type = types[0][1] if types and isinstance(types[0], list) and len(types[0]) == 2 else "float"
     if in_type not in ("float", "double"):
-        raise _unsupported(where, doc, "doc.input.fields[0].type")
+        raise _unsupported(where, doc, ("input", "fields", 0, "type"))
     cells = doc.get("cells")
     if not isinstance(cells, dict):
-        raise _unsupported(where, doc, "doc.cells")
+        raise _unsupported(where, doc, ("cells",))
     value_t = (((cells.get("value") or {}).get("type") or {}).get("items") or {}) if isinstance(cells.get("value"), dict) else {}
     value_type = value_t.get("items", "float") if isinstance(value_t, dict) else "float"
     if "weights" in cells:
@@ -135,18 +144,18 @@ def recognise(doc: dict, *, where: str) -> Layout:
                 and margin != "linear", has_cat="isCat" in cells, sentinel="missingValue" in cells,
                 value_type=value_type if value_type in ("float", "double") else "float")
     got_fcns = doc.get("fcns")
-    best: tuple[int, str, Layout] | None = None
+    best: tuple[int, Loc] | None = None
     for cmp in ("<", "<="):
         for link in LINKS:
             for probs in PROBS:
                 lay = Layout(cmp=cmp, link=link, probs=probs, **base)
-                diff = _first_difference(skeleton(lay)["fcns"], got_fcns, "doc.fcns")
+                diff = _first_difference(skeleton(lay)["fcns"], got_fcns, ("fcns",))
                 if diff is None:
                     return _check_rest(doc, lay, where)
                 score = _progress(skeleton(lay)["fcns"], got_fcns)
                 if best is None or score > best[0]:
-                    best = (score, diff, lay)
-    raise _unsupported(where, doc, best[1] if best else "doc.fcns")
+                    best = (score, diff)
+    raise _unsupported(where, doc, best[1] if best else ("fcns",))
 
 
 def _progress(want: dict, got: object) -> int:
@@ -162,22 +171,22 @@ def _check_rest(doc: dict, lay: Layout, where: str) -> Layout:
     want = skeleton(lay)
     for key in ("name", "method", "input", "output", "action"):
         if key in doc or key not in ("name", "method"):
-            diff = _first_difference(want[key], doc.get(key), f"doc.{key}")
+            diff = _first_difference(want[key], doc.get(key), (key,))
             if diff is not None:
                 raise _unsupported(where, doc, diff)
     got_cells = doc["cells"]
     for name, spec in want["cells"].items():
         cell = got_cells.get(name)
         if not isinstance(cell, dict) or set(cell) - {"type", "init", "shared", "rollback"}:
-            raise _unsupported(where, doc, f"doc.cells.{name}")
+            raise _unsupported(where, doc, ("cells", name))
         if cell.get("shared") or cell.get("rollback"):
-            raise _unsupported(where, doc, f"doc.cells.{name}.shared")
-        diff = _first_difference(spec["type"], cell.get("type"), f"doc.cells.{name}.type")
+            raise _unsupported(where, doc, ("cells", name, "shared"))
+        diff = _first_difference(spec["type"], cell.get("type"), ("cells", name, "type"))
         if diff is not None:
             raise _unsupported(where, doc, diff)
     extra = [n for n in got_cells if n not in want["cells"]]
     if extra:
-        raise _unsupported(where, doc, f"doc.cells.{extra[0]}")
+        raise _unsupported(where, doc, ("cells", extra[0]))
     if [f["name"] for f in doc["input"]["fields"]] != [field_name(i) for i in range(lay.n_features)]:
-        raise _unsupported(where, doc, "doc.input.fields")
+        raise _unsupported(where, doc, ("input", "fields"))
     return lay

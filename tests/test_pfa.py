@@ -281,6 +281,7 @@ def _tampered(tmp_path, edit):
     (lambda d: d["fcns"]["leaf"]["do"][1]["do"][1]["set"]["n"]["if"]["else"]["else"].__setitem__(
         ">", d["fcns"]["leaf"]["do"][1]["do"][1]["set"]["n"]["if"]["else"]["else"].pop("<")), r"doc\.fcns\.leaf"),
     (lambda d: d["action"].insert(0, {"log": ["input"]}), r"at doc\.action"),
+    (lambda d: d["action"][0]["let"]["x"]["new"].__setitem__(0, {"m.sqrt": 2}), r'new\[0\]\["m\.sqrt"\]: 2$'),
     (lambda d: d["cells"]["left"]["init"].__setitem__(1, 0), "cycle"),
     (lambda d: d["cells"]["feature"]["init"].__setitem__(0, 7), "must index the 2 input fields"),
     (lambda d: d["cells"]["roots"].__setitem__("init", [99]), "outside the node arrays"),

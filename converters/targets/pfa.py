@@ -26,7 +26,7 @@ from modelport.core.contract import artifact_metadata
 from modelport.core.errors import UnsupportedModelError
 from modelport.core.ir.model import Comparison, LinearBooster, Model, Task, TreeEnsemble
 from modelport.core.numerics import float_literal
-from modelport.core.tolerances import EXACT, PROBABILITY
+from modelport.core.tolerances import EXACT
 from modelport.runtimes._pfa_forms import Layout, skeleton
 
 __all__ = ["layout_of", "build_pfa", "write_pfa"]
@@ -187,6 +187,6 @@ TARGETS.register(
         write=write_pfa,
         runtime="pfa",
         margin_tolerance=EXACT,
-        link_tolerance=PROBABILITY,
+        link_tolerance=EXACT,
     ),
 )
