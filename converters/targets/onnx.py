@@ -299,7 +299,7 @@ def _post_transform(model: Model, nodes, const, helper, TensorProto) -> list:
         if pt not in (PostTransform.SOFTMAX, PostTransform.SOFTMAX_LABEL, PostTransform.SIGMOID):
             raise UnsupportedModelError(f"multiclass with post-transform {pt.value} is not supported")
         if model.n_classes != n_out:
-            raise UnsupportedModelError(f"{model.n_classes} classes but {n_out} margin columns")
+            raise UnsupportedModelError(f"multiclass model with {model.n_classes} classes but {n_out} margin columns")
         # LightGBM multiclassova: the per-class sigmoids, unnormalised, and their first argmax.
         probs = pred if pt is PostTransform.SIGMOID else "softmax"
         nodes.append(helper.make_node("Identity", [probs], ["probabilities"]))
