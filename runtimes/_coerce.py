@@ -30,11 +30,12 @@ import numpy as np
 
 from modelport.core.errors import InputDataError
 
-__all__ = ["coerce_input", "coerce_chunks", "is_sparse", "SPARSE_CHUNK_ROWS"]
+__all__ = ["coerce_input", "coerce_chunks", "is_sparse", "SPARSE_CHUNK_CELLS"]
 
-#: Rows densified at a time when scoring a sparse matrix (:func:`coerce_chunks`): memory
-#: stays ``SPARSE_CHUNK_ROWS x columns`` whatever the matrix's row count.
-SPARSE_CHUNK_ROWS = 65536
+#: Cells densified at a time when scoring a sparse matrix (:func:`coerce_chunks`): a block
+#: is ``max(1, SPARSE_CHUNK_CELLS // columns)`` rows (4 MiB of float32), whatever the
+#: matrix's row count.
+SPARSE_CHUNK_CELLS = 1 << 20
 
 
 def coerce_input(X: Any, features: Sequence[Any], *, dtype: Any = np.float32, allow_inf: bool = True) -> np.ndarray:
@@ -62,7 +63,7 @@ def coerce_input(X: Any, features: Sequence[Any], *, dtype: Any = np.float32, al
 
 
 def coerce_chunks(X: Any, features: Sequence[Any], *, dtype: Any = np.float32, allow_inf: bool = True,
-                  rows: int = SPARSE_CHUNK_ROWS) -> Iterator[np.ndarray]:
+                  rows: int | None = None) -> Iterator[np.ndarray]:
     """:func:`coerce_input` in row blocks: a sparse matrix is densified ``rows`` rows at a time
     (a 3e7 x 6 matrix with one stored value never becomes a 720 MB array); anything else is
     one block.  Concatenating the blocks gives exactly :func:`coerce_input`'s array."""
@@ -71,6 +72,7 @@ def coerce_chunks(X: Any, features: Sequence[Any], *, dtype: Any = np.float32, a
         return
     names = [f.name for f in features]
     n = len(names)
+    rows = rows or max(1, SPARSE_CHUNK_CELLS // max(n, 1))
     coo = _checked_coo(X, n)
     order = np.argsort(coo.row, kind="stable")
     row, col, data = coo.row[order], coo.col[order], coo.data[order]

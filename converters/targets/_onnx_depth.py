@@ -16,7 +16,7 @@ import numpy as np
 
 from modelport.core.errors import UnsupportedModelError
 
-__all__ = ["ONNX_MAX_TREE_DEPTH", "check_onnx_depth", "max_tree_depth"]
+__all__ = ["ONNX_MAX_TREE_DEPTH", "check_depth", "check_onnx_depth", "max_depth", "max_tree_depth"]
 
 #: Deepest tree (edges from the root to its deepest leaf) an ONNX artifact may hold: 10,000
 #: loads in a process with the default 8 MiB stack (measured), 8% below where it breaks.
@@ -40,10 +40,16 @@ def _modes(node) -> np.ndarray:
 
 
 def max_tree_depth(node) -> int:
-    """Depth of the deepest tree of one tree-ensemble ``NodeProto`` (0 for a lone leaf),
-    walked level by level (never recursively)."""
-    tids, nids = _ints(node, "nodes_treeids"), _ints(node, "nodes_nodeids")
-    true_ids, false_ids, leaf = _ints(node, "nodes_truenodeids"), _ints(node, "nodes_falsenodeids"), _modes(node)
+    """Depth of the deepest tree of one tree-ensemble ``NodeProto`` (0 for a lone leaf)."""
+    return max_depth(_ints(node, "nodes_treeids"), _ints(node, "nodes_nodeids"), _ints(node, "nodes_truenodeids"),
+                     _ints(node, "nodes_falsenodeids"), _modes(node))
+
+
+def max_depth(tids, nids, true_ids, false_ids, leaf) -> int:
+    """Depth of the deepest tree given a tree ensemble's ``nodes_*`` attributes (``leaf``:
+    True where ``nodes_modes`` is ``LEAF``), walked level by level (never recursively)."""
+    tids, nids = np.asarray(tids, np.int64), np.asarray(nids, np.int64)
+    true_ids, false_ids, leaf = np.asarray(true_ids, np.int64), np.asarray(false_ids, np.int64), np.asarray(leaf, bool)
     if not tids.size or not (tids.size == nids.size == true_ids.size == false_ids.size == leaf.size):
         return 0
     # One global index per (tree, node) pair, children resolved by binary search.
@@ -79,14 +85,20 @@ def max_tree_depth(node) -> int:
     return max(depth, 0)
 
 
-def check_onnx_depth(proto, *, limit: int = ONNX_MAX_TREE_DEPTH) -> None:
+def check_depth(depth: int, *, limit: int | None = None) -> None:
+    """Raise a one-line :class:`UnsupportedModelError` when ``depth`` exceeds ``limit``
+    (default :data:`ONNX_MAX_TREE_DEPTH`)."""
+    limit = ONNX_MAX_TREE_DEPTH if limit is None else limit
+    if depth > limit:
+        raise UnsupportedModelError(
+            f"a tree is {depth} levels deep in ONNX; the onnx target writes at most {limit} "
+            "(onnxruntime builds trees recursively and overflows the stack of any process "
+            "loading a deeper one; docs/hostile-input.md)")
+
+
+def check_onnx_depth(proto, *, limit: int | None = None) -> None:
     """Raise a one-line :class:`UnsupportedModelError` when a tree of the graph ``proto``
-    (``onnx.ModelProto``) is deeper than ``limit``."""
+    (``onnx.ModelProto``, e.g. from a third-party converter) is deeper than ``limit``."""
     for node in proto.graph.node:
         if node.op_type in _TREE_OPS:
-            depth = max_tree_depth(node)
-            if depth > limit:
-                raise UnsupportedModelError(
-                    f"a tree is {depth} levels deep in ONNX; the onnx target writes at most {limit} "
-                    "(onnxruntime builds trees recursively and overflows the stack of any process "
-                    "loading a deeper one; docs/hostile-input.md)")
+            check_depth(max_tree_depth(node), limit=limit)

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modelport.core.ir.model import Comparison, TreeEnsemble
+from modelport.converters.targets._onnx_depth import check_depth, max_depth
 from modelport.core.errors import UnsupportedModelError
 
 __all__ = ["EncodedEnsemble", "encode_ensemble", "categorical_features", "is_wide", "split_by_output"]
@@ -251,6 +252,9 @@ def encode_ensemble(
                     chains.append(link)
         for link in chains:
             _append_node(out, tid, *link)
+    # Before anything is written: onnxruntime overflows the stack on deep trees (issue 13).
+    check_depth(max_depth(out.nodes_treeids, out.nodes_nodeids, out.nodes_truenodeids, out.nodes_falsenodeids,
+                          [m == "LEAF" for m in out.nodes_modes]))
     return out
 
 
