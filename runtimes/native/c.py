@@ -151,8 +151,11 @@ class CRuntime:
             raise InputDataError("row_function serves output='margin' or 'prediction'")
         x = np.zeros(max(1, self.signature.n_features), dtype=self.dtype)
         out = np.zeros(self.n_out if output == "margin" else self.n_pred, dtype=np.float32)
-        fn = self._fn["predict_margin" if output == "margin" else "predict"]
-        return x, out, functools.partial(fn, x.ctypes.data, out.ctypes.data)
+        # A fresh function object without argtypes, called with prebuilt c_void_p objects:
+        # ctypes then converts nothing per call (~0.26 us per call measured, vs ~0.34 with argtypes).
+        fn = self._lib["modelport_predict_margin" if output == "margin" else "modelport_predict"]
+        fn.restype = ctypes.c_int
+        return x, out, functools.partial(fn, ctypes.c_void_p(x.ctypes.data), ctypes.c_void_p(out.ctypes.data))
 
     def close(self) -> None:
         """Stop the worker threads (the library stays loaded until the process ends)."""
