@@ -233,7 +233,7 @@ def _fcns(lay: Layout) -> dict:
     f32 = _fcn([{"d": "double"}], "double", [
         {"unpack": {"pack": [{"float": {"cast.float": "d"}}]}, "format": [{"r": "float"}], "then": "r", "else": 0.0},
     ])
-    out = {"f32": f32}
+    out = {"f32": f32, **_input_fcns(lay)}
     if lay.margin != "linear":
         out.update(_leaf_fcns(lay))
     out["margin"] = _margin_fcn(lay)
@@ -241,17 +241,25 @@ def _fcns(lay: Layout) -> dict:
     return out
 
 
-def _action(lay: Layout) -> list:
+def _input_fcns(lay: Layout) -> dict:
+    """``u.inputs(r)``: the fields as doubles (null -> 0.0); ``u.missing(r)``: which are
+    missing (null, NaN or the sentinel).  Functions, so the action stays short and the
+    head of the file names ``input``, ``output`` and ``action`` (how runtimes sniff it)."""
     xs, miss = [], []
     for i in range(lay.n_features):
-        f = "input." + field_name(i)
+        f = "r." + field_name(i)
         xs.append({"ifnotnull": {"v": f}, "then": "v", "else": 0.0})
-        present = {"impute.isnan": "v"}
+        present: dict = {"impute.isnan": "v"}
         if lay.sentinel:
             present = {"||": [present, {"==": ["v", _c("missingValue")]}]}
         miss.append({"ifnotnull": {"v": f}, "then": present, "else": True})
+    return {"inputs": _fcn([{"r": "Input"}], ARR_D, [{"new": xs, "type": ARR_D}]),
+            "missing": _fcn([{"r": "Input"}], ARR_B, [{"new": miss, "type": ARR_B}])}
+
+
+def _action(lay: Layout) -> list:
     return [
-        {"let": {"x": {"new": xs, "type": ARR_D}, "miss": {"new": miss, "type": ARR_B}}},
+        {"let": {"x": {"u.inputs": ["input"]}, "miss": {"u.missing": ["input"]}}},
         {"let": {"m": {"u.margin": ["x", "miss"]}}},
         {"let": {"p": {"u.link": ["m"]}}},
         {"new": {"margin": "m", "prediction": "p", "probabilities": {"u.probs": ["m", "p"]}}, "type": "Output"},
@@ -261,13 +269,13 @@ def _action(lay: Layout) -> list:
 def skeleton(lay: Layout) -> dict:
     """The document for ``lay`` with every cell's ``init`` set to None (filled by the writer)."""
     fields = [{"name": field_name(i), "type": ["null", lay.in_type]} for i in range(lay.n_features)]
-    return {
+    return {  # short keys first: the first 4 KiB name input, output and action (sniffing)
         "name": "modelport",
         "method": "map",
-        "input": {"type": "record", "name": "Input", "fields": fields},
         "output": {"type": "record", "name": "Output",
                    "fields": [{"name": n, "type": ARR_D} for n in ("margin", "prediction", "probabilities")]},
         "action": _action(lay),
+        "input": {"type": "record", "name": "Input", "fields": fields},
         "fcns": _fcns(lay),
         "cells": {name: {"type": t, "init": None} for name, t in _cells(lay).items()},
     }

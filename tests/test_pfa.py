@@ -116,6 +116,8 @@ def test_sniff(tmp_path):
     head = path.read_bytes()[:4096]
     assert sniff_pfa(head) and runtimes.detect_runtime(path).name == "pfa"
     assert not sniff_pfa(b'{"input": 1, "output": 2}') and not sniff_pfa(b"[1, 2]")
+    wide = dataclasses.replace(ir_samples.regression(), features=tuple(Feature(f"c{i}") for i in range(2000)))
+    assert sniff_pfa(_write(wide, tmp_path, "wide.pfa.json").read_bytes()[:4096])
     assert not sniff_pfa((tmp_path / "x").write_bytes(b"") or b"")
 
 
@@ -281,7 +283,7 @@ def _tampered(tmp_path, edit):
     (lambda d: d["fcns"]["leaf"]["do"][1]["do"][1]["set"]["n"]["if"]["else"]["else"].__setitem__(
         ">", d["fcns"]["leaf"]["do"][1]["do"][1]["set"]["n"]["if"]["else"]["else"].pop("<")), r"doc\.fcns\.leaf"),
     (lambda d: d["action"].insert(0, {"log": ["input"]}), r"at doc\.action"),
-    (lambda d: d["action"][0]["let"]["x"]["new"].__setitem__(0, {"m.sqrt": 2}), r'new\[0\]\["m\.sqrt"\]: 2$'),
+    (lambda d: d["fcns"]["inputs"]["do"][0]["new"].__setitem__(0, {"m.sqrt": 2}), r'new\[0\]\["m\.sqrt"\]: 2$'),
     (lambda d: d["cells"]["left"]["init"].__setitem__(1, 0), "cycle"),
     (lambda d: d["cells"]["feature"]["init"].__setitem__(0, 7), "must index the 2 input fields"),
     (lambda d: d["cells"]["roots"].__setitem__("init", [99]), "outside the node arrays"),
