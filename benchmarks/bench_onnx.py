@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import tempfile
+from pathlib import Path
 import time
 from collections.abc import Callable
 
@@ -62,6 +63,7 @@ def run(*, threads: int = 1, repeats: int = 7, calls: int = 2000) -> dict:
 
     from modelport import runtimes
     from modelport.converters.frontends import load_model
+    from modelport.converters.backends import BackendSource, get_backend
     from modelport.converters.targets import WriteOptions
     from modelport.converters.targets.onnx import multithread_margin_bound, write_onnx
 
@@ -78,7 +80,7 @@ def run(*, threads: int = 1, repeats: int = 7, calls: int = 2000) -> dict:
         model = load_model(src)
         ours_path, omt_path = os.path.join(d, "ours.onnx"), os.path.join(d, "omt.onnx")
         write_onnx(model, ours_path, WriteOptions())
-        write_onnx(model, omt_path, WriteOptions(backend="onnxmltools", source_path=src))
+        get_backend("onnx", "onnxmltools").write(BackendSource(path=Path(src), framework="xgboost", model=model), Path(omt_path))
         ours = runtimes.load(ours_path, threads=threads)
         omt = runtimes.load(omt_path, threads=threads)
 

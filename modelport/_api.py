@@ -120,6 +120,31 @@ def framework_source(path: Path):
     return detect_source(path)
 
 
+def _backend_source(path: Path, backend):
+    """The framework source a third-party ``backend`` converts from the framework's own object
+    (LightGBM, scikit-learn), whether or not an IR frontend also reads the file; None for
+    sources the backend converts from the IR's file (XGBoost)."""
+    from modelport.converters.frontends._sources import detect_source
+
+    src = detect_source(path)
+    if src is None or src.framework == "xgboost" or src.framework not in backend.frameworks:
+        return None
+    return src
+
+
+def _written_by_third_party(artifact: Path) -> bool:
+    """True when the artifact's metadata names a backend other than modelport's own."""
+    if not artifact.exists():
+        return False
+    from modelport import runtimes
+
+    try:
+        backend = runtimes.load(artifact).signature.backend
+    except ModelportError:
+        return False  # the verification itself reports why it cannot be loaded
+    return backend not in ("", "modelport")
+
+
 def _no_ir(path: Path, framework: str) -> UnsupportedModelError:
     return UnsupportedModelError(
         f"{path.name} is {_FRAMEWORK_LABELS.get(framework, framework)}: modelport cannot read "
@@ -146,7 +171,7 @@ def _rows(data, feature_names: tuple[str, ...], dtype) -> np.ndarray | None:
     if isinstance(data, (str, os.PathLike)):
         from modelport._csv import read_rows
 
-        return np.asarray(read_rows(data, feature_names=feature_names), dtype=dtype)
+        return read_rows(data, feature_names=feature_names, dtype=dtype)
     arr = np.asarray(data, dtype=dtype)
     if arr.ndim != 2 or arr.shape[1] != len(feature_names):
         raise InputDataError(f"data must have shape [n, {len(feature_names)}], got {list(arr.shape)}")
@@ -177,145 +202,172 @@ def _target(name: str) -> Target:
 
 
 def default_output(model_path: Path, target: Target, out: str | os.PathLike[str] | None) -> Path:
-    """Where the artifact goes: ``out`` (a file, or a directory to put it in), else beside
-    the model with the target's extension (``model.json`` → ``model.onnx``)."""
+    """Where the artifact goes: beside the model with the target's extension
+    (``model.json`` → ``model.onnx``, a bundle ``model.c/``) when ``out`` is None; inside
+    ``out`` when it is an existing directory that is not itself a bundle, or a path ending in
+    a separator (created if absent); else ``out`` itself."""
+    from modelport.core.contract import is_bundle
+
     name = model_path.name
     stem = next((name[: -len(s)] for s in _MULTI_SUFFIXES if name.endswith(s)), None) or model_path.stem
     if out is None:
         return model_path.with_name(stem + target.extension)
+    text = os.fspath(out)
     out = Path(out)
-    return out / (stem + target.extension) if out.is_dir() else out
+    into = text.endswith(("/", os.sep)) or (out.is_dir() and not is_bundle(out))
+    if into and not out.exists():
+        if not out.parent.is_dir():
+            raise ModelportError(f"output directory {str(out.parent)!r} does not exist")
+        out.mkdir()
+    return out / (stem + target.extension) if into else out
 
 
 def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLike[str] | None = None,
             backend: str = "modelport", data: str | os.PathLike[str] | np.ndarray | None = None,
             verify: bool = True, trust_pickle: bool = False, options: VerifyOptions | None = None,
-            load_options: LoadOptions | None = None, progress=None) -> ConvertResult:
+            load_options: LoadOptions | None = None, force: bool = False, progress=None) -> ConvertResult:
     """Convert a model file to the format ``to`` and (by default) prove the artifact matches.
 
-    Steps: load through the frontend → validate the IR → write to a temporary name in the
-    destination directory → if ``verify`` and the target has a runtime (or is the IR itself:
-    formats with neither are written unverified, ``ConvertResult.verified`` says so),
-    run the probe set (+ ``data`` rows) through the artifact and the reference evaluator →
-    on a pass, atomically rename to the final name.  On a parity failure the artifact is kept
-    only as ``<name>.unverified`` and :class:`VerificationError` (with ``.report``) is raised.
-    On any other error no output file is left behind.  ``load_options`` selects truncation
-    and a missing sentinel (see :func:`load`).
+    Steps: read the model (an IR frontend, or for a third-party ``backend`` possibly the
+    framework itself) → write the artifact (a file, or a bundle directory) under a staging
+    name in the destination directory → if ``verify`` and the target has a runtime, run the
+    probe set (+ ``data`` rows) through the artifact and the reference (the IR evaluator, or
+    the framework's own predict for a source no IR frontend reads) → on a pass, publish it
+    atomically under its final name.  On a parity failure the artifact is kept only as
+    ``<name>.unverified`` and :class:`VerificationError` (with ``.report``) is raised.  On
+    any other error no output is left behind.  An existing output is replaced only with
+    ``force=True``.  ``load_options`` selects truncation and a missing sentinel (see :func:`load`).
     """
     import dataclasses
 
+    from modelport.converters.backends import BackendSource, get_backend
     from modelport.converters.frontends import LoadOptions
 
     say = progress or (lambda msg: None)
     start = time.perf_counter()
     model_path = Path(model_path)
     target = _target(to)
-    if backend not in target.backends:
-        raise ModelportError(f"format {to!r} has no backend {backend!r} (available: {', '.join(target.backends)})")
+    be = None if backend == "modelport" else get_backend(to, backend)
     load_options = load_options or LoadOptions()
     if trust_pickle:
         load_options = dataclasses.replace(load_options, trust_pickle=True)
-    src = framework_source(model_path)
+    src = framework_source(model_path) if be is None else _backend_source(model_path, be)
     if src is not None:
-        return _convert_native(model_path, src, target=target, out=out, backend=backend, data=data, verify=verify,
-                               options=options, load_options=load_options, say=say, start=start)
-    if backend != "modelport" and load_options.changes_model:
-        # A third-party backend converts the FILE, which records none of these: its artifact
-        # would predict with every tree and NaN-only missing, and fail verification.
-        raise ModelportError(f"--backend {backend} converts the model file as saved and cannot apply "
-                             "--best-iteration, --iteration-end or --missing; use the default backend for those")
-    say(f"loading {model_path}")
-    model = load(model_path, options=load_options)
-    rows = read_data(data, model)
-    final = _final_path(model_path, target, out)
+        # No IR frontend reads this file, or a third-party backend converts it from the
+        # framework's own object: the reference is the framework's own predict.
+        if be is None:
+            raise _no_ir(model_path, src.framework)
+        get_backend(to, backend, framework=src.framework)
+        _check_native_options(model_path, load_options)
+        say(f"opening {model_path} with {src.framework}")
+        fm = src.open(model_path, load_options)
+        rows = _native_rows(data, fm)
+        source = BackendSource(path=model_path, framework=src.framework, framework_model=fm)
+
+        def reference_check(staged: Path) -> ParityReport:
+            from modelport._verify_native import verify_native
+
+            say(f"verifying against {src.framework}'s own predict")
+            return verify_native(fm, staged, rows=rows, options=options or VerifyOptions())
+    else:
+        if be is not None and load_options.changes_model:
+            # A third-party backend converts the FILE, which records none of these: its artifact
+            # would predict with every tree and NaN-only missing, and fail verification.
+            raise ModelportError(f"--backend {backend} converts the model file as saved and cannot apply "
+                                 "--best-iteration, --iteration-end or --missing; use the default backend for those")
+        say(f"loading {model_path}")
+        model = load(model_path, options=load_options)
+        rows = read_data(data, model)
+        framework = model.provenance.framework if model.provenance else ""
+        if be is not None:
+            get_backend(to, backend, framework=framework)
+        source = BackendSource(path=model_path, framework=framework, model=model)
+
+        def reference_check(staged: Path) -> ParityReport:
+            from modelport._verify import verify_model
+
+            say("verifying against the reference evaluator")
+            return verify_model(model, staged, rows=rows, options=options or VerifyOptions(), target=target)
+
+    from modelport._verify import VerifyOptions
     from modelport.converters.targets import WriteOptions
+
+    final = _final_path(model_path, target, out, force=force)
 
     def write(staged: Path) -> None:
         say(f"writing {to} ({backend})")
-        target.write(model, staged, WriteOptions(backend=backend, source_path=model_path))
+        if be is not None:
+            be.write(source, staged)
+        else:
+            target.write(source.model, staged, WriteOptions())
 
     def check(staged: Path) -> ParityReport | None:
         if not (verify and target.runtime is not None):
             return None
-        from modelport._verify import VerifyOptions, verify_model
+        return reference_check(staged)
 
-        say("verifying against the reference evaluator")
-        return verify_model(model, staged, rows=rows, options=options or VerifyOptions(), target=target)
-
-    return _write_verified(final, target, backend, write, check, start)
+    return _write_verified(final, target, backend, write, check, start, force=force)
 
 
-def _final_path(model_path: Path, target: Target, out) -> Path:
+def _final_path(model_path: Path, target: Target, out, *, force: bool = False) -> Path:
     final = default_output(model_path, target, out)
     if final.resolve() == model_path.resolve():
         raise ModelportError(f"refusing to overwrite the input model {str(model_path)!r}: pass -o/--out")
     if not final.parent.is_dir():
         raise ModelportError(f"output directory {str(final.parent)!r} does not exist")
+    if final.exists() and not force:
+        raise ModelportError(f"{str(final)!r} exists: pass --force to replace it, or -o another path")
     return final
 
 
-def _write_verified(final: Path, target: Target, backend: str, write, check, start: float) -> ConvertResult:
-    """Write to a temporary name beside ``final`` (``write(staged)``), verify it
-    (``check(staged)`` → report or None), then atomically rename; on a parity failure keep
-    only ``<final>.unverified`` and raise; on any other error leave nothing behind."""
+def _write_verified(final: Path, target: Target, backend: str, write, check, start: float, *,
+                    force: bool = False) -> ConvertResult:
+    """Write to a staging name beside ``final`` (``write(staged)``: a file, or a bundle
+    directory), verify it (``check(staged)`` → report or None), then publish it atomically;
+    on a parity failure keep only ``<final>.unverified`` and raise; on any other error leave
+    nothing behind."""
     tmpdir = Path(tempfile.mkdtemp(prefix=".modelport-", dir=final.parent))
     try:
         staged = tmpdir / final.name
         write(staged)
         if not staged.exists():
-            raise ModelportError(f"the {target.name} writer produced no file")
+            raise ModelportError(f"the {target.name} writer produced no {'bundle' if target.is_bundle else 'file'}")
         report = check(staged)
         if report is not None and not report.passed:
             unverified = final.with_name(final.name + ".unverified")
-            _replace(staged, unverified)
+            _publish(staged, unverified, replace=True)
             err = VerificationError(f"{final.name} differs from the reference: {report.summary()}; "
                                     f"kept as {unverified.name}")
             err.report = report  # type: ignore[attr-defined]
             raise err
-        _replace(staged, final)
+        _publish(staged, final, replace=force)
         return ConvertResult(path=final, target=target.name, backend=backend, verified=report is not None,
                              report=report, seconds=time.perf_counter() - start)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _convert_native(model_path: Path, src, *, target: Target, out, backend: str, data, verify: bool,
-                    options: VerifyOptions | None, load_options: LoadOptions, say, start: float) -> ConvertResult:
-    """convert() for a framework source: only a third-party backend writes it, and the
-    artifact is verified against the framework's own predict."""
-    if backend == "modelport":
-        raise _no_ir(model_path, src.framework)
-    if backend != "onnxmltools" or target.runtime is None:
-        raise ModelportError(f"{model_path.name}: {src.framework} models convert only to onnx with --backend onnxmltools")
-    _check_native_options(model_path, load_options)
-    say(f"opening {model_path} with {src.framework}")
-    native = src.open(model_path, load_options)
-    rows = _native_rows(data, native)
-    final = _final_path(model_path, target, out)
+def _publish(staged: Path, dst: Path, *, replace: bool) -> None:
+    """Move a staged file or bundle to ``dst`` atomically (one rename within a directory).
+    An existing ``dst`` is replaced only with ``replace``: a file by the rename itself; a
+    bundle by moving the old one aside first and deleting it after the new one is in place.
+    Never replaces a directory that is not a modelport bundle (loses nothing)."""
+    from modelport.core.contract import is_bundle
 
-    def write(staged: Path) -> None:
-        from modelport.converters.targets._onnx_native import write_native_onnx
-
-        say(f"writing {target.name} ({backend})")
-        write_native_onnx(native, staged)
-
-    def check(staged: Path) -> ParityReport | None:
-        if not verify:
-            return None
-        from modelport._verify import VerifyOptions
-        from modelport._verify_native import verify_native
-
-        say(f"verifying against {src.framework}'s own predict")
-        return verify_native(native, staged, rows=rows, options=options or VerifyOptions())
-
-    return _write_verified(final, target, backend, write, check, start)
-
-
-def _replace(src: Path, dst: Path) -> None:
-    """Atomic rename within one directory; never replaces a directory (loses nothing)."""
-    if dst.is_dir():
+    if dst.is_dir() and not is_bundle(dst):
         raise ModelportError(f"output path {str(dst)!r} is a directory; pass another -o/--out")
-    os.replace(src, dst)
+    if dst.exists() and not replace:
+        raise ModelportError(f"{str(dst)!r} exists: pass --force to replace it")
+    if staged.is_dir() or dst.is_dir():
+        old = None
+        if dst.exists():
+            old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+            os.replace(dst, old)
+        os.replace(staged, dst)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+        return
+    os.replace(staged, dst)
 
 
 def verify(model_path: str | os.PathLike[str], artifact_path: str | os.PathLike[str], *,
@@ -333,7 +385,12 @@ def verify(model_path: str | os.PathLike[str], artifact_path: str | os.PathLike[
 
     artifact = Path(artifact_path)
     src = framework_source(Path(model_path))
-    if src is not None:  # LightGBM / scikit-learn: the reference is the framework's own predict
+    if src is None and _written_by_third_party(artifact):
+        from modelport.converters.backends import all_backends
+
+        for _key, be in all_backends().items():
+            src = src or _backend_source(Path(model_path), be)
+    if src is not None:  # the framework's own object is the reference (as when it was converted)
         from modelport._verify_native import verify_native
 
         load_options = load_options or LoadOptions()

@@ -28,8 +28,10 @@ def _number(cell: str) -> float | None:
         return None
 
 
-def read_rows(path: str | Path, *, feature_names: tuple[str, ...]) -> np.ndarray:
-    """float32 rows ``[n, len(feature_names)]`` from a CSV file.
+def read_rows(path: str | Path, *, feature_names: tuple[str, ...], dtype=np.float32) -> np.ndarray:
+    """``dtype`` rows ``[n, len(feature_names)]`` from a CSV file (each cell parsed to
+    float64 and rounded once to ``dtype``: float64 keeps the text's value for models that
+    compare in float64).
 
     A first line that is not all numbers is a header: its names must be the model's features
     (any order; the columns are reordered to the model's order).  Without a header the file
@@ -73,4 +75,4 @@ def read_rows(path: str | Path, *, feature_names: tuple[str, ...]) -> np.ndarray
             if v is None:
                 raise InputDataError(f"{path.name} line {line_no} column {src + 1}: {row[src].strip()[:30]!r} is not a number")
             out[r, c] = v
-    return out.astype(np.float32)
+    return out.astype(dtype)

@@ -12,6 +12,7 @@ def registry_tables() -> dict[str, list[dict[str, Any]]]:
     (registration order depends on which module happened to be imported first)."""
     from modelport.converters.frontends import all_frontends
     from modelport.converters.frontends._sources import all_sources
+    from modelport.converters.backends import backend_names
     from modelport.converters.targets import all_targets
     from modelport.runtimes import all_runtimes
 
@@ -24,7 +25,7 @@ def registry_tables() -> dict[str, list[dict[str, Any]]]:
         for n, f in sorted(all_sources().items())
     ]
     targets = [
-        {"name": n, "extension": t.extension, "runtime": t.runtime, "backends": list(t.backends),
+        {"name": n, "extension": t.extension, "runtime": t.runtime, "backends": list(backend_names(n)),
          "description": t.description}
         for n, t in sorted(all_targets().items())
     ]

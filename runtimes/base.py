@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from modelport.core.contract import OUTPUTS, FeatureSpec, Signature, is_bundle, read_manifest
+from modelport.core.contract import OUTPUTS, FeatureSpec, Signature, describe_prediction, is_bundle, read_manifest
 from modelport.core.errors import InputDataError, ModelFormatError
 from modelport.core.registry import Registry
 from modelport.core.toolchains import Toolchain
@@ -52,6 +52,7 @@ __all__ = [
     "all_runtimes",
     "detect_runtime",
     "select_output",
+    "describe_prediction",
 ]
 
 Output = Literal["prediction", "margin", "probabilities", "label"]

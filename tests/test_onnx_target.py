@@ -86,7 +86,9 @@ def run(m: Model, X, tmp_path, output="margin", **load):
 
 def test_registered():
     t = TARGETS.get("onnx")
-    assert (t.extension, t.runtime, t.backends) == (".onnx", "onnx", ("modelport", "onnxmltools"))
+    from modelport.converters.backends import backend_names
+
+    assert (t.extension, t.runtime, backend_names("onnx")) == (".onnx", "onnx", ("modelport", "onnxmltools"))
 
 
 def test_lt_threshold_and_ulp_neighbours(tmp_path):  # [2]
@@ -265,11 +267,14 @@ def test_unsupported_raises(bad, match, tmp_path):
 
 
 def test_unknown_backend_and_onnxmltools_without_source(tmp_path):
-    m = model(ensemble([stump(0, 0.0, 1, 2)]))
-    with pytest.raises(UnsupportedModelError, match="no backend"):
-        write_onnx(m, tmp_path / "m.onnx", WriteOptions(backend="nope"))
-    with pytest.raises(UnsupportedModelError, match="original model file"):
-        write_onnx(m, tmp_path / "m.onnx", WriteOptions(backend="onnxmltools"))
+    from modelport.converters.backends import BackendSource, get_backend
+    from modelport.core.errors import ModelportError
+
+    with pytest.raises(ModelportError, match="no backend 'nope'"):
+        get_backend("onnx", "nope")
+    be = get_backend("onnx", "onnxmltools")
+    with pytest.raises(UnsupportedModelError, match="XGBoost files that modelport can read"):
+        be.write(BackendSource(path=tmp_path / "m.json", framework="xgboost"), tmp_path / "m.onnx")
 
 
 # -- random ensembles: ONNX margin == reference evaluator, bit for bit --------------------

@@ -26,13 +26,8 @@ BUNDLE = "bundle"
 
 @dataclass(frozen=True)
 class WriteOptions:
-    """Options for writing an artifact."""
-
-    backend: str = "modelport"
-    """Which converter writes it: ``"modelport"`` (from the IR) or a third-party backend
-    the target lists in ``Target.backends`` (e.g. ``"onnxmltools"``)."""
-    source_path: Path | None = None
-    """The original model file; third-party backends convert from it, not from the IR."""
+    """Options for writing an artifact from the IR (format-specific choices live here as
+    typed, keyword-only fields with defaults)."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +58,6 @@ class Target:
     """``FILE`` or ``BUNDLE``."""
     toolchain: tuple[Toolchain, ...] = ()
     """External programs the runtime needs to run the artifact (checked before verifying)."""
-    backends: tuple[str, ...] = ("modelport",)
-    """Converters available for this format; the first is the default.  Third-party ones are
-    entries of :data:`modelport.converters.backends.BACKENDS`."""
 
     @property
     def is_bundle(self) -> bool:

@@ -321,18 +321,12 @@ def metadata(model: Model, *, backend: str) -> dict[str, str]:
 
 
 def write_onnx(model: Model, out_path: Path, options: WriteOptions) -> None:
-    """Write ``model`` to ``out_path`` as ONNX with the backend ``options.backend`` names."""
+    """Write ``model`` to ``out_path`` as modelport's ONNX graph (checked with
+    ``onnx.checker`` before it is written)."""
     onnx = _require_onnx()
-    if options.backend == "onnxmltools":
-        from modelport.converters.targets.onnxmltools_backend import build_with_onnxmltools
+    from modelport.core.version import __version__
 
-        proto = build_with_onnxmltools(model, options)
-    elif options.backend == "modelport":
-        from modelport.core.version import __version__
-
-        proto = build_onnx(model, producer_version=__version__)
-    else:
-        raise UnsupportedModelError(f"the onnx target has no backend {options.backend!r}")
+    proto = build_onnx(model, producer_version=__version__)
     onnx.checker.check_model(proto, full_check=True)
     Path(out_path).write_bytes(proto.SerializeToString())
 
@@ -347,6 +341,5 @@ TARGETS.register(
         runtime="onnx",
         margin_tolerance=MARGIN_TOLERANCE,
         link_tolerance=LINK_TOLERANCE,
-        backends=("modelport", "onnxmltools"),
     ),
 )

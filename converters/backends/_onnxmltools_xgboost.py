@@ -1,6 +1,6 @@
-"""``--backend onnxmltools``: the ecosystem's own converter as a second opinion.
+"""onnxmltools' XGBoost converter behind ``--backend onnxmltools``.
 
-It converts the ORIGINAL model file (``WriteOptions.source_path``), not the IR: an XGBoost
+It converts the ORIGINAL model file, not the IR: an XGBoost
 ``model.json`` / ``.ubj`` is loaded with xgboost and handed to
 ``onnxmltools.convert_xgboost`` as a ``Booster``, the way a user of onnxmltools would.
 modelport then adds its ``metadata_props`` for the input columns and provenance (feature
@@ -9,33 +9,31 @@ modelport's own graph, and onnxmltools' graph has its own outputs (``label`` /
 ``probabilities`` or ``variable``), which :mod:`modelport.runtimes.onnx` maps by position and
 element type.  The parity suite measures how far its predictions are from XGBoost's.
 
-LightGBM model.txt and pickled scikit-learn sources have no IR frontend yet: they are opened
-with their own framework and converted by :mod:`._onnx_native` (``convert_lightgbm`` /
-``skl2onnx``), and verified against the framework's own predict.
+LightGBM and scikit-learn models opened with their own framework are converted by
+:mod:`._onnxmltools_frameworks`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from modelport.core.ir.model import Model
-from modelport.converters.targets import WriteOptions
+from modelport.core.contract import METADATA_PREFIX, artifact_metadata
 from modelport.core.errors import UnsupportedModelError, require
+from modelport.core.ir.model import Model
 
 __all__ = ["build_with_onnxmltools", "ONNXMLTOOLS_OPSET"]
 
 #: Highest default-domain opset onnxmltools 1.16's XGBoost converter accepts (it refuses 18).
 ONNXMLTOOLS_OPSET = 15
 
-#: metadata keys copied from modelport's own writer (see ``onnx.metadata``).
+#: metadata keys copied from the artifact contract (:func:`artifact_metadata`).
 _KEPT_KEYS = ("features", "objective", "source_format", "framework", "framework_version",
               "source_sha256", "modelport_version", "missing")
 
 
-def build_with_onnxmltools(model: Model, options: WriteOptions):
-    """Convert ``options.source_path`` with onnxmltools; returns an ``onnx.ModelProto``."""
-    if options.source_path is None:
-        raise UnsupportedModelError("--backend onnxmltools converts the original model file: give its path")
+def build_with_onnxmltools(model: Model, source_path: Path):
+    """Convert the XGBoost file ``source_path`` (read into ``model``) with onnxmltools;
+    returns an ``onnx.ModelProto`` carrying modelport's metadata for its inputs."""
     framework = model.provenance.framework if model.provenance else ""
     if framework != "xgboost":
         raise UnsupportedModelError(
@@ -47,9 +45,9 @@ def build_with_onnxmltools(model: Model, options: WriteOptions):
 
     booster = xgb.Booster()
     try:
-        booster.load_model(str(Path(options.source_path)))
+        booster.load_model(str(Path(source_path)))
     except xgb.core.XGBoostError as exc:
-        raise UnsupportedModelError(f"xgboost cannot load {options.source_path}: {exc}") from None
+        raise UnsupportedModelError(f"xgboost cannot load {Path(source_path).name}: {exc}") from None
     try:
         proto = onnxmltools.convert_xgboost(
             booster,
@@ -61,10 +59,9 @@ def build_with_onnxmltools(model: Model, options: WriteOptions):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise UnsupportedModelError(f"onnxmltools cannot convert this model: {type(exc).__name__}: {first}") from None
 
-    from modelport.converters.targets.onnx import METADATA_PREFIX, metadata
     from onnx import helper
 
-    ours = metadata(model, backend="onnxmltools")
+    ours = artifact_metadata(model, backend="onnxmltools")
     props = {k: v for k, v in ours.items() if k[len(METADATA_PREFIX):] in _KEPT_KEYS}
     props[METADATA_PREFIX + "backend"] = "onnxmltools"
     props[METADATA_PREFIX + "onnxmltools_version"] = getattr(onnxmltools, "__version__", "")

@@ -20,12 +20,11 @@ modelport adds its ``metadata_props`` (features, task, provenance, ``modelport.b
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from modelport.converters.frontends._sources import NativeModel
 from modelport.core.errors import UnsupportedModelError, require
 
-__all__ = ["build_native_onnx", "write_native_onnx", "SKL2ONNX_OPSET"]
+__all__ = ["build_framework_onnx", "SKL2ONNX_OPSET"]
 
 #: Opsets for skl2onnx: modelport's own default-domain opset, ``ai.onnx.ml`` 3 (the tree
 #: operators onnxruntime executes with float and double inputs).
@@ -38,7 +37,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _lightgbm(native: NativeModel):
-    from modelport.converters.targets.onnxmltools_backend import ONNXMLTOOLS_OPSET
+    from modelport.converters.backends._onnxmltools_xgboost import ONNXMLTOOLS_OPSET
 
     onnxmltools = require("onnxmltools", extra="onnxmltools", purpose="--backend onnxmltools")
     from onnxmltools.convert.common.data_types import FloatTensorType
@@ -89,7 +88,7 @@ def _sklearn(native: NativeModel):
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def build_native_onnx(native: NativeModel, *, source_format: str):
+def build_framework_onnx(native: NativeModel, *, source_format: str):
     """The ``onnx.ModelProto`` of ``native`` written by onnxmltools / skl2onnx, with
     modelport's metadata."""
     if native.framework == "lightgbm":
@@ -101,7 +100,7 @@ def build_native_onnx(native: NativeModel, *, source_format: str):
     from onnx import helper
 
     from modelport.core.version import __version__
-    from modelport.converters.targets.onnx import METADATA_PREFIX
+    from modelport.core.contract import METADATA_PREFIX
 
     props = {
         "features": json.dumps([{"name": n, "type": "float", "categories": None} for n in native.feature_names]),
@@ -121,11 +120,3 @@ def build_native_onnx(native: NativeModel, *, source_format: str):
     }
     helper.set_model_props(proto, {METADATA_PREFIX + k: v for k, v in props.items()})
     return proto
-
-
-def write_native_onnx(native: NativeModel, out_path: Path) -> None:
-    """Convert ``native`` with the ecosystem's converter, check and write the ONNX file."""
-    onnx = require("onnx", extra="onnx", purpose="Writing ONNX")
-    proto = build_native_onnx(native, source_format=native.source)
-    onnx.checker.check_model(proto, full_check=True)
-    Path(out_path).write_bytes(proto.SerializeToString())
