@@ -9,7 +9,9 @@ percentiles, the clock's resolution accounted for, and the thread count stated.
   long enough) and reports per-call times; ``calls_per_sample`` says when it did, since
   percentiles of k-call means are narrower than percentiles of single calls.
 * Warm-up calls (at least :data:`WARMUP_CALLS` and :data:`WARMUP_SECONDS`) run first and are
-  discarded: first calls pay for lazy imports, JIT compilation, page faults and caches.
+  discarded: first calls pay for lazy imports, JIT compilation, page faults and caches.  A
+  call so slow that the budget cannot hold the usual counts (a process started per call) gets
+  two warm-up calls and at least 3 samples, and says so through ``samples``.
 * Samples are taken in rounds; timing stops when the median of all samples moved less than
   ``rel_tol`` over the last round (``stable``), or the time budget or sample cap is reached
   (``stable`` False: the result says it is not settled rather than pretending).
@@ -107,8 +109,21 @@ def measure(fn: Callable[[], object], *, budget: float = 1.0, min_samples: int =
     ``min_samples`` samples), ``max_samples`` samples, or ``budget`` seconds of sampling."""
     resolution = clock_resolution_ns()
     floor_ns = RESOLUTION_FACTOR * resolution
-    warm, t_start = 0, time.perf_counter()
+    min_samples = max(1, min(min_samples, max_samples))
+    t_start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t_start
+    warm = 1
+    if first * (min_samples + WARMUP_CALLS) > budget:
+        # Slow calls (a process per call, a JVM start): one more warm-up call past the first
+        # (start-up costs), and at least 3 samples -- fewer than asked, so rarely "stable".
+        fn()
+        warm += 1
+        min_samples = min(min_samples, 3)
+        max_samples = max(min_samples, min(max_samples, int(budget / max(first, 1e-9)) + 1))
     while warm < WARMUP_CALLS or time.perf_counter() - t_start < min(WARMUP_SECONDS, budget / 4):
+        if first * (min_samples + WARMUP_CALLS) > budget:
+            break
         fn()
         warm += 1
     k = 1
@@ -118,7 +133,6 @@ def measure(fn: Callable[[], object], *, budget: float = 1.0, min_samples: int =
     samples: list[int] = []
     last_median: float | None = None
     stable = False
-    min_samples = max(1, min(min_samples, max_samples))
     while len(samples) < max_samples:
         for _ in range(min(round_size, max_samples - len(samples))):
             samples.append(_time_once(fn, k))

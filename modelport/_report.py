@@ -152,7 +152,8 @@ def _header(result: dict) -> dict[str, str]:
                    f"{mach['os']} {mach['arch']}; {mach['python']}",
         "timing": f"{s['threads']} thread(s) per runtime and baseline; clock {s['clock']} (resolution "
                   f"{s['clock_resolution_ns']} ns); warm-up, then samples until the median moves < 2% "
-                  f"(budget {s['budget_seconds']} s per measurement); load times "
+                  f"(budget {s['budget_seconds']} s per measurement); every timed call gets different rows "
+                  "(no credit for a runtime's memo of its last input); load times "
                   + ("cold (empty build cache)" if s.get("cold_caches") else "with the user's build cache"),
         "baseline": result["baseline"]["name"] + ("" if result["baseline"]["status"] == "ok"
                                                   else f" (not measured: {result['baseline']['reason']})"),

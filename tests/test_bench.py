@@ -194,6 +194,17 @@ def test_slow_calls_are_timed_one_by_one_and_stop_at_the_cap():
     assert set(t.summary()) >= {"p50_us", "p95_us", "p99_us", "samples", "calls_per_sample", "stable"}
 
 
+@pytest.mark.parametrize("n, b", [(1000, 1), (1000, 100), (1000, 300), (50, 40)])
+def test_throughput_batches_differ_call_to_call(n, b):
+    """A runtime that remembers its last input (the process-based ones do) gets no cache hits."""
+    from modelport._bench import _variants
+
+    X = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
+    vs = _variants(X, b)
+    assert len(vs) >= 2 and all(v.shape == (b, 3) for v in vs)
+    assert len({v.tobytes() for v in vs}) == len(vs)
+
+
 def test_recommendations_follow_the_measurements():
     def row(name, p50, tp, size, passed=True):
         return {"format": name, "status": "ok", "parity": {"passed": passed}, "latency": {"p50_us": p50, "p99_us": p50 * 2},
