@@ -525,8 +525,8 @@ def _outputs(m: Model, res: dict, env: dict[str, np.ndarray], n: int) -> None:
                 idx = np.argmax(np.nan_to_num(res["probs"], nan=-np.inf), axis=1)
                 try:
                     v = np.array([float(c) for c in res["cats"]])[idx]
-                except ValueError:
-                    raise unsupported("a non-numeric predicted category", m.where) from None
+                except ValueError:  # non-numeric class names: the class index
+                    v = idx.astype(np.float64)
         else:
             if "probs" not in res or arg not in res["cats"]:
                 raise ModelFormatError(f"{m.where}: OutputField {name!r} asks the probability of {arg!r}, which is not a class")

@@ -225,7 +225,9 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
                                "property": "missing"})
         em.close("DataField")
     if classifier:
-        em.open("DataField", {"name": target, "optype": "categorical", "dataType": "integer"})
+        # string classes: jpmml-evaluator matches OutputField probability values to string
+        # categories (with dataType="integer" it returned probability 0 for every class)
+        em.open("DataField", {"name": target, "optype": "categorical", "dataType": "string"})
         for c in classes:
             em.empty("Value", {"value": c})
         em.close("DataField")
@@ -266,7 +268,7 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
     _schema(em, names, target)
     em.open("Output")
     if classifier:
-        em.empty("OutputField", {"name": label_field, "optype": "categorical", "dataType": "integer", "feature": "predictedValue"})
+        em.empty("OutputField", {"name": label_field, "optype": "categorical", "dataType": "string", "feature": "predictedValue"})
         for c, pf in zip(classes, prob_fields, strict=True):
             em.empty("OutputField", {"name": pf, "optype": "continuous", "dataType": "float", "feature": "probability", "value": c})
     elif model.post_transform is PostTransform.HINGE:
@@ -336,8 +338,9 @@ def _emit_link(em: Emitter, link: str, classifier: bool, target: str, classes: l
 
 def write_pmml(model: Model, out_path: Path, options: WriteOptions) -> None:
     """Write ``model`` to ``out_path`` as PMML 4.4 (backend ``"modelport"`` only here)."""
-    if options.backend != "modelport":
-        raise UnsupportedModelError(f"the pmml target has no backend {options.backend!r} in this module")
+    backend = getattr(options, "backend", "modelport")
+    if backend != "modelport":
+        raise UnsupportedModelError(f"the pmml target has no backend {backend!r} in this module")
     text = build_pmml(model)
     Path(out_path).write_text(text, encoding="utf-8")
 
