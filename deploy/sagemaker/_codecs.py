@@ -19,6 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+try:  # optional C fast path for CSV cells (fast_float inside: correctly rounded, like float())
+    from fastnumbers import try_array as _try_array
+except ImportError:  # pragma: no cover - exercised where fastnumbers is absent
+    _try_array = None
+
 __all__ = ["HttpError", "CONTENT_TYPES", "ACCEPT_TYPES", "media_type", "decode", "encode", "choose_accept"]
 
 #: Request content types /invocations reads.
@@ -105,8 +110,8 @@ def decode(body: bytes, content_type: str | None, features: Sequence[Any]) -> np
 def decode_csv(body: bytes, n_features: int) -> np.ndarray:
     """CSV without a header, one row per line, as float64 ``[N, n_features]``.
 
-    Fast path: one split of the whole body and one C-level float conversion per cell; the
-    slow path (empty cells = missing, or an error to locate) runs only when the fast one fails.
+    Fast path: one split of the whole body and one C-level conversion of all cells (see
+    :func:`_parse_cells`); the slow path (empty cells = missing, or an error to locate) runs only when the fast one fails.
     """
     text = body.replace(b"\r\n", b"\n") if b"\r" in body else body
     if text.endswith(b"\n"):
@@ -120,13 +125,24 @@ def decode_csv(body: bytes, n_features: int) -> np.ndarray:
     if len(cells) != n_rows * n_features:
         _raise_row_width(text, n_features)
     try:
-        flat = np.fromiter(map(float, cells), dtype=np.float64, count=len(cells))
+        flat = _parse_cells(cells)
     except ValueError:
         flat = _csv_slow(cells, n_features)
         _check_finite(flat, n_features, allow_nan_mask=np.isnan(flat) & _empty_mask(cells))
         return flat.reshape(n_rows, n_features)
     _check_finite(flat, n_features)
     return flat.reshape(n_rows, n_features)
+
+
+def _parse_cells(cells: list[bytes]) -> np.ndarray:
+    """float64 of every cell, correctly rounded (as Python's ``float``); ValueError on any
+    cell that is not a number.  fastnumbers (the ``serve`` extra) does it in C, about 10x
+    faster than a ``float`` call per cell, with the same results."""
+    if _try_array is not None:
+        out = np.empty(len(cells), dtype=np.float64)
+        _try_array(cells, out)
+        return out
+    return np.fromiter(map(float, cells), dtype=np.float64, count=len(cells))
 
 
 def _raise_row_width(text: bytes, n: int) -> None:
@@ -162,7 +178,7 @@ def _check_finite(flat: np.ndarray, n: int, allow_nan_mask: np.ndarray | None = 
         bad &= ~allow_nan_mask
     if bad.any():
         k = int(np.argmax(bad))
-        raise HttpError(400, f"row {k // n + 1}, column {k % n + 1}: {flat[k]!r} is not a finite number "
+        raise HttpError(400, f"row {k // n + 1}, column {k % n + 1}: {float(flat[k])!r} is not a finite number "
                              "(leave the cell empty for a missing value)")
 
 
