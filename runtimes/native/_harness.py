@@ -162,6 +162,20 @@ class ProcessRuntime:
     def _env(self) -> dict[str, str] | None:
         return None
 
+    def program_feature_names(self) -> list[str]:
+        """The feature names compiled into the generated program, as the program itself
+        reports them (UTF-8, hex per line): proof that names survive the language's string
+        literals exactly."""
+        try:
+            res = subprocess.run(self._command(self.workdir, ["--names"]), stdin=subprocess.DEVNULL,  # noqa: S603 - fixed argv
+                                 capture_output=True, timeout=self.run_timeout, env=self._env())
+        except subprocess.TimeoutExpired:
+            raise ModelportError(f"{self.path.name}: the {self.name} program timed out listing its features") from None
+        if res.returncode != 0:
+            raise ModelportError(f"{self.path.name}: the {self.name} program failed: "
+                                 f"{_first_error_line(res.stderr.decode('utf-8', 'replace'))}")
+        return [bytes.fromhex(line).decode("utf-8") for line in res.stdout.decode("ascii").split("\n")[:-1]]
+
     # -- scoring -----------------------------------------------------------------------
     def _score(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(margins [n, n_outputs], predictions [n, n_pred]) from one process run."""

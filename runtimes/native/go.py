@@ -30,6 +30,7 @@ package main
 
 import (
 \t"encoding/binary"
+\t"encoding/hex"
 \t"fmt"
 \t"math"
 \t"os"
@@ -39,6 +40,12 @@ import (
 )
 
 func main() {
+\tif os.Args[1] == "--names" {
+\t\tfor _, name := range model.FeatureNames {
+\t\t\tfmt.Println(hex.EncodeToString([]byte(name)))
+\t\t}
+\t\treturn
+\t}
 \tin, err := os.ReadFile(os.Args[1])
 \tif err != nil {
 \t\tfmt.Fprintln(os.Stderr, "error:", err)
@@ -92,7 +99,7 @@ class GoRuntime(ProcessRuntime):
 
     name = "go"
     toolchain = GO
-    harness_version = "1"
+    harness_version = "2"
 
     def _build(self, workdir: Path) -> None:
         src = workdir / "bundle" / "model.go"

@@ -31,6 +31,15 @@ import java.nio.file.Paths;
 
 public final class ModelportHarness {
     public static void main(String[] args) throws Exception {
+        if (args[0].equals("--names")) {
+            StringBuilder sb = new StringBuilder();
+            for (String name : Model.featureNames()) {
+                for (byte c : name.getBytes(java.nio.charset.StandardCharsets.UTF_8)) sb.append(String.format("%02x", c & 255));
+                sb.append('\\n');
+            }
+            System.out.print(sb);
+            return;
+        }
         byte[] in = Files.readAllBytes(Paths.get(args[0]));
         int n = Integer.parseInt(args[2]);
         int nf = Model.N_FEATURES, no = Model.N_OUTPUTS, np = Model.N_PREDICTIONS;
@@ -57,7 +66,7 @@ class JavaRuntime(ProcessRuntime):
 
     name = "java"
     toolchain = JAVA
-    harness_version = "1"
+    harness_version = "2"
 
     def _build(self, workdir: Path) -> None:
         javac = self._tools[0]

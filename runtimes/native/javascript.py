@@ -28,6 +28,13 @@ import * as M from "./bundle/model.mjs";
 
 const [inPath, outPath, nText] = process.argv.slice(2);
 if (inPath === "--check") process.exit(0);
+if (inPath === "--names") {
+  const enc = new TextEncoder();
+  for (const name of M.FEATURE_NAMES) {
+    process.stdout.write(Array.from(enc.encode(name), (c) => c.toString(16).padStart(2, "0")).join("") + "\\n");
+  }
+  process.exit(0);
+}
 const n = Number(nText), nf = M.N_FEATURES, no = M.N_OUTPUTS, np = M.N_PREDICTIONS;
 const raw = readFileSync(inPath);
 const X = new {it}(n * nf);
@@ -49,7 +56,7 @@ class JavaScriptRuntime(ProcessRuntime):
 
     name = "javascript"
     toolchain = NODE
-    harness_version = "1"
+    harness_version = "2"
 
     def _build(self, workdir: Path) -> None:
         if not (workdir / "bundle" / "model.mjs").is_file():

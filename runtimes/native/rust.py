@@ -27,6 +27,12 @@ mod model;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args[1] == "--names" {
+        for name in model::FEATURE_NAMES.iter() {
+            println!("{}", name.bytes().map(|c| format!("{:02x}", c)).collect::<String>());
+        }
+        return;
+    }
     let input = std::fs::read(&args[1]).expect("error: cannot read the rows");
     let n: usize = args[3].parse().expect("error: bad row count");
     let m = model::Model::new();
@@ -58,7 +64,7 @@ class RustRuntime(ProcessRuntime):
 
     name = "rust"
     toolchain = RUST
-    harness_version = "1"
+    harness_version = "2"
 
     def _build(self, workdir: Path) -> None:
         src = workdir / "bundle" / "model.rs"
