@@ -28,11 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Timing", "measure", "clock_resolution_ns", "thread_info", "RESOLUTION_FACTOR"]
+__all__ = ["Timing", "measure", "clock_resolution_ns", "thread_info", "RESOLUTION_FACTOR", "CALIBRATION_TIMINGS"]
 
 #: A timed sample must last at least this many clock resolutions.
 RESOLUTION_FACTOR = 100
 WARMUP_CALLS = 3
+#: Timings per candidate calls-per-sample while calibrating (the least disturbed one decides).
+CALIBRATION_TIMINGS = 3
 WARMUP_SECONDS = 0.05
 
 _RESOLUTION: int | None = None
@@ -112,13 +114,13 @@ def measure(fn: Callable[[], object], *, budget: float = 1.0, min_samples: int =
     min_samples = max(1, min(min_samples, max_samples))
     t_start = time.perf_counter()
     fn()
-    first = time.perf_counter() - t_start
-    warm = 1
+    t_mid = time.perf_counter()
+    fn()
+    first = min(t_mid - t_start, time.perf_counter() - t_mid)  # the less disturbed of two calls
+    warm = 2
     if first * (min_samples + WARMUP_CALLS) > budget:
-        # Slow calls (a process per call, a JVM start): one more warm-up call past the first
-        # (start-up costs), and at least 3 samples -- fewer than asked, so rarely "stable".
-        fn()
-        warm += 1
+        # Slow calls (a process per call, a JVM start): two warm-up calls (start-up costs),
+        # and at least 3 samples -- fewer than asked, so rarely "stable".
         min_samples = min(min_samples, 3)
         max_samples = max(min_samples, min(max_samples, int(budget / max(first, 1e-9)) + 1))
     while warm < WARMUP_CALLS or time.perf_counter() - t_start < min(WARMUP_SECONDS, budget / 4):
@@ -126,8 +128,8 @@ def measure(fn: Callable[[], object], *, budget: float = 1.0, min_samples: int =
             break
         fn()
         warm += 1
-    k = 1
-    while _time_once(fn, k) < floor_ns and k < 1 << 20:
+    k = 1  # calls per sample: doubled until the least disturbed of a few samples is long enough
+    while min(_time_once(fn, k) for _ in range(CALIBRATION_TIMINGS)) < floor_ns and k < 1 << 20:
         k *= 2
     deadline = time.perf_counter() + budget
     samples: list[int] = []
