@@ -20,13 +20,7 @@ def _bits(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
 
 
-def ulp_distance(a, b) -> np.ndarray:
-    """|a - b| in float32 ULPs (ordered-integer trick; both must be finite)."""
-    ia = _bits(a).astype(np.int64)
-    ib = _bits(b).astype(np.int64)
-    ia = np.where(ia & 0x80000000, 0x80000000 - ia, ia)
-    ib = np.where(ib & 0x80000000, 0x80000000 - ib, ib)
-    return np.abs(ia - ib)
+from modelport.core.numerics import ulp_distance  # noqa: E402  (the one definition)
 
 
 def assert_bitwise(ours, ref, what: str) -> None:

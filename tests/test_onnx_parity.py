@@ -33,6 +33,7 @@ from modelport.converters.targets.onnx import (  # noqa: E402
     write_onnx,
 )
 from modelport.core.errors import UnsupportedModelError  # noqa: E402
+from modelport.core.numerics import ulp_distance as core_ulp_distance  # noqa: E402
 
 pytestmark = pytest.mark.onnx
 
@@ -180,13 +181,8 @@ def test_modelport_onnx_parity(xgb_trained, name, tmp_path):
 
 def ulp_distance(a, b) -> np.ndarray:
     """Elementwise distance in float32 units in the last place (NaN equal to NaN: 0)."""
-    def ordered(x):
-        i = np.asarray(x, dtype=np.float32).view(np.int32).astype(np.int64)
-        return np.where(i < 0, -(i & 0x7FFFFFFF), i)
-
     a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
-    d = np.abs(ordered(a) - ordered(b))
-    return np.where(np.isnan(a) & np.isnan(b), 0, d)
+    return np.where(np.isnan(a) & np.isnan(b), 0, core_ulp_distance(a, b))
 
 
 @pytest.mark.parametrize("name", _params())

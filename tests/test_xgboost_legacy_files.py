@@ -24,6 +24,7 @@ import pytest
 from modelport.converters.frontends import detect_frontend, load_model
 from modelport.core.ir.evaluate import TRANSFORM_ULP, predict, predict_margin
 from modelport.core.ir.model import TreeEnsemble
+from modelport.core.numerics import ulp_distance
 from modelport.core.errors import ModelFormatError, UnsupportedModelError
 
 ROOT = Path(__file__).parent / "fixtures" / "xgboost_legacy"
@@ -56,12 +57,7 @@ def _load_case(exp_path: Path, fname: str):
     return exp, load_model(exp_path.parent / fname), X, margin, pred
 
 
-def _ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ia = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.int64)
-    ib = np.ascontiguousarray(b, dtype=np.float32).view(np.uint32).astype(np.int64)
-    ia = np.where(ia & 0x80000000, 0x80000000 - ia, ia)
-    ib = np.where(ib & 0x80000000, 0x80000000 - ib, ib)
-    return np.abs(ia - ib)
+_ulps = ulp_distance  # the one definition (modelport.core.numerics)
 
 
 def test_fixtures_present():
