@@ -77,8 +77,8 @@ def _first_difference(want, got, path: Loc = ()) -> Loc | None:
             if not isinstance(g, list) or len(g) != len(w):
                 return p
             stack.extend((w[i], g[i], (*p, i)) for i in reversed(range(len(w))))
-        elif type(w) is not type(g) or w != g:
-            return p
+        elif type(w) is not type(g) or w != g or (isinstance(w, float) and str(w) != str(g)):
+            return p  # floats compare by their text too: -0.0 is not 0.0 for the sums
     return None
 
 
