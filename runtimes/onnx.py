@@ -252,13 +252,22 @@ def _new_session(ort: Any, path: str, opts: Any) -> Any:
             box["error"] = exc
 
     with _STACK_LOCK:  # threading.stack_size is process-wide: set, start, restore
-        previous = threading.stack_size(SESSION_THREAD_STACK_BYTES)
+        try:
+            previous = threading.stack_size(SESSION_THREAD_STACK_BYTES)
+        except (ValueError, RuntimeError):  # platform without settable stacks
+            previous = None
         try:
             worker = threading.Thread(target=build, name="modelport-onnx-load", daemon=True)
             worker.start()
+        except RuntimeError:  # no room for the stack (e.g. a tight RLIMIT_AS): this thread
+            worker = None
         finally:
-            threading.stack_size(previous)
-    worker.join()
+            if previous is not None:
+                threading.stack_size(previous)
+    if worker is None:
+        build()
+    else:
+        worker.join()
     if "error" in box:
         raise box["error"]
     return box["session"]

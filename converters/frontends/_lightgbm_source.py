@@ -93,7 +93,13 @@ except BaseException as exc:
 def _limit_child() -> None:  # runs in the child between fork and exec
     import resource
 
-    resource.setrlimit(resource.RLIMIT_AS, (TRIAL_ADDRESS_SPACE_BYTES, TRIAL_ADDRESS_SPACE_BYTES))
+    # Never above what this process may use itself (a hard limit cannot be raised).
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = TRIAL_ADDRESS_SPACE_BYTES
+    for lim in (soft, hard):
+        if lim != resource.RLIM_INFINITY:
+            cap = min(cap, lim)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
