@@ -121,7 +121,8 @@ def measure(url: str, body_file: Path, *, connections: int, duration: float, wrk
     script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/csv"\n'
                       f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n')
     threads = max(1, min(connections, 2))
-    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", str(script), url + "/invocations"]
+    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "30s", "--latency", "-s", str(script),
+           url + "/invocations"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)  # noqa: S603 - wrk with our arguments
     out = res.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                     results.append({"server": name, "rows": n_rows, "connections": conns, **m})
                     if not args.json:
                         print(f"{name:<16} rows {n_rows:>5} conns {conns:>3}: {m['rps']:>9.1f} req/s  p50 {m['p50_ms']:7.2f} ms"
-                              f"  p99 {m['p99_ms']:7.2f} ms  non-2xx {m['non_2xx']}", file=sys.stderr, flush=True)
+                              f"  p99 {m['p99_ms']:7.2f} ms  non-2xx {m['non_2xx']} {m['socket_errors']}", file=sys.stderr, flush=True)
         summary = []
         for r in results:
             if r["server"] == "modelport serve":

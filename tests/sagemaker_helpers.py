@@ -27,9 +27,17 @@ def free_port() -> int:
 
 def train_onnx(out_dir: Path, *, n_trees: int = 20, objective: str = "binary:logistic", seed: int = 0) -> Path:
     """Train a small seeded XGBoost model and convert it (verified) to ONNX."""
-    import xgboost as xgb
-
     import modelport
+
+    model = train_xgboost(out_dir, n_trees=n_trees, objective=objective, seed=seed)
+    out = model.with_suffix(".onnx")
+    modelport.convert(model, to="onnx", out=out)
+    return out
+
+
+def train_xgboost(out_dir: Path, *, n_trees: int = 20, objective: str = "binary:logistic", seed: int = 0) -> Path:
+    """Train a small seeded XGBoost model with missing values; return its model.json."""
+    import xgboost as xgb
 
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(1000, N_FEATURES)).astype(np.float32)
@@ -43,9 +51,7 @@ def train_onnx(out_dir: Path, *, n_trees: int = 20, objective: str = "binary:log
     booster = xgb.train(params, xgb.DMatrix(X, label=y), n_trees)
     model = out_dir / f"model-{objective.replace(':', '-')}-{n_trees}.json"
     booster.save_model(model)
-    out = model.with_suffix(".onnx")
-    modelport.convert(model, to="onnx", out=out)
-    return out
+    return model
 
 
 def make_rows(n: int, *, seed: int = 1, missing: float = 0.05) -> np.ndarray:
