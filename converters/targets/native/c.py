@@ -55,7 +55,10 @@ def _ctype(dtype: str) -> str:
 
 def generate_c(model: Model, *, shape: str = "auto") -> dict[str, str]:
     """``{"model.h": ..., "model.c": ...}`` for ``model`` in the given code shape."""
-    plan = L.lower(model, shape=shape, max_unrolled_nodes=UNROLLED_MAX_NODES)
+    return _generate(L.lower(model, shape=shape, max_unrolled_nodes=UNROLLED_MAX_NODES))
+
+
+def _generate(plan: L.Plan) -> dict[str, str]:
     n_pred = 1 if plan.post_transform == "softmax_label" else plan.n_outputs
     header = _HEADER.format(nf=plan.n_features, no=plan.n_outputs, npred=n_pred, intype=_ctype(plan.input_dtype))
     src = [_PRELUDE.format(intype=_ctype(plan.input_dtype), acc=_ctype(plan.acc_dtype),
@@ -79,13 +82,14 @@ def write_c(model: Model, out_path: Path, options: WriteOptions, *, shape: str |
     """Write the bundle directory ``out_path`` (model.h, model.c, modelport.json).  ``shape``
     (or ``options.code_shape`` when present) picks ``"unrolled"``/``"arrays"``; default auto."""
     shape = shape or getattr(options, "code_shape", None) or "auto"
-    files = generate_c(model, shape=shape)
+    plan = L.lower(model, shape=shape, max_unrolled_nodes=UNROLLED_MAX_NODES)
+    files = _generate(plan)
     out = Path(out_path)
     out.mkdir(parents=True, exist_ok=False)
     for name, text in files.items():
         (out / name).write_text(text, encoding="ascii")
     write_manifest(out, format="c", runtime="c", entry="model.c",
-                   metadata=artifact_metadata(model, extra={"input_type": input_dtype(model)}))
+                   metadata=artifact_metadata(model, extra={"input_type": input_dtype(model), "code_shape": plan.shape}))
 
 
 def input_dtype(model: Model) -> str:
