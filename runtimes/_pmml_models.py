@@ -424,15 +424,17 @@ def add_derived(derived: list, env: dict[str, np.ndarray], n: int) -> None:
 
 
 def _sum(cols: list[np.ndarray], weights: list[float], math: str, method: str) -> np.ndarray:
+    """Aggregate segment results (blocks of columns [n, k], in segment order).  ``np.cumsum`` accumulates strictly left
+    to right in the requested dtype (one rounding per addition, unlike the pairwise
+    ``np.sum``), so a float32 context is the sequential float32 sum."""
     dt = np.float32 if math == "float" else np.float64
-    acc = np.zeros(cols[0].shape[0], dt)
-    weighted = method.startswith("weighted")
+    M = (cols[0] if len(cols) == 1 else np.concatenate(cols, axis=1)).astype(dt)
     with np.errstate(all="ignore"):
-        for col, w in zip(cols, weights, strict=True):
-            v = col.astype(dt)
-            acc = (acc + (v * dt(w)).astype(dt)).astype(dt) if weighted else (acc + v).astype(dt)
+        if method.startswith("weighted"):
+            M = (M * np.asarray(weights, dt)[None, :]).astype(dt)
+        acc = np.cumsum(M, axis=1, dtype=dt)[:, -1]
         if method == "average":
-            acc = (acc / dt(len(cols))).astype(dt)
+            acc = (acc / dt(M.shape[1])).astype(dt)
         elif method == "weightedAverage":
             acc = (acc / dt(sum(weights))).astype(dt)
     return acc.astype(np.float64)
@@ -460,13 +462,12 @@ def evaluate_model(m: Model, env: dict[str, np.ndarray], n: int) -> dict:
             if part[0] == "trees":
                 batch = part[1]
                 X = np.column_stack([local_env[f] for f in batch.preds.fields]) if batch.preds.fields else np.zeros((n, 1))
-                scores = batch.evaluate(X)
-                cols.extend(scores[:, i] for i in range(scores.shape[1]))
+                cols.append(batch.evaluate(X))
             else:
                 sub = evaluate_model(part[1], env, n)
                 if "value" not in sub:
                     raise unsupported("classification segment", m.where, f"inside a {m.method} Segmentation")
-                cols.append(sub["value"])
+                cols.append(sub["value"][:, None])
         res = {"value": _sum(cols, m.weights, m.math, m.method)}
     _outputs(m, res, env, n)
     return res
@@ -539,8 +540,9 @@ def evaluate_document(doc: Document, X: np.ndarray) -> tuple[dict, dict[str, np.
     model's result and the field environment (every output field by name)."""
     n = X.shape[0]
     env: dict[str, np.ndarray] = {}
+    X32 = X.astype(np.float32).astype(np.float64) if any(doc.fields[f] == "float" for f in doc.active) else X
     for j, name in enumerate(doc.active):
-        col = _cast(X[:, j], doc.fields[name])
+        col = X32[:, j] if doc.fields[name] == "float" else X[:, j]
         for mv in doc.missing_values.get(name, ()):
             col = np.where(col == mv, np.nan, col)
         env[name] = col

@@ -29,6 +29,8 @@ BOOL_OPS = {"and": 0, "or": 1, "xor": 2, "surrogate": 3}
 MISSING_STRATEGIES = {"none": 0, "defaultChild": 1, "lastPrediction": 2, "nullPrediction": 3}
 NO_TRUE_CHILD = {"returnNullPrediction": 0, "returnLastPrediction": 1}
 MAX_COMPOUND_DEPTH = 32
+#: (row, tree) pairs walked at once; bounds the evaluator's working memory (~100 MB).
+CHUNK_PAIRS = 1 << 21
 
 
 @dataclass
@@ -178,9 +180,76 @@ class TreeBatch:
             setattr(self, name + "_a", np.array(getattr(self, name), np.int64))
         self.score_a = np.array(self.score, np.float64)
         self.max_kids = int(max(self.kid_count, default=0))
+        self.fast_next = None
+        self._build_fast()
+
+    def _build_fast(self) -> None:
+        """The binary-split fast path: every internal node has a split child and a ``<True/>``
+        child, the roots are ``<True/>``, and UNKNOWN goes to ``defaultChild`` (or, with
+        strategy ``none``, on to the ``<True/>`` child).  Then one predicate per node decides
+        a slot (FALSE: second child, UNKNOWN: default, TRUE: first child) in a [node, 3]
+        table where leaves point to themselves, and every pair advances without compaction,
+        as the reference evaluator does."""
+        kc, ks, kinds, pof = self.kid_count_a, self.kid_start_a, self.preds.kind_a, self.pred_of_a
+        n = kc.size
+        own = np.arange(n, dtype=np.int64)
+        internal = kc > 0
+        if not n or np.any(internal & (kc != 2)) or np.any(kinds[pof[self.roots_a]] != K_TRUE):
+            return
+        left, right = np.where(internal, ks, own), np.where(internal, ks + 1, own)
+        if np.any(kinds[pof[right[internal]]] != K_TRUE):
+            return
+        split = pof[left[internal]]
+        if np.any((kinds[split] != K_SIMPLE) & (kinds[split] != K_SET)):
+            return
+        ms = self.missing_strategy_a
+        if np.any(internal & (ms != 0) & (ms != 1)):
+            return
+        dflt = np.where(ms == 1, self.default_child_a, right)
+        if np.any(internal & (dflt < 0)):
+            return
+        dflt = np.where(internal, dflt, own)
+        self.fast_next = np.stack([right, dflt, left], axis=1).ravel()
+        true_pred = int(pof[self.roots_a[0]])
+        self.fast_pred = np.where(internal, pof[left], true_pred)
+        ops = np.unique(self.preds.op_a[split])
+        self.fast_op = int(ops[0]) if ops.size == 1 and ops[0] in (2, 3, 4, 5) and np.all(kinds[split] == K_SIMPLE) else -1
+        self.fast_col = np.where(internal, self.preds.col_a[self.fast_pred], 0)
+        self.fast_val = np.where(internal, self.preds.value_a[self.fast_pred], np.nan)
+
+    def _evaluate_fast(self, X: np.ndarray) -> np.ndarray:
+        n, t = X.shape[0], len(self.roots)
+        ncol = X.shape[1]
+        rows = np.repeat(np.arange(n, dtype=np.int64), t)
+        row_base = rows * ncol
+        Xf = np.ascontiguousarray(X).ravel()
+        node = np.tile(self.roots_a, n)
+        op, nxt = self.fast_op, self.fast_next
+        for _ in range(self.depth):
+            if op >= 0:
+                x = Xf[row_base + self.fast_col[node]]
+                v = self.fast_val[node]
+                with np.errstate(invalid="ignore"):
+                    hit = (x < v) if op == 2 else (x <= v) if op == 3 else (x > v) if op == 4 else (x >= v)
+                slot = hit.view(np.int8) << 1
+                slot[np.isnan(x)] = 1
+            else:
+                slot = self.preds.evaluate(self.fast_pred[node], rows, X)
+            node = nxt[node * 3 + slot]
+        return self.score_a[node].reshape(n, t)
 
     def evaluate(self, X: np.ndarray) -> np.ndarray:
-        """Scores [n_rows, n_trees] (float64; NaN where a tree returns a null prediction)."""
+        """Scores [n_rows, n_trees] (float64; NaN where a tree returns a null prediction),
+        in row chunks of at most :data:`CHUNK_PAIRS` (row, tree) pairs to bound memory."""
+        t = max(1, len(self.roots))
+        step = max(1, CHUNK_PAIRS // t)
+        if X.shape[0] <= step:
+            return self._evaluate(X)
+        return np.concatenate([self._evaluate(X[a:a + step]) for a in range(0, X.shape[0], step)])
+
+    def _evaluate(self, X: np.ndarray) -> np.ndarray:
+        if self.fast_next is not None:
+            return self._evaluate_fast(X)
         n, t = X.shape[0], len(self.roots)
         rows = np.repeat(np.arange(n, dtype=np.int64), t)
         node = np.tile(self.roots_a, n)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from modelport.core.contract import METADATA_PREFIX, signature_from_metadata
-from modelport.core.errors import InputDataError
+from modelport.core.errors import InputDataError, ModelFormatError
 from modelport.runtimes._coerce import coerce_input
 from modelport.runtimes._pmml_load import parse_pmml
 from modelport.runtimes._pmml_models import compile_document, evaluate_document
@@ -52,7 +52,7 @@ class PmmlRuntime:
         outputs = None if self._modelport else (("prediction", "probabilities", "label") if self._classifier() else ("prediction",))
         self.signature = signature_from_metadata(meta, where=self.path.name, input_type=self._dtype.name, outputs=outputs)
         if self.signature.n_features != len(doc.active):
-            raise InputDataError(f"{self.path.name}: {self.signature.n_features} features in metadata, "
+            raise ModelFormatError(f"{self.path.name}: {self.signature.n_features} features in metadata, "
                                  f"{len(doc.active)} active fields in the MiningSchema")
         get = lambda k: json.loads(meta.get(_P + k, "[]"))  # noqa: E731
         self._margin_fields, self._pred_fields, self._prob_fields = get("pmml_margin_fields"), get("pmml_prediction_fields"), \
