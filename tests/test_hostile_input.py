@@ -613,3 +613,12 @@ def test_19_sparse_input_is_scored_in_bounded_memory(onnx_models):
     rows = np.array([[0.7, np.nan], [np.nan, np.nan]], dtype=np.float32)
     expect = np.asarray(predict(model, rows)).ravel()
     assert pred[123_456] == expect[0] and pred[0] == expect[1] and pred[-1] == expect[1]
+
+
+@pytest.mark.parametrize("leaf", [-3.4e39, float("nan"), float("inf")])
+def test_13_non_finite_leaf_is_refused(tmp_path, leaf):
+    """Found by the fuzz campaign: a leaf beyond float32 (inf) made every softmax NaN."""
+    doc = _doc()
+    doc["learner"]["gradient_booster"]["model"]["trees"][0]["split_conditions"][1] = leaf
+    with pytest.raises(ModelFormatError, match="leaf 1 has a non-finite value"):
+        _load(_write(tmp_path, "m.json", json.dumps(doc)))

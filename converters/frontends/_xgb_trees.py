@@ -135,6 +135,9 @@ def parse_trees(trees_doc: list, n_features: int, n_outputs: int) -> tuple[list[
         else:
             value = np.where(is_leaf, cond, np.float32(0)).astype(np.float32).reshape(n, 1)
         check_structure(left, right, tid)
+        bad = np.flatnonzero(is_leaf & ~np.isfinite(value).all(axis=1))
+        if bad.size:  # XGBoost leaves are finite float32 weights; inf/NaN (or 1e39) is corruption
+            raise ModelFormatError(f"tree {tid}: leaf {int(bad[0])} has a non-finite value")
         internal = ~is_leaf
         if np.any(internal & ((feat < 0) | (feat >= max(n_features, 1)))):
             bad = int(np.flatnonzero(internal & ((feat < 0) | (feat >= n_features)))[0])

@@ -500,6 +500,8 @@ def _ensemble(model: dict, weight_drop, n_features: int, n_outputs: int, end: in
         wd = np.asarray(weight_drop, dtype=np.float32).ravel()
         if wd.size != n_trees:
             raise _fail(f"weight_drop has {wd.size} entries for {n_trees} trees")
+        if not np.isfinite(wd).all():
+            raise _fail("weight_drop holds a non-finite weight")
     else:
         wd = np.ones(n_trees, dtype=np.float32)
     trees, leaf_dim = parse_trees(trees_doc[:n_keep], n_features, n_outputs)
