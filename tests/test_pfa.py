@@ -46,6 +46,9 @@ def _check_engine(model: Model, X, path) -> PfaRuntime:
     assert isinstance(rt, PfaRuntime)
     ref = evaluate.predict_margin(model, X)
     _assert_bits(rt.predict(X, output="margin").reshape(ref.shape), ref)
+    X = np.asarray(X, dtype=np.float64)
+    for i in np.linspace(0, len(X) - 1, num=min(len(X), 12)).astype(int):  # the single-row path
+        _assert_bits(rt.predict(X[i:i + 1], output="margin").reshape(1, -1), ref[i:i + 1])
     _assert_bits(rt.predict(X), evaluate.predict(model, X))
     if model.task in (Task.BINARY, Task.MULTICLASS):
         want = evaluate.classifier_outputs(model, ref)
