@@ -18,8 +18,9 @@ Single-row latency: ``predict`` on one row at a time (a different row each call)
 batch throughput: rows/s at 1, 100 and 10,000 rows, best of ``--repeats``.  Inputs are the
 contender's natural form (numpy for modelport/xgboost/sklearn-pmml-model, a dict or a
 DataFrame for the JVM wrappers, which is what their users pass).  Before timing, every
-contender's probabilities are checked against modelport's (within 1e-6) and modelport's
-margins against XGBoost's (bit for bit): a fast wrong answer is not a result.  Missing
+contender's probabilities are compared with modelport's (a contender off by more than 1e-6
+is flagged as disagreeing in the report) and modelport's margins must equal XGBoost's bit for
+bit or nothing is timed.  Missing
 contenders are reported as skipped with the reason.  Not a test: numbers depend on the machine.
 """
 
@@ -155,9 +156,7 @@ def run(*, repeats: int = 5, calls: int = 1000) -> dict:
         worst = float(np.nanmax(diff)) if np.isfinite(diff).any() else float("inf")
         nan_mismatch = int(np.sum(np.isnan(diff)))
         check[name] = {"max_abs_prob_diff": worst, "nan_rows": nan_mismatch}
-        if worst > PROBA_ATOL or nan_mismatch:
-            skipped[name] = f"disagrees with modelport: max |diff| {worst:.3g}, {nan_mismatch} NaN rows (not timed)"
-            del contenders[name]
+        check[name]["agrees"] = bool(worst <= PROBA_ATOL and not nan_mismatch)
     results = {}
     for name, fn in contenders.items():
         slow = name not in ("xgboost", "modelport_pmml")
@@ -189,6 +188,10 @@ def format_text(r: dict) -> str:
             + f" {res['time_vs_xgboost']['10000']:13.1f}x")
     for name, sp in r["modelport_speedup"].items():
         add(f"modelport_pmml vs {name}: " + ", ".join(f"{n} rows {v:.1f}x faster" for n, v in sp.items()))
+    for name, c in r["check"].items():
+        if not c.get("agrees", True):
+            add(f"WARNING {name} disagrees with modelport/xgboost: max |prob diff| {c['max_abs_prob_diff']:.3g} "
+                "(timed anyway, as a wrong answer)")
     for name, why in r["skipped"].items():
         add(f"skipped {name}: {why}")
     return "\n".join(lines)
