@@ -125,7 +125,7 @@ class OnnxRuntime:
         # gblinear has no in-place predict that would take them: a linear model refuses them
         # too instead of returning inf/NaN (docs/hostile-input.md).  Trees route inf as
         # XGBoost's in-place predict does.
-        self._allow_inf = meta.get(_PREFIX + "booster", "") != "linear"
+        self._allow_inf = not _is_linear(meta, self.path)
 
     # -- outputs -----------------------------------------------------------------------
     @staticmethod
@@ -271,6 +271,21 @@ def _new_session(ort: Any, path: str, opts: Any) -> Any:
     if "error" in box:
         raise box["error"]
     return box["session"]
+
+
+def _is_linear(meta: dict[str, str], path: Path) -> bool:
+    """True for a modelport artifact of a linear (gblinear) booster: the ``booster`` metadata
+    key when the artifact records it, else (artifacts without the key) a modelport graph with
+    no tree-ensemble operator.  Foreign graphs: False."""
+    kind = meta.get(_PREFIX + "booster")
+    if kind is not None:
+        return kind == "linear"
+    if _PREFIX + "features" not in meta:
+        return False
+    try:
+        return b"TreeEnsemble" not in path.read_bytes()  # op types are stored verbatim
+    except OSError:
+        return False
 
 
 def _guess_post_transform(task: str, objective: str) -> str:
