@@ -114,6 +114,22 @@ def render(results: list[dict], argv: list[str]) -> str:
            "sample; samples are taken until the median moves less than 2% (or the per-measurement budget ends). "
            "`n/m`: not measured at that batch size (anchors that score one record per Python call stop at 100 "
            "or 1,000 rows). Ratios and the baseline: the framework's own predict with the same thread count.", "",
+           "## On your own model", "",
+           "```", "modelport bench MODEL [--formats onnx,c,...] [--batch 1,100,10000] [--data rows.csv] [--threads N] "
+           "[--budget SECONDS] [--report DIR] [--json]", "```", "",
+           "converts MODEL to every registered format (a third-party backend as `onnx[onnxmltools]`), verifies each "
+           "artifact on probe rows plus the first benchmark rows, and measures each runtime in one process on the same "
+           "rows: single-row latency p50/p95/p99, throughput per batch size, load time (cold: from an empty build "
+           "cache, so compiling is included) plus the first prediction, peak memory growth (Linux: VmHWM after "
+           "resetting it through /proc/self/clear_refs; elsewhere the growth of ru_maxrss), artifact size on disk "
+           "(bundles: all files) and conversion time (write + verify). The baseline is the framework's own predict "
+           "(XGBoost `Booster.inplace_predict`, LightGBM `Booster.predict`, scikit-learn `predict`) with the same "
+           "thread count, and every format gets time ratios against it. A format that cannot run here (missing "
+           "toolchain or package, a model it cannot express, a parity failure) is listed with the reason. "
+           "`--report DIR` writes `report.html` (self-contained: plots as inline SVG, no scripts, nothing fetched), "
+           "`report.md` (for a pull request) and `report.json`; both reports carry the machine, library versions, "
+           "the parity table and a \"which format for which need\" list computed from the measurements. "
+           "`modelport demo` runs the same command on its sample model.", "",
            "## Machine", "",
            f"- CPU: {m.get('cpu', '?')}, {m.get('cores', '?')} cores ({m.get('usable_cores', '?')} usable), "
            f"{(m.get('memory_bytes') or 0) / 2**30:.1f} GiB memory; {m.get('os', '')} {m.get('arch', '')}; "
@@ -170,7 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-anchors", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--json-out", help="also write the raw results here")
+    ap.add_argument("--from-json", metavar="PATH", help="render from results saved with --json-out (no measuring); "
+                                                         "the command line shown is the one saved with them")
     args = ap.parse_args(argv)
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        if isinstance(saved, list):  # raw results without their command line: show this one's other options
+            saved = {"results": saved, "argv": [a for a in argv if a not in ("--from-json", args.from_json,
+                                                                           "--out", args.out)]}
+        Path(args.out).write_text(render(saved["results"], saved["argv"]), encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+        return 0
     args.batch = tuple(int(b) for b in args.batch.split(","))
     args.formats = tuple(args.formats.split(",")) if args.formats else None
     from modelport.benchmarks.zoo import entries
@@ -180,11 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("no zoo entry matches --sizes/--names")
     with tempfile.TemporaryDirectory(prefix="modelport-gen-bench-") as tmp:
         results = [_bench_entry(e, Path(tmp), args) for e in chosen]
+    shown = [a for a in argv if a not in ("--json-out", args.json_out, "--out", args.out)]
     if args.json_out:
         from modelport._verify import jsonable
 
-        Path(args.json_out).write_text(json.dumps(jsonable(results), indent=2, default=str), encoding="utf-8")
-    shown = [a for a in argv if not a.startswith("--json-out") and a != args.json_out and a != "--out" and a != args.out]
+        Path(args.json_out).write_text(json.dumps(jsonable({"argv": shown, "results": results}), indent=2, default=str),
+                                       encoding="utf-8")
     Path(args.out).write_text(render(results, shown), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
