@@ -155,6 +155,8 @@ def _header(result: dict) -> dict[str, str]:
                   f"(budget {s['budget_seconds']} s per measurement); every timed call gets different rows "
                   "(no credit for a runtime's memo of its last input); load times "
                   + ("cold (empty build cache)" if s.get("cold_caches") else "with the user's build cache"),
+        "memory": next((f"peak memory growth while loading and predicting the largest batch: {r['memory']['method']}"
+                        for r in _measured(result) if r.get("memory")), "not measured"),
         "baseline": result["baseline"]["name"] + ("" if result["baseline"]["status"] == "ok"
                                                   else f" (not measured: {result['baseline']['reason']})"),
         "versions": ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
@@ -212,7 +214,8 @@ def render_markdown(result: dict) -> str:
     h = _header(result)
     lines = ["# modelport bench", "", f"- **Model**: {_md_cell(h['model'])}", f"- **Rows**: {_md_cell(h['rows'])}",
              f"- **Machine**: {_md_cell(h['machine'])}", f"- **Timing**: {_md_cell(h['timing'])}",
-             f"- **Baseline**: {_md_cell(h['baseline'])}", f"- **Versions**: {_md_cell(h['versions'])}", "",
+             f"- **Memory**: {_md_cell(h['memory'])}", f"- **Baseline**: {_md_cell(h['baseline'])}",
+             f"- **Versions**: {_md_cell(h['versions'])}", "",
              "## Which format for which need", ""]
     recs = result.get("recommendations") or []
     lines += [f"- **{_md_cell(r['need'])}**: `{r['format']}` ({_md_cell(r['why'])})" for r in recs] or \
@@ -255,7 +258,7 @@ def render_html(result: dict, plots: dict[str, str] | str | None = None) -> str:
              "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
              "style-src 'unsafe-inline'\">", f"<title>modelport bench: {esc(Path(result['model']['path']).name)}</title>",
              f"<style>{_CSS}</style></head><body>", "<h1>modelport bench</h1><dl>"]
-    for key in ("model", "rows", "machine", "timing", "baseline", "versions"):
+    for key in ("model", "rows", "machine", "timing", "memory", "baseline", "versions"):
         parts.append(f"<dt>{key}</dt><dd>{esc(h[key])}</dd>")
     parts.append(f"<dt>generated</dt><dd>{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}</dd></dl>")
     parts.append("<h2>Which format for which need</h2><ul>")
