@@ -91,8 +91,8 @@ def dense_code(plan: L.Plan, set_ids: list[dict[int, int]], *, group: int, lanes
     fast = not plan.has_categorical and all(bool(np.isfinite(t.threshold).all()) for t in plan.trees)
     for k, (t, ids) in enumerate(zip(plan.trees, set_ids, strict=True)):
         thr, info, vals = _heap(t, gd[k // group], ids, plan)
-        if fast:  # feature << 2 | dl  ->  2 * feature + (1 - dl)
-            info = np.where(info == 0, 0, 2 * (info >> 2) + 1 - (info & 1))
+        if fast:  # feature << 2 | dl  ->  2 * feature + (1 - dl); pass-through nodes read anything
+            info = 2 * (info >> 2) + 1 - (info & 1)
         lits = L.numbers(thr, plan.input_dtype, "c")
         nodes.extend(f"{{{a},{b}}}" for a, b in zip(lits, info.tolist(), strict=True))
         values.extend(L.numbers(vals, plan.acc_dtype, "c"))
