@@ -124,10 +124,20 @@ def test_ten_thousand_deep_tree_in_arrays_shape(target, tmp_path):
     assert L.lower(m).shape == "arrays"  # auto never unrolls it
 
 
+def _default_right() -> Model:
+    """Every split sends missing values right, feature 0 included (a dense-layout regression:
+    feature 0 with default right once read the default-left copy of the row)."""
+    m = ir_samples.regression()
+    trees = tuple(dataclasses.replace(t, default_left=np.zeros_like(t.default_left)) for t in m.booster.trees)
+    return dataclasses.replace(m, booster=dataclasses.replace(m.booster, trees=trees))
+
+
 @pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("name", sorted(ir_samples.ALL) + ["early_stopped", "categorical", "dart_binary"])
+@pytest.mark.parametrize("name", sorted(ir_samples.ALL) + ["default_right", "early_stopped", "categorical", "dart_binary"])
 def test_unrolled_and_arrays_give_identical_margins(name, target, tmp_path):
-    if name in ir_samples.ALL:
+    if name == "default_right":
+        m = _default_right()
+    elif name in ir_samples.ALL:
         m = ir_samples.ALL[name]()
     else:
         m = modelport.converters.frontends.load_model(xgb_cases.trained_case(name).json_path)
