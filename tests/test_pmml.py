@@ -401,3 +401,45 @@ def test_sentinel_case_from_zoo_with_replace(xgb_trained, tmp_path):
     X = tc.X_probe.copy()
     X[::3, 0] = 0.0
     np.testing.assert_array_equal(runtimes.load(path).predict(X, output="margin"), predict_margin(ir, X)[:, 0])
+
+
+# -- float64 IRs (LightGBM): double context, averages, in-set-goes-left categories ---------
+
+_LGB = {
+    "regression": {"objective": "regression"},
+    "binary": {"objective": "binary"},
+    "multiclass": {"objective": "multiclass", "num_class": 3},
+    "rf_average": {"objective": "binary", "boosting": "rf", "bagging_freq": 1, "bagging_fraction": 0.7},
+    "categorical": {"objective": "binary"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_LGB))
+def test_lightgbm_float64_models(kind, tmp_path, request):
+    lgb = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    X[:, 4] = rng.integers(0, 6, 600)
+    z = np.nan_to_num(X[:, 0]) + np.isin(X[:, 4], [1, 3]) * 1.0
+    y = {"regression": z, "multiclass": np.digitize(z, [0, 1]).astype(float)}.get(kind, (z > 0.3).astype(float))
+    params = dict(_LGB[kind], verbose=-1, num_leaves=8, seed=1)
+    cats = [4] if kind == "categorical" else "auto"
+    bst = lgb.train(params, lgb.Dataset(X, y, categorical_feature=cats), 10)
+    bst.save_model(str(tmp_path / "model.txt"))
+    ir = load_model(tmp_path / "model.txt")
+    assert ir.booster.value_dtype == "float64"
+    path = _write(ir, tmp_path / "lgb.pmml")
+    Xp = np.concatenate([X, [[0.5, 1, 1, 1, -0.5], [0.5, 1, 1, 1, 2.7], [0.5, 1, 1, 1, 1e10]]])
+    rt = runtimes.load(path)
+    m_ref = predict_margin(ir, Xp)
+    np.testing.assert_array_equal(rt.predict(Xp, output="margin").reshape(len(Xp), -1), m_ref)
+    np.testing.assert_array_equal(rt.predict(Xp), predict(ir, Xp))
+    try:  # the JVM check, when Java and jpmml_evaluator are present
+        jp = request.getfixturevalue("jpmml")
+    except pytest.skip.Exception:
+        return
+    res = jpmml_score(jp, path, [f.name for f in ir.features], Xp)
+    cols = ["margin"] if ir.n_outputs == 1 else [f"margin({j})" for j in range(ir.n_outputs)]
+    m_jvm = np.stack([res[c].to_numpy(np.float64) for c in cols], axis=1).astype(np.float32)
+    np.testing.assert_array_equal(m_jvm, m_ref)
