@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = [
     "ModelportError",
+    "UsageError",
     "ModelFormatError",
     "UnsupportedModelError",
     "InputDataError",
@@ -18,6 +19,12 @@ class ModelportError(Exception):
     """Base class: a problem the user can act on (never a bug in modelport)."""
 
     exit_code = 3
+
+
+class UsageError(ModelportError):
+    """The command or call itself is wrong: an unknown choice, conflicting or repeated options."""
+
+    exit_code = 2
 
 
 class ModelFormatError(ModelportError):
@@ -48,7 +55,7 @@ class VerificationError(ModelportError):
 EXIT_CODES = {
     "ok": 0,
     "parity_failure": VerificationError.exit_code,
-    "usage": 2,
+    "usage": UsageError.exit_code,
     "bad_input": ModelportError.exit_code,
     "missing_dependency": MissingDependencyError.exit_code,
 }

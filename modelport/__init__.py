@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.core.version import __version__
 
-__all__ = ["__version__", "load", "convert", "verify", "ConvertResult", "ParityReport"]
+__all__ = ["__version__", "load", "convert", "verify", "ConvertResult", "ParityReport", "LoadOptions"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelport._api import ConvertResult, convert, load, verify
     from modelport._verify import ParityReport
+    from modelport.converters.frontends import LoadOptions
 
 _LAZY = {
     "load": "modelport._api",
@@ -26,6 +27,7 @@ _LAZY = {
     "verify": "modelport._api",
     "ConvertResult": "modelport._api",
     "ParityReport": "modelport._verify",
+    "LoadOptions": "modelport.converters.frontends",
 }
 
 

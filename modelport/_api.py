@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelport.core.errors import ModelFormatError, ModelportError, UnsupportedModelError, VerificationError
+from modelport.core.errors import ModelFormatError, ModelportError, UnsupportedModelError, UsageError, VerificationError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -197,7 +197,7 @@ def _target(name: str) -> Target:
 
     targets = all_targets()
     if name not in targets:
-        raise ModelportError(f"unknown format {name!r} (known: {', '.join(targets.names())})")
+        raise UsageError(f"unknown format {name!r} (known: {', '.join(targets.names())})")
     return targets.get(name)
 
 
@@ -336,11 +336,14 @@ def _write_verified(final: Path, target: Target, backend: str, write, check, sta
         if report is not None and not report.passed:
             unverified = final.with_name(final.name + ".unverified")
             _publish(staged, unverified, replace=True)
+            report = report.at(str(unverified))
             err = VerificationError(f"{final.name} differs from the reference: {report.summary()}; "
                                     f"kept as {unverified.name}")
             err.report = report  # type: ignore[attr-defined]
             raise err
         _publish(staged, final, replace=force)
+        if report is not None:
+            report = report.at(str(final))  # the report names the published artifact, not the staged one
         return ConvertResult(path=final, target=target.name, backend=backend, verified=report is not None,
                              report=report, seconds=time.perf_counter() - start)
     finally:

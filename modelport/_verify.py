@@ -87,6 +87,13 @@ class ParityReport:
         d["rows"] = {str(k): v for k, v in self.rows.items()}
         return jsonable(d)
 
+    def at(self, artifact: str) -> ParityReport:
+        """The same report naming ``artifact`` (e.g. the published path instead of the staged one)."""
+        from dataclasses import replace
+
+        return replace(self, artifact=artifact, margin=self.margin.at(artifact) if self.margin else None,
+                       labels=self.labels.at(artifact) if self.labels else None)
+
     def summary(self) -> str:
         """One line: PASS/FAIL and the figures."""
         parts = [f"{self.output}: {'PASS' if self._own_pass() else 'FAIL'} on {self.n_rows} rows, "

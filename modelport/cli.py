@@ -14,7 +14,7 @@ import sys
 from typing import Any, NoReturn
 from collections.abc import Callable, Sequence
 
-from modelport.core.errors import EXIT_CODES, ModelportError
+from modelport.core.errors import EXIT_CODES, ModelportError, UsageError
 
 __all__ = ["main", "build_parser"]
 
@@ -22,17 +22,60 @@ PROG = "modelport"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors (exit 2) instead of usage + message."""
+    """argparse with one-line usage errors (exit 2) instead of usage + message; with
+    ``--json`` anywhere on the line, the error is also printed as JSON on stdout."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+        message = f"{message} (see '{self.prog} --help')"
+        sys.stderr.write(f"{PROG}: error: {message}\n")
+        if _JSON_REQUESTED:
+            print(json.dumps({"error": message, "exit_code": EXIT_CODES["usage"]}))
         raise SystemExit(EXIT_CODES["usage"])
+
+
+#: Set by :func:`main` before parsing, so that usage errors can answer in JSON too.
+_JSON_REQUESTED = False
+
+
+class _Once(argparse.Action):
+    """An option that may be given once: a repeated one is a usage error, not a silent override."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, f"_seen_{self.dest}", False):
+            parser.error(f"{option_string} given twice")
+        setattr(namespace, f"_seen_{self.dest}", True)
+        setattr(namespace, self.dest, values)
+
+
+def _round_count(text: str) -> int:
+    """``--iteration-end K``: a positive round count (XGBoost's iteration_range=(0, 0) means
+    every round, so 0 is refused rather than read as 'no trees')."""
+    try:
+        k = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if k < 1:
+        raise argparse.ArgumentTypeError(f"{k} keeps no round (XGBoost's iteration_range=(0, 0) means every round: "
+                                         "omit --iteration-end to keep them all)")
+    return k
 
 
 def _suite_names() -> list[str]:
     from modelport.benchmarks import suites
 
     return list(suites())
+
+
+def _backend_names() -> list[str]:
+    from modelport.converters.backends import all_backends
+
+    return ["modelport"] + sorted({b.name for _k, b in all_backends().items()})
+
+
+def _backend_help() -> str:
+    from modelport.converters.backends import all_backends
+
+    return "; ".join(f"{b.name} (--to {b.target}): {b.description}" for _k, b in all_backends().items())
 
 
 def _target_names() -> list[str]:
@@ -49,12 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     reading = argparse.ArgumentParser(add_help=False)
     g = reading.add_argument_group("reading the model")
     g.add_argument("--trust-pickle", action="store_true", help="allow unpickling (only for files you made)")
-    g.add_argument("--best-iteration", action="store_true",
-                   help="keep only the rounds up to the recorded best_iteration (early stopping), as "
-                        "scikit-learn's XGBModel.predict does; by default every tree is kept, as Booster.predict does")
-    g.add_argument("--iteration-end", type=int, metavar="K",
-                   help="keep only the first K boosting rounds (XGBoost's iteration_range=(0, K))")
-    g.add_argument("--missing", type=float, metavar="VALUE",
+    rounds = g.add_mutually_exclusive_group()
+    rounds.add_argument("--best-iteration", action="store_true",
+                        help="keep only the rounds up to the recorded best_iteration (early stopping). Default: what "
+                             "the saving API's predict does (the scikit-learn wrapper: best_iteration; Booster: every round)")
+    rounds.add_argument("--all-rounds", action="store_true",
+                        help="keep every round, even in a model saved by the scikit-learn wrapper after early stopping")
+    rounds.add_argument("--iteration-end", type=_round_count, metavar="K", action=_Once,
+                        help="keep only the first K boosting rounds (XGBoost's iteration_range=(0, K)); K >= 1")
+    g.add_argument("--missing", type=float, metavar="VALUE", action=_Once,
                    help="input value that means missing besides NaN (the DMatrix missing= you trained and "
                         "predict with, e.g. -999); model files do not record it")
     p = _Parser(prog=PROG, description="Convert trained XGBoost/LightGBM/scikit-learn models into other formats, "
@@ -79,18 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--to", required=True, choices=_target_names(), metavar="FORMAT",
                    help="output format: " + ", ".join(_target_names()))
     s.add_argument("-o", "--out", metavar="OUT", help="output file or directory (default: beside MODEL)")
-    s.add_argument("--backend", default="modelport", metavar="B",
-                   help="converter backend (default: modelport); onnxmltools: the ecosystem's converters "
-                        "(onnxmltools for XGBoost/LightGBM, skl2onnx for scikit-learn)")
-    s.add_argument("--data", metavar="ROWS.csv", help="extra rows to verify on (numeric CSV, header optional)")
+    s.add_argument("--backend", default="modelport", metavar="B", choices=_backend_names(), action=_Once,
+                   help="converter backend (default: modelport); " + _backend_help())
+    s.add_argument("--data", metavar="ROWS.csv", action=_Once, help="extra rows to verify on (numeric CSV, header optional)")
     s.add_argument("--no-verify", action="store_true", help="skip the parity check")
+    s.add_argument("--force", action="store_true", help="replace an existing output (default: refuse)")
 
     s = sub.add_parser("verify", parents=[common, reading], help="check an artifact against its source model",
                        description="Run ARTIFACT and the reference evaluator of MODEL on probe rows (and --data) "
                                    "and report max abs diff, max ULP diff, class flips and differing rows.")
     s.add_argument("model", metavar="MODEL", help="the source model file")
-    s.add_argument("artifact", metavar="ARTIFACT", help="the converted artifact")
-    s.add_argument("--data", metavar="ROWS.csv", help="extra rows to verify on (numeric CSV, header optional)")
+    s.add_argument("artifact", metavar="ARTIFACT", help="the converted artifact (a file or a bundle directory)")
+    s.add_argument("--data", metavar="ROWS.csv", action=_Once, help="extra rows to verify on (numeric CSV, header optional)")
 
     sub.add_parser("formats", parents=[common], help="list source formats, targets and runtimes",
                    description="List the registered frontends (sources), targets and runtimes.")
@@ -113,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_options(args: argparse.Namespace):
     from modelport.converters.frontends import LoadOptions
 
-    return LoadOptions(trust_pickle=args.trust_pickle, use_best_iteration=args.best_iteration,
+    best = True if args.best_iteration else (False if args.all_rounds or args.iteration_end is not None else None)
+    return LoadOptions(trust_pickle=args.trust_pickle, use_best_iteration=best,
                        iteration_end=args.iteration_end, missing=args.missing)
 
 
@@ -237,8 +284,11 @@ def _report_text(report: Any) -> str:
 def _cmd_convert(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from modelport._api import convert
 
+    if args.no_verify and args.data:
+        raise UsageError("--data rows are for verification: drop --no-verify, or drop --data")
     res = convert(args.model, to=args.to, out=args.out, backend=args.backend, data=args.data,
-                  verify=not args.no_verify, load_options=_load_options(args), progress=_progress(True))
+                  verify=not args.no_verify, load_options=_load_options(args), force=args.force,
+                  progress=_progress(True))
     text = f"wrote {res.path} ({res.target}, {'verified' if res.verified else 'NOT verified'}, {res.seconds:.2f}s)"
     if res.report is not None:
         text += "\n" + _report_text(res.report)
@@ -272,9 +322,9 @@ def _cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     known = suites()
     unknown = [s for s in args.suite if s not in known]
     if unknown:
-        raise ModelportError(f"unknown benchmark suite {unknown[0]!r} (known: {', '.join(known)})")
+        raise UsageError(f"unknown benchmark suite {unknown[0]!r} (known: {', '.join(known)})")
     if args.repeats is not None and args.repeats < 1:
-        raise ModelportError(f"--repeats must be at least 1, got {args.repeats}")
+        raise UsageError(f"--repeats must be at least 1, got {args.repeats}")
     say = _progress(True)
     data: dict[str, Any] = {}
     texts = []
@@ -315,6 +365,8 @@ def _error(msg: str, code: int, as_json: bool, report: Any = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    global _JSON_REQUESTED
+    _JSON_REQUESTED = "--json" in (sys.argv[1:] if argv is None else list(argv))
     args = build_parser().parse_args(argv)
     as_json = bool(getattr(args, "json", False))
     try:

@@ -7,6 +7,7 @@ from modelport.core.errors import (  # noqa: F401  (re-exported)
     ModelFormatError,
     ModelportError,
     UnsupportedModelError,
+    UsageError,
     VerificationError,
     require,
 )

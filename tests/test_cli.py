@@ -258,7 +258,7 @@ def test_bench_runs_a_suite_and_reports_ratios_as_json():
 
 
 def test_bench_unknown_suite_is_a_one_line_error():
-    assert_one_line_error(run("bench", "nope"), 3, "unknown benchmark suite 'nope'")
+    assert_one_line_error(run("bench", "nope"), 2, "unknown benchmark suite 'nope'")
 
 
 def _structurally_broken(tmp_path: Path, model_json: Path) -> dict[str, Path]:

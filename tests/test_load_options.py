@@ -13,7 +13,7 @@ import modelport
 from modelport import runtimes
 from modelport.converters.frontends import LoadOptions
 from modelport.core.ir.evaluate import predict_margin
-from modelport.core.errors import ModelFormatError
+from modelport.core.errors import UsageError
 from test_cli import assert_one_line_error, run
 
 SENTINEL = -999.0
@@ -83,10 +83,11 @@ def test_cli_convert_with_sentinel_and_best_iteration_to_onnx(xgb_trained, tmp_p
 
 def test_bad_reading_options_are_one_line_errors(xgb_trained, tmp_path):
     tc = xgb_trained("binary_logistic")
-    assert_one_line_error(run("inspect", tc.json_path, "--iteration-end", "-1"), 3, "iteration_end")
+    # A wrong option is a usage error (exit 2) everywhere.
+    assert_one_line_error(run("inspect", tc.json_path, "--iteration-end", "-1"), 2, "iteration-end")
     assert_one_line_error(run("inspect", tc.json_path, "--missing", "inf"), 3, "missing")
     assert_one_line_error(run("inspect", tc.json_path, "--missing", "abc"), 2, "missing")
-    with pytest.raises(ModelFormatError):
+    with pytest.raises(UsageError, match="keeps no round"):
         modelport.load(tc.json_path, options=LoadOptions(iteration_end=-2))
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 
-from modelport.core.errors import ModelportError
+from modelport.core.errors import UsageError
 from modelport.core.registry import Registry
 
 __all__ = ["Backend", "BackendSource", "BACKENDS", "all_backends", "backend_names", "get_backend"]
@@ -78,12 +78,12 @@ def backend_names(target: str) -> tuple[str, ...]:
 
 def get_backend(target: str, name: str, *, framework: str | None = None) -> Backend:
     """The backend ``name`` of ``target`` (and, with ``framework``, one that converts it), or
-    a one-line ModelportError listing what exists."""
+    a one-line UsageError listing what exists."""
     key = f"{target}:{name}"
     backends = all_backends()
     if key not in backends:
-        raise ModelportError(f"format {target!r} has no backend {name!r} (available: {', '.join(backend_names(target))})")
+        raise UsageError(f"format {target!r} has no backend {name!r} (available: {', '.join(backend_names(target))})")
     be = backends.get(key)
     if framework is not None and framework not in be.frameworks:
-        raise ModelportError(f"--backend {name} converts {', '.join(be.frameworks)} models to {target}, not {framework}")
+        raise UsageError(f"--backend {name} converts {', '.join(be.frameworks)} models to {target}, not {framework}")
     return be

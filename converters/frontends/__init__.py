@@ -25,13 +25,27 @@ class LoadOptions:
     trust_pickle: bool = False
     """Allow unpickling a pickled model (e.g. in a SageMaker model.tar.gz).  Unpickling
     runs arbitrary code: only for files you made yourself."""
-    use_best_iteration: bool = False
-    """Keep only the boosting rounds up to the model's recorded ``best_iteration`` (early
-    stopping), as scikit-learn's ``XGBModel.predict`` does.  By default every tree is kept,
-    as ``Booster.predict`` does (PARITY-TRAPS 6)."""
+    use_best_iteration: bool | None = None
+    """Whether to keep only the boosting rounds up to the model's recorded ``best_iteration``
+    (early stopping).  None (the default) does what the saving API's predict does: a model
+    saved by XGBoost's scikit-learn wrapper (``XGBRegressor``/``XGBClassifier``, which record a
+    ``scikit_learn`` attribute) predicts with ``best_iteration``, a ``Booster`` with every
+    round (docs/parity-traps.md, trap 6).  True truncates, False keeps every round."""
     iteration_end: int | None = None
     """Keep only the first ``iteration_end`` boosting rounds (XGBoost's
-    ``iteration_range=(0, iteration_end)``); None keeps all."""
+    ``iteration_range=(0, iteration_end)``), at least 1; None keeps all."""
+
+    def __post_init__(self) -> None:
+        from modelport.core.errors import UsageError
+
+        if self.iteration_end is not None:
+            if isinstance(self.iteration_end, bool) or not isinstance(self.iteration_end, int):
+                raise UsageError(f"iteration_end must be a whole number, got {self.iteration_end!r}")
+            if self.iteration_end < 1:
+                raise UsageError(f"iteration_end={self.iteration_end} keeps no round (XGBoost's iteration_range=(0, 0) "
+                                 "means every round: leave iteration_end unset to keep them all)")
+            if self.use_best_iteration:
+                raise UsageError("use_best_iteration and iteration_end both choose the rounds: give one")
     missing: float | None = None
     """An input value that means 'missing' in addition to NaN (XGBoost's DMatrix
     ``missing=-999``).  Model files do not record it, so it must be given; None: NaN only."""
@@ -39,7 +53,7 @@ class LoadOptions:
     @property
     def truncates(self) -> bool:
         """True when some boosting rounds are to be dropped."""
-        return self.use_best_iteration or self.iteration_end is not None
+        return self.use_best_iteration is True or self.iteration_end is not None
 
     @property
     def changes_model(self) -> bool:
@@ -97,8 +111,6 @@ def load_model(path: str | Path, *, frontend: str | None = None, options: LoadOp
     """Read a model file into the IR, detecting its format unless ``frontend`` names one."""
     _load_all()
     options = options or LoadOptions()
-    if options.iteration_end is not None and options.iteration_end < 0:
-        raise ModelFormatError(f"iteration_end must be >= 0, got {options.iteration_end}")
     fe = FRONTENDS.get(frontend) if frontend else detect_frontend(Path(path))
     model = fe.load(Path(path), options)
     if options.missing is not None:
