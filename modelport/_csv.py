@@ -58,6 +58,9 @@ def read_rows(path: str | Path, *, feature_names: tuple[str, ...], dtype=np.floa
         missing = [n for n in feature_names if n not in header]
         if missing or len(header) != n_features:
             extra = [h for h in header if h not in feature_names]
+            if header and not header[0].strip() and len(header) == n_features + 1:
+                raise InputDataError(f"{path.name}: the first column has no name: a row index (pandas writes one "
+                                     "unless to_csv(index=False))? write the file without it")
             raise InputDataError(
                 f"{path.name}: header does not match the model's {n_features} features"
                 + (f" (missing: {', '.join(missing[:5])})" if missing else "")

@@ -78,6 +78,15 @@ class ParityReport:
     """The artifact checked."""
     rows: dict[int, dict[str, list[float]]] = field(default_factory=dict)
     """For the listed rows: the reference and candidate values (for the CLI's table)."""
+    data_start: int = -1
+    """Index of the first of the user's own rows (``--data``) among the rows compared; -1 when
+    none were given.  Row ``i >= data_start`` is data row ``i - data_start + 1``."""
+
+    def row_label(self, i: int) -> str:
+        """How to name compared row ``i`` to the user: a probe row, or a row of their data."""
+        if 0 <= self.data_start <= i:
+            return f"data row {i - self.data_start + 1}"
+        return f"probe row {i}"
 
     def to_dict(self) -> dict[str, Any]:
         """A strict-JSON-ready dict (non-finite floats as "NaN"/"Infinity"/"-Infinity")."""
@@ -93,6 +102,14 @@ class ParityReport:
 
         return replace(self, artifact=artifact, margin=self.margin.at(artifact) if self.margin else None,
                        labels=self.labels.at(artifact) if self.labels else None)
+
+    def numbered_from(self, data_start: int) -> ParityReport:
+        """The same report knowing where the user's rows start (see :attr:`data_start`)."""
+        from dataclasses import replace
+
+        return replace(self, data_start=data_start,
+                       margin=self.margin.numbered_from(data_start) if self.margin else None,
+                       labels=self.labels.numbered_from(data_start) if self.labels else None)
 
     def summary(self) -> str:
         """One line: PASS/FAIL and the figures."""
@@ -287,4 +304,5 @@ def verify_model(model: Model, artifact: str | Path, *, rows: np.ndarray | None 
     if cand_margin is not None:
         margin = compare(ref_margin, cand_margin, task=model.task, output="margin", tolerance=mtol,
                          max_listed=opts.max_listed, artifact=str(artifact))
-    return _with_margin(pred, margin)
+    report = _with_margin(pred, margin)
+    return report.numbered_from(len(X) - len(rows)) if rows is not None and len(rows) else report

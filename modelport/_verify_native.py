@@ -121,7 +121,7 @@ def verify_native(native: NativeModel, artifact: str | Path, *, rows: np.ndarray
         labels = compare(ref_labels, cand_labels, task=Task.REGRESSION,
                          output="label", tolerance=LABELS, max_listed=opts.max_listed, artifact=str(artifact))
         report = dataclasses.replace(report, labels=labels, passed=report.passed and labels.passed)
-    return report
+    return report.numbered_from(len(X) - len(rows)) if rows is not None and len(rows) else report
 
 
 def _label_codes(reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

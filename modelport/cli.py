@@ -275,7 +275,8 @@ def _report_text(report: Any) -> str:
                      f"(tolerance {r.tolerance.name}: {r.tolerance.reason})")
         for i in r.differing_rows[:10]:
             row = r.rows.get(i, {})
-            lines.append(f"    row {i}: reference {row.get('reference')} artifact {row.get('candidate')}")
+            label = r.row_label(i) if hasattr(r, "row_label") else f"row {i}"
+            lines.append(f"    {label}: reference {row.get('reference')} artifact {row.get('candidate')}")
         if r.n_differing > 10:
             lines.append(f"    ... {r.n_differing - 10} more rows differ")
     return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""What a new user hit (conflicting options, output paths, exit codes, messages), each pinned
+by a test that failed before the fix."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import modelport
+from test_cli import assert_one_line_error, run
+
+
+@pytest.fixture(scope="module")
+def model_json(tmp_path_factory):
+    xgb = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(float)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "seed": 0}, xgb.DMatrix(X, label=y), 5)
+    path = tmp_path_factory.mktemp("nu") / "model.json"
+    booster.save_model(str(path))
+    return path
+
+
+def test_iteration_end_zero_is_refused(model_json, tmp_path):
+    """Item 3: XGBoost reads iteration_range=(0, 0) as every round; 0 kept no tree here."""
+    p = run("convert", model_json, "--to", "ir", "-o", tmp_path / "m.ir.json", "--iteration-end", "0")
+    assert_one_line_error(p, 2, "keeps no round")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_path_ending_in_a_separator_is_a_directory(model_json, tmp_path):
+    """Item 4: `-o out/` wrote a FILE called out."""
+    out = tmp_path / "out"
+    p = run("convert", model_json, "--to", "ir", "-o", str(out) + "/")
+    assert p.returncode == 0, p.stderr
+    assert out.is_dir() and (out / "model.ir.json").is_file()
+    # an existing directory receives the artifact too
+    p = run("convert", model_json, "--to", "onnx", "-o", out)
+    assert p.returncode == 0, p.stderr
+    assert (out / "model.onnx").is_file()
+
+
+def test_existing_output_is_refused_unless_force(model_json, tmp_path):
+    """Item 5: model.json and model.ubj both write model.onnx; the second overwrote silently."""
+    out = tmp_path / "m.ir.json"
+    assert run("convert", model_json, "--to", "ir", "-o", out).returncode == 0
+    before = out.read_bytes()
+    out.write_bytes(b"user's own file")
+    assert_one_line_error(run("convert", model_json, "--to", "ir", "-o", out), 3, "--force")
+    assert out.read_bytes() == b"user's own file"
+    assert run("convert", model_json, "--to", "ir", "-o", out, "--force").returncode == 0
+    assert out.read_bytes() == before
+
+
+@pytest.mark.parametrize("flags,match", [
+    (("--best-iteration", "--iteration-end", "2"), "not allowed with"),
+    (("--no-verify", "--data", "rows.csv"), "--data rows are for verification"),
+    (("--data", "a.csv", "--data", "b.csv"), "--data given twice"),
+    (("--missing", "1", "--missing", "2"), "--missing given twice"),
+    (("--best-iteration", "--all-rounds"), "not allowed with"),
+])
+def test_conflicting_or_repeated_options_are_refused(model_json, tmp_path, flags, match):
+    """Item 6: these were accepted silently (the last one won, or one was ignored)."""
+    p = run("convert", model_json, "--to", "ir", "-o", tmp_path / "m.ir.json", *flags)
+    assert_one_line_error(p, 2, match)
+
+
+def test_usage_errors_answer_in_json_too(model_json):
+    """Item 7: with --json, a usage error printed nothing on stdout."""
+    p = run("convert", model_json, "--to", "nope", "--json")
+    assert p.returncode == 2
+    doc = json.loads(p.stdout)
+    assert doc["exit_code"] == 2 and "nope" in doc["error"]
+
+
+@pytest.mark.parametrize("args", [
+    ("convert", "{m}", "--to", "onnx", "--backend", "nope"),
+    ("convert", "{m}", "--to", "ir", "--backend", "onnxmltools"),
+    ("inspect", "{m}", "--iteration-end", "-3"),
+    ("convert", "{m}", "--to", "nope"),
+])
+def test_usage_errors_exit_2_everywhere(model_json, args):
+    """Item 8: an unknown --backend and a negative --iteration-end exited 3."""
+    p = run(*[a.format(m=model_json) for a in args])
+    assert_one_line_error(p, 2)
+
+
+def test_csv_with_a_pandas_index_says_so(model_json, tmp_path):
+    """Item 10: 'header does not match ... (unknown: )' for a CSV written with its index."""
+    csv = tmp_path / "rows.csv"
+    csv.write_text(",f0,f1,f2,f3\n0,1,2,3,4\n", encoding="utf-8")
+    p = run("verify", model_json, model_json, "--data", csv)  # the data error comes first
+    assert_one_line_error(p, 3, "index")
+
+
+def test_convert_report_names_the_published_artifact(model_json, tmp_path):
+    """Item 12: report.artifact pointed at a deleted staging path; LoadOptions was not importable."""
+    res = modelport.convert(model_json, to="onnx", out=tmp_path / "m.onnx")
+    assert res.report.artifact == str(tmp_path / "m.onnx")
+    assert res.report.margin is None or res.report.margin.artifact == str(tmp_path / "m.onnx")
+    from modelport import LoadOptions
+
+    assert LoadOptions().missing is None
+
+
+def test_data_rows_are_numbered_from_the_users_file(model_json, tmp_path):
+    """Item 14: the user's first --data row was reported as 'row 2550'."""
+    from modelport._verify import compare
+    from modelport.core.ir.model import Task
+
+    rep = compare(np.zeros((5, 1)), np.array([[0], [0], [0], [0], [1.0]]), task=Task.REGRESSION).numbered_from(3)
+    assert rep.differing_rows == (4,)
+    assert rep.row_label(4) == "data row 2" and rep.row_label(1) == "probe row 1"
+    # and through the API: a verify with --data reports where the user's rows start
+    csv = tmp_path / "rows.csv"
+    csv.write_text("0,0,0,0\n1,1,1,1\n", encoding="utf-8")
+    out = tmp_path / "m.onnx"
+    modelport.convert(model_json, to="onnx", out=out)
+    report = modelport.verify(model_json, out, data=csv)
+    assert report.data_start == report.n_rows - 2
