@@ -461,6 +461,9 @@ def evaluate_model(m: Model, env: dict[str, np.ndarray], n: int) -> dict:
         for part in m.parts:
             if part[0] == "trees":
                 batch = part[1]
+                undefined = [f for f in batch.preds.fields if f not in local_env]
+                if undefined:
+                    raise ModelFormatError(f"{m.where}: predicate field {undefined[0]!r} is never defined")
                 X = np.column_stack([local_env[f] for f in batch.preds.fields]) if batch.preds.fields else np.zeros((n, 1))
                 cols.append(batch.evaluate(X))
             else:

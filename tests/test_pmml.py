@@ -255,6 +255,21 @@ def test_deep_nesting_refused(tmp_path):
     _one_line_error(p, match="deeper than")
 
 
+@pytest.mark.parametrize("mutate, match", [
+    (lambda t: t[: len(t) // 2], "not well-formed"),
+    (lambda t: t.replace('score="-1.25"', 'score="-1.2.5"'), "not a number"),
+    (lambda t: t.replace('field="a"', 'field="nowhere"'), "never defined"),
+    (lambda t: t.replace('version="4.4"', 'version="3.2"'), "PMML 4.x only"),
+])
+def test_malformed_files_are_one_line_errors(tmp_path, mutate, match):
+    text = build_pmml(_stump_model())
+    p = tmp_path / "bad.pmml"
+    p.write_text(mutate(text))
+    with pytest.raises((ModelFormatError, UnsupportedModelError), match=match) as info:
+        runtimes.load(p, runtime="pmml").predict(np.zeros((1, 2)))
+    assert "\n" not in str(info.value)
+
+
 def test_unsupported_element_named(tmp_path):
     p = tmp_path / "nn.pmml"
     p.write_text('<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><DataDictionary>'
