@@ -80,6 +80,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Signal the server, wait for it, then make sure no worker of its group is left."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -87,6 +88,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its own session (start_new_session): only its workers
+        except ProcessLookupError:
+            pass
         return self.proc.returncode
 
 
@@ -100,7 +105,7 @@ def start_server(model: Path, tmp: Path, *, workers: int = 2, env: dict[str, str
     args = [sys.executable, "-m", module, "serve", str(model), "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers), *(extra_args or [])]
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=full_env)
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, env=full_env, start_new_session=True)
     srv = Server(proc, port, log)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
