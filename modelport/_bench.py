@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport.core.errors import (MissingDependencyError, ModelportError, UnsupportedModelError,
+from modelport.core.errors import (MissingDependencyError, ModelportError, UnsupportedModelError, UsageError,
                                    VerificationError)
 
 __all__ = ["BenchOptions", "run_bench", "add_arguments", "command", "run", "main", "format_table"]
@@ -281,7 +281,7 @@ def _format_entries(opts: BenchOptions) -> list[tuple[str, str, Any]]:
     known = {e[0]: e for e in entries}
     unknown = [f for f in opts.formats if f not in known]
     if unknown:
-        raise ModelportError(f"unknown format {unknown[0]!r} (known: {', '.join(known)})")
+        raise UsageError(f"unknown format {unknown[0]!r} (known: {', '.join(known)})")
     return [known[f] for f in opts.formats]
 
 
@@ -429,9 +429,9 @@ def run_bench(model_path: str | os.PathLike[str], options: BenchOptions | None =
 
     opts = options or BenchOptions()
     if opts.threads < 1:
-        raise ModelportError(f"--threads must be at least 1, got {opts.threads}")
+        raise UsageError(f"--threads must be at least 1, got {opts.threads}")
     if not opts.batches or min(opts.batches) < 1:
-        raise ModelportError("--batch sizes must be positive integers")
+        raise UsageError("--batch sizes must be positive integers")
     path = Path(model_path)
     entries = _format_entries(opts)
     source = _open_source(path, opts.load_options)

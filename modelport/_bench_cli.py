@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from modelport.core.errors import EXIT_CODES, ModelportError
+from modelport.core.errors import EXIT_CODES, ModelportError, UsageError
 
 __all__ = ["add_arguments", "command", "run", "main", "format_table", "options_from_args"]
 
@@ -44,9 +44,9 @@ def _int_list(text: str, what: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise ModelportError(f"{what} must be comma-separated integers, got {text!r}") from None
+        raise UsageError(f"{what} must be comma-separated integers, got {text!r}") from None
     if not values or min(values) < 1:
-        raise ModelportError(f"{what} must be positive integers, got {text!r}")
+        raise UsageError(f"{what} must be positive integers, got {text!r}")
     return tuple(sorted(set(values)))
 
 
@@ -56,7 +56,7 @@ def options_from_args(args: argparse.Namespace):
     from modelport.converters.frontends import LoadOptions
 
     if args.budget <= 0:
-        raise ModelportError(f"--budget must be positive, got {args.budget}")
+        raise UsageError(f"--budget must be positive, got {args.budget}")
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip()) if args.formats else None
     load = LoadOptions(trust_pickle=getattr(args, "trust_pickle", False),
                        use_best_iteration=getattr(args, "best_iteration", False),

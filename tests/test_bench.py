@@ -157,7 +157,7 @@ def test_data_rows_with_hostile_header(unseen_model, tmp_path, capsys):
 ])
 def test_bad_options_are_one_line_errors(unseen_model, capsys, argv, message):
     code, out, err = _run(capsys, unseen_model, *argv)
-    assert code == 3
+    assert code == 2  # usage errors, as everywhere in the CLI
     assert err.startswith("modelport: error: ") and message in err and err.count("\n") == 1
 
 
