@@ -204,16 +204,18 @@ def main(argv: list[str] | None = None) -> int:
     chosen = entries(sizes=tuple(args.sizes.split(",")), names=tuple(args.names.split(",")) if args.names else None)
     if not chosen:
         ap.error("no zoo entry matches --sizes/--names")
-    with tempfile.TemporaryDirectory(prefix="modelport-gen-bench-") as tmp:
-        results = [_bench_entry(e, Path(tmp), args) for e in chosen]
-    shown = [a for a in argv if a not in ("--json-out", args.json_out, "--out", args.out)]
-    if args.json_out:
-        from modelport._verify import jsonable
+    from modelport._verify import jsonable
 
-        Path(args.json_out).write_text(json.dumps(jsonable({"argv": shown, "results": results}), indent=2, default=str),
-                                       encoding="utf-8")
-    Path(args.out).write_text(render(results, shown), encoding="utf-8")
-    print(f"wrote {args.out}", file=sys.stderr)
+    shown = [a for a in argv if a not in ("--json-out", args.json_out, "--out", args.out)]
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="modelport-gen-bench-") as tmp:
+        for e in chosen:  # the page and the JSON are rewritten after each model: a long run keeps what it measured
+            results.append(_bench_entry(e, Path(tmp), args))
+            if args.json_out:
+                Path(args.json_out).write_text(json.dumps(jsonable({"argv": shown, "results": results}), indent=2,
+                                                          default=str), encoding="utf-8")
+            Path(args.out).write_text(render(results, shown), encoding="utf-8")
+            print(f"wrote {args.out} ({len(results)}/{len(chosen)} models)", file=sys.stderr)
     return 0
 
 
