@@ -201,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     args.formats = tuple(args.formats.split(",")) if args.formats else None
     from modelport.benchmarks.zoo import entries
 
-    chosen = entries(sizes=tuple(args.sizes.split(",")), names=tuple(args.names.split(",")) if args.names else None)
+    names = tuple(args.names.split(",")) if args.names else None
+    chosen = entries(sizes=("small", "medium", "large") if names else tuple(args.sizes.split(",")), names=names)
+    if names:  # in the order given
+        chosen.sort(key=lambda e: names.index(e.name))
     if not chosen:
         ap.error("no zoo entry matches --sizes/--names")
     from modelport._verify import jsonable
