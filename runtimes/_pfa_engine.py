@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modelport.core.errors import ModelFormatError
+from modelport.core.numerics import is_float32_exact
 from modelport.runtimes._pfa_forms import Layout
 
 __all__ = ["Program", "load_program"]
@@ -30,7 +31,7 @@ class Program:
 
     lay: Layout
     in_dtype: np.dtype
-    base: np.ndarray  # float32 values as float64 [n_outputs]
+    base: np.ndarray  # float64 [n_outputs] (float32 values for the float32 sums)
     sentinel: float | None
     # trees (global node ids; leaves point to themselves in next4)
     roots: np.ndarray | None = None
@@ -204,8 +205,14 @@ class _Cells:
     def bad(self, name: str, why: str) -> ModelFormatError:
         return ModelFormatError(f"{self.where}: cell {name!r} {why}")
 
+    def init(self, name: str):
+        cell = self.cells.get(name)
+        if not isinstance(cell, dict) or "init" not in cell:
+            raise self.bad(name, "has no init value")
+        return cell["init"]
+
     def ints(self, name: str) -> np.ndarray:
-        v = self.cells[name]["init"]
+        v = self.init(name)
         if not isinstance(v, list) or not all(type(i) is int for i in v):
             raise self.bad(name, "must be an array of ints")
         arr = np.asarray(v, dtype=np.int64).reshape(-1)
@@ -214,14 +221,16 @@ class _Cells:
         return arr
 
     def nums(self, name: str, dtype) -> np.ndarray:
-        v = self.cells[name]["init"]
+        v = self.init(name)
         if not isinstance(v, list) or not all(type(i) in (int, float) for i in v):
             raise self.bad(name, "must be an array of numbers")
-        # A PFA "float" holds a float32: a value given with more digits rounds on loading.
-        return np.asarray(v, dtype=np.float64).astype(dtype).reshape(-1)
+        # A PFA "float" holds a float32: a value given with more digits rounds on loading
+        # (beyond float32's range: to +-inf, as IEEE rounding does).
+        with np.errstate(over="ignore"):
+            return np.asarray(v, dtype=np.float64).astype(dtype).reshape(-1)
 
     def matrix(self, name: str, dtype, width: int | None) -> np.ndarray:
-        v = self.cells[name]["init"]
+        v = self.init(name)
         if not isinstance(v, list) or not all(isinstance(r, list) for r in v):
             raise self.bad(name, "must be an array of arrays")
         widths = {len(r) for r in v}
@@ -230,16 +239,17 @@ class _Cells:
         if not all(type(i) in (int, float) for r in v for i in r):
             raise self.bad(name, "must hold numbers")
         w = widths.pop() if widths else (width or 0)
-        return np.asarray(v, dtype=np.float64).astype(dtype).reshape(len(v), w)
+        with np.errstate(over="ignore"):
+            return np.asarray(v, dtype=np.float64).astype(dtype).reshape(len(v), w)
 
     def flag(self, name: str) -> bool:
-        v = self.cells[name]["init"]
+        v = self.init(name)
         if type(v) is not bool:
             raise self.bad(name, "must be a boolean")
         return v
 
     def bools(self, name: str, n: int) -> np.ndarray:
-        v = self.cells[name]["init"]
+        v = self.init(name)
         if not isinstance(v, list) or len(v) != n or not all(type(i) is bool for i in v):
             raise self.bad(name, f"must be an array of {n} booleans")
         return np.asarray(v, dtype=bool)
@@ -255,11 +265,15 @@ def load_program(doc: dict, lay: Layout, *, where: str) -> Program:
         raise c.bad("base", f"has {k} outputs, which the {lay.probs} form cannot use")
     sentinel = None
     if lay.sentinel:
-        v = c.cells["missingValue"]["init"]
+        v = c.init("missingValue")
         if type(v) not in (int, float):
             raise c.bad("missingValue", "must be a number")
         sentinel = float(in_dtype.type(v))
-    common = dict(lay=lay, in_dtype=in_dtype, base=base.astype(np.float32).astype(np.float64), sentinel=sentinel)
+    if lay.margin not in ("wide", "wide_avg") and not is_float32_exact(base):
+        # the float32 sums start from it: a double that is not a float32 would be rounded
+        # differently by the first u.f32 than by a float32 start
+        raise c.bad("base", "must hold float32 values (the float32 sum starts from them)")
+    common = dict(lay=lay, in_dtype=in_dtype, base=base, sentinel=sentinel)
     if lay.margin == "linear":
         bias = c.nums("bias", np.float32)
         if bias.size != k:

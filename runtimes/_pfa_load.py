@@ -130,8 +130,7 @@ def recognise(doc: dict, *, where: str) -> Layout:
     cells = doc.get("cells")
     if not isinstance(cells, dict):
         raise _unsupported(where, doc, ("cells",))
-    value_t = (((cells.get("value") or {}).get("type") or {}).get("items") or {}) if isinstance(cells.get("value"), dict) else {}
-    value_type = value_t.get("items", "float") if isinstance(value_t, dict) else "float"
+    value_type = _dig(cells, "value", "type", "items", "items")
     if "weights" in cells:
         margin = "linear"
     elif "treeWeight" in cells:
@@ -156,6 +155,15 @@ def recognise(doc: dict, *, where: str) -> Layout:
                 if best is None or score > best[0]:
                     best = (score, diff)
     raise _unsupported(where, doc, best[1] if best else ("fcns",))
+
+
+def _dig(obj, *keys):
+    """``obj[k1][k2]...`` through dicts only, or None."""
+    for k in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(k)
+    return obj
 
 
 def _progress(want: dict, got: object) -> int:

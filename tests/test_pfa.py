@@ -332,3 +332,12 @@ def test_row_chunks_give_the_same_answer(tmp_path, monkeypatch):
     whole = runtimes.load(path).predict(X, output="margin")
     monkeypatch.setattr(_pfa_engine, "_CHUNK_PAIRS", 7)  # a few rows per chunk
     _assert_bits(runtimes.load(path).predict(X, output="margin"), whole)
+
+
+def test_base_of_a_float32_sum_must_be_a_float32(tmp_path):
+    path = _write(ir_samples.regression(), tmp_path)
+    doc = json.loads(path.read_text())
+    doc["cells"]["base"]["init"] = [0.1]  # a double, not a float32
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelFormatError, match="cell 'base' must hold float32 values"):
+        runtimes.load(path)
