@@ -97,13 +97,16 @@ def _compile_time(model, name: str) -> dict:
             "compile_s": t2 - t1, "source_mb": size / 1e6}
 
 
-def _m2cgen(booster, X: np.ndarray) -> dict:
+def _m2cgen(src: str, X: np.ndarray) -> dict:
     try:
         import m2cgen
+        import xgboost as xgb
     except ImportError:
         return {"status": "not installed"}
     try:
-        code = m2cgen.export_to_python(booster)
+        clf = xgb.XGBClassifier()  # m2cgen reads scikit-learn wrappers, not raw Boosters
+        clf.load_model(src)
+        code = m2cgen.export_to_python(clf)
     except Exception as exc:  # noqa: BLE001 - report any m2cgen failure as a figure
         return {"status": f"export failed: {type(exc).__name__}: {str(exc)[:120]}"}
     ns: dict = {}
@@ -149,6 +152,7 @@ def run(*, budget: float = 1.0, compile_models: bool = False) -> dict:
             ort = runtimes.load(Path(d) / "m.onnx", threads=1)
         except ImportError:
             pass
+        res["m2cgen"] = _m2cgen(src, X)
         res["c_shape"] = json.loads((Path(d) / "m.c" / "modelport.json").read_text())["metadata"].get("modelport.code_shape", "")
     ref = np.asarray(booster.inplace_predict(X, predict_type="margin"), np.float32)
     ours = crt.predict(X, output="margin")
@@ -187,7 +191,6 @@ def run(*, budget: float = 1.0, compile_models: bool = False) -> dict:
     }
     if ort is not None:
         res["ratios"]["c_batch_vs_onnxruntime_throughput"] = batch["c_1_thread"] / batch["onnxruntime_1_thread"]
-    res["m2cgen"] = _m2cgen(booster, X)
     if compile_models:
         res["compile"] = [_compile_time(synthetic_model(2000, 10, fill=0.8, seed=1), "2000 trees depth 10"),
                           _compile_time(synthetic_model(100, 11, fill=0.92, seed=2), "100 trees ~2000 nodes")]
