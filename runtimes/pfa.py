@@ -69,6 +69,8 @@ class PfaRuntime:
         if sig.task not in ("binary", "multiclass"):
             return select_output(sig, output, margin=r["margin"], variable=r["prediction"])
         probs = r["probabilities"]
+        if output not in ("label", "prediction") or (output == "prediction" and sig.post_transform != "softmax_label"):
+            return select_output(sig, output, margin=r["margin"], probabilities=probs)
         if sig.task == "binary":
             label = (probs[:, 1] > np.float32(0.5)).astype(np.int64)
         else:
