@@ -217,6 +217,14 @@ def _memory_peak(method: str) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 
 
+def _children_cpu() -> float:
+    """CPU seconds used so far by this process's finished child processes."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _proc_status(key: str) -> int:
     with open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
@@ -355,11 +363,14 @@ def _bench_format(label: str, backend: str, target, source: _Source, X: np.ndarr
             rt = runtimes.load(res.path)
             threads = None
         row["load_seconds"] = time.perf_counter() - t0
+        children = _children_cpu()
         t0 = time.perf_counter()
         rt.predict(X[:1])
         row["first_predict_seconds"] = time.perf_counter() - t0
         rt.predict(X[: max(opts.batches)])
-        row["memory"] = {"peak_bytes": max(0, _memory_peak(mem_method) - base_rss), "method": mem_method}
+        row["memory"] = {"peak_bytes": max(0, _memory_peak(mem_method) - base_rss), "method": mem_method,
+                         # predicting ran child processes (a JVM, node, a Go/Rust binary): their memory is theirs
+                         "child_processes": _children_cpu() > children}
         row["threads"] = threads
         row.update(_measure_predict(rt.predict, X, opts, tick))
         row["_prediction"] = np.asarray(rt.predict(X[:_PARITY_ROWS]))

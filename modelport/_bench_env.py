@@ -111,8 +111,10 @@ def recommend(result: dict) -> list[dict[str, str]]:
     add("cold starts (serverless, autoscaling)", _best(rows, lambda r: r.get("load_seconds", 0) + r.get(
         "first_predict_seconds", 0)), "shortest load + first prediction: {cold:.3f} s")
     add("smallest deployable artifact", _best(rows, lambda r: r.get("artifact_bytes")), "{size:,} bytes on disk")
-    add("least memory", _best(rows, lambda r: (r.get("memory") or {}).get("peak_bytes")),
-        "smallest peak memory growth while loading and predicting: {mem:,} bytes")
+    add("least memory (in process)", _best([r for r in rows if not (r.get("memory") or {}).get("child_processes")],
+                                           lambda r: (r.get("memory") or {}).get("peak_bytes")),
+        "smallest peak memory growth while loading and predicting: {mem:,} bytes (formats that predict in a "
+        "child process are not ranked: their memory is not this process's)")
     return out
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 __all__ = ["render_html", "render_markdown", "render_plots", "write_reports"]
 
+_TAB = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")  # matplotlib's tab10 blue, orange, green, red
 _STATUS_TEXT = {"ok": "measured", "unavailable": "cannot run here", "unsupported": "cannot express this model",
                 "failed": "failed", "parity_failure": "parity failure", "no_runtime": "no runtime"}
 
@@ -66,42 +67,43 @@ def render_plots(result: dict) -> dict[str, str] | str:
     if not series:
         return "no plots: no format could be measured"
     plt.rcParams.update({"svg.hashsalt": "modelport", "font.size": 9})
-    colours = plt.get_cmap("tab10").colors
+    colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20").colors
+    ncol = len(colours)
     plots: dict[str, str] = {}
 
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
     for i, (label, row) in enumerate(series):
         q = row["latency"]["quantiles_us"]
         pct = [100 * k / (len(q) - 1) for k in range(len(q))]
-        ax.step(q, pct, where="post", color=colours[i % 10], lw=2, label=label)
+        ax.step(q, pct, where="post", color=colours[i % ncol], lw=2, label=label, ls="-" if i < ncol else "--")
     ax.set_xscale("log")
     ax.set_xlabel("single-row latency, µs (log scale)")
     ax.set_ylabel("percentile of calls")
     ax.set_title("Latency distribution per format (left is faster)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     plots["latency"] = _svg(fig, plt)
 
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
     for i, (label, row) in enumerate(series):
         b = sorted(int(k) for k in row["throughput"])
-        ax.plot(b, [row["throughput"][str(k)]["rows_per_s"] for k in b], marker="o", lw=2, color=colours[i % 10],
-                label=label)
+        ax.plot(b, [row["throughput"][str(k)]["rows_per_s"] for k in b], marker="o", lw=2, color=colours[i % ncol],
+                label=label, ls="-" if i < ncol else "--")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("batch size, rows (log scale)")
     ax.set_ylabel("rows per second (log scale)")
     ax.set_title("Throughput against batch size (higher is better)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     plots["throughput"] = _svg(fig, plt)
 
     rows = [r for r in result["formats"] if r.get("artifact_bytes") is not None]
     if rows:
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 0.8 + 0.45 * len(rows)))
         names = [r["format"] for r in rows]
-        _bars(a1, names, [r["artifact_bytes"] / 1024 for r in rows], "artifact size on disk, KiB", colours[0], "{:,.1f}")
-        _bars(a2, names, [r["convert_seconds"] for r in rows], "conversion + verification time, s", colours[1],
+        _bars(a1, names, [r["artifact_bytes"] / 1024 for r in rows], "artifact size on disk, KiB", _TAB[0], "{:,.1f}")
+        _bars(a2, names, [r["convert_seconds"] for r in rows], "conversion + verification time, s", _TAB[1],
               "{:.2f}")
         a2.set_yticklabels([])
         fig.tight_layout()
@@ -111,8 +113,9 @@ def render_plots(result: dict) -> dict[str, str] | str:
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 0.8 + 0.45 * len(loaded)))
         names = [r["format"] for r in loaded]
         _bars(a1, names, [(r["load_seconds"] + r.get("first_predict_seconds", 0)) * 1e3 for r in loaded],
-              "load + first prediction, ms", colours[2], "{:,.1f}")
-        _bars(a2, names, [r["memory"]["peak_bytes"] / 2**20 for r in loaded], "peak memory growth, MiB", colours[3],
+              "load + first prediction, ms", _TAB[2], "{:,.1f}")
+        _bars(a2, names, [r["memory"]["peak_bytes"] / 2**20 for r in loaded], "peak memory growth (this process), MiB",
+              _TAB[3],
               "{:,.1f}")
         a2.set_yticklabels([])
         fig.tight_layout()
@@ -178,7 +181,8 @@ def _result_rows(result: dict) -> tuple[list[str], list[list[str]]]:
                      "1.00x" if is_base else (f"{v['p50_latency']:.2f}x" if v else "-"),
                      "1.00x" if is_base else (f"{v['time_' + batches[-1]]:.2f}x" if v else "-"),
                      "-" if is_base else f"{(r['load_seconds'] + r.get('first_predict_seconds', 0)) * 1e3:,.1f}",
-                     "-" if is_base else _size(r["memory"]["peak_bytes"]),
+                     "-" if is_base else _size(r["memory"]["peak_bytes"])
+                     + (" + child process" if r["memory"].get("child_processes") else ""),
                      "-" if is_base else _size(r.get("artifact_bytes")),
                      "-" if is_base else f"{r['convert_seconds']:.2f}"])
     return head, rows

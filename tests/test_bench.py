@@ -213,10 +213,13 @@ def test_recommendations_follow_the_measurements():
                 "throughput": {"100": {"rows_per_s": tp}}, "load_seconds": size / 1e6, "first_predict_seconds": 0.0,
                 "artifact_bytes": size, "memory": {"peak_bytes": size}}
 
+    child = row("child", 500.0, 1.0, 10_000)
+    child["memory"] = {"peak_bytes": 0, "child_processes": True}  # its memory is another process's
     result = {"settings": {"batches": [1, 100]},
               "formats": [row("a", 5.0, 10.0, 900), row("b", 50.0, 1e6, 100), row("fast-but-wrong", 0.1, 1e9, 1, False),
-                          {"format": "c", "status": "unavailable", "reason": "x"}]}
+                          child, {"format": "c", "status": "unavailable", "reason": "x"}]}
     got = {r["need"]: r["format"] for r in recommend(result)}
+    assert got["least memory (in process)"] == "b"
     assert got["online serving, one row per request"] == "a"
     assert got["batch scoring (100-row batches)"] == "b"
     assert got["smallest deployable artifact"] == "b"
