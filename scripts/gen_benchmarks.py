@@ -95,6 +95,18 @@ def _row_cells(r: dict, batches: list[str], *, anchor: bool, kind: str = "anchor
             f"{r['convert_seconds']:.2f}" if r.get("convert_seconds") is not None else "-"]
 
 
+def _recommendations(result: dict) -> list[dict]:
+    """The bench's recommendations, recomputed with this version's rules; the memory ranking only
+    when the results say which formats predict in a child process (older results do not)."""
+    from modelport._bench_env import recommend
+
+    recs = recommend(result)
+    measured = [x for x in result["formats"] if x.get("memory")]
+    if any("child_processes" not in x["memory"] for x in measured):
+        recs = [x for x in recs if not x["need"].startswith("least memory")]
+    return recs
+
+
 def render(results: list[dict], argv: list[str]) -> str:
     """docs/benchmarks.md from the results."""
     ok = [r for r in results if "formats" in r]
@@ -167,7 +179,7 @@ def render(results: list[dict], argv: list[str]) -> str:
         rows.sort(key=lambda t: ("latency" not in t[0], t[0].get("latency", {}).get("p50_us", 0)))
         for x, anchor in rows:
             out.append("| " + " | ".join(_cell(c) for c in _row_cells(x, batches, anchor=anchor)) + " |")
-        recs = r.get("recommendations") or []
+        recs = _recommendations(r)
         if recs:
             out += ["", "Which format for which need: " + "; ".join(f"{x['need']}: `{x['format']}`" for x in recs) + "."]
         out.append("")
