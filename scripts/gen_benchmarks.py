@@ -77,6 +77,7 @@ def _row_cells(r: dict, batches: list[str], *, anchor: bool, kind: str = "anchor
 
     if anchor:
         d = r.get("max_abs_diff")
+        d = float(d) if isinstance(d, str) else d  # "Infinity"/"NaN" as saved in strict JSON
         check = "-" if d is None else ("exact" if d == 0 else "WRONG: missing (NaN) outputs" if d == float("inf")
                                        else f"max abs diff {d:.2g} ({r.get('output', '')})")
     else:
