@@ -157,7 +157,11 @@ def render(results: list[dict], argv: list[str]) -> str:
         reasons = sorted({f"{r['zoo']}: {x['status']}: {x['reason']}" for r in ok for x in r.get("anchors", ())
                           if x["format"] == a.name and x["status"] != "ok" and "does not take" not in x["reason"]})
         ran = sorted({r["zoo"] for r in ok for x in r.get("anchors", ()) if x["format"] == a.name and x["status"] == "ok"})
-        note = (f"measured on {', '.join(ran)}. " if ran else "") + " ".join(reasons[:3])
+        wrong = sorted({r["zoo"] for r in ok for x in r.get("anchors", ()) if x["format"] == a.name
+                        and x["status"] == "ok" and x.get("max_abs_diff") in (float("inf"), "Infinity")})
+        note = (f"measured on {', '.join(ran)}. " if ran else "") + \
+            (f"Its outputs were missing (NaN) on {', '.join(wrong)}: the rows it ran are not a result. " if wrong else "") \
+            + " ".join(reasons[:3])
         out.append(f"| {a.name} | {a.package} | {_version(a.package) or 'no'} | {_cell(a.description)} | "
                    f"{_cell(note) or '-'} |")
     out += ["", "The ONNX anchor is onnxmltools / skl2onnx, the `onnx[onnxmltools]` rows below (a selectable backend of "
