@@ -28,7 +28,8 @@ from modelport.core.contract import METADATA_PREFIX, signature_from_metadata
 from modelport.core.errors import InputDataError, ModelFormatError
 from modelport.runtimes._coerce import coerce_input
 from modelport.runtimes._pmml_load import parse_pmml
-from modelport.runtimes._pmml_models import compile_document, evaluate_document
+from modelport.runtimes._pmml_eval import evaluate_document
+from modelport.runtimes._pmml_models import compile_document
 from modelport.runtimes.base import RUNTIMES, RuntimeSpec, select_output
 
 __all__ = ["PmmlRuntime", "load_pmml", "sniff_pmml"]

@@ -198,6 +198,13 @@ def test_non_finite_threshold_is_refused():
         build_pmml(_stump_model(thr=float("inf")))
 
 
+def test_compiler_and_evaluator_know_the_same_functions():
+    from modelport.runtimes._pmml_eval import _FUNCTIONS
+    from modelport.runtimes._pmml_models import FUNCTION_NAMES
+
+    assert FUNCTION_NAMES == frozenset(_FUNCTIONS)
+
+
 def test_registered_and_sniffed(tmp_path):
     all_targets()
     assert TARGETS.get("pmml").runtime == "pmml"
