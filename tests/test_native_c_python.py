@@ -17,6 +17,7 @@ import pytest
 import ir_samples
 import xgb_cases
 import modelport
+import modelport.converters.frontends
 from modelport.converters.targets import WriteOptions
 from modelport.converters.targets.native import lower as L
 from modelport.converters.targets.native.c import write_c
@@ -220,3 +221,25 @@ def test_docs_examples_are_current():
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_native_examples.py"), "--check"],
                          capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+@needs_cc
+@pytest.mark.parametrize("name", ["binary", "categorical", "vector_leaf", "deep", "early_stopped", "float64"])
+def test_c_large_tables_as_string_literals(name, tmp_path, monkeypatch):
+    """Large models store their node tables as string literals (compiles ~5x faster); forced
+    here on small models so that both layouts and both input types are checked bit for bit."""
+    from modelport.converters.targets.native import _c_blob
+
+    monkeypatch.setattr(_c_blob, "FORCE", True)
+    if name == "deep":
+        m = ir_samples.deep_chain(2_000)
+    elif name == "early_stopped":
+        m = modelport.converters.frontends.load_model(xgb_cases.trained_case(name).json_path)
+    elif name == "float64":
+        m = _wide(ir_samples.multiclass(), threshold_dtype="float64", value_dtype="float64", average=True)
+    else:
+        m = ir_samples.ALL[name]()
+    write_c(m, tmp_path / "m.c", WriteOptions(), shape="arrays")
+    assert "_u = {" in (tmp_path / "m.c" / "model.c").read_text()
+    X = probe.probe_set(m, n_random=200, seed=4)
+    assert _bits_equal(_margins(CRuntime(tmp_path / "m.c", threads=1), X), evaluate.predict_margin(m, X))

@@ -11,6 +11,9 @@ typedef float mp_acc_t;
 #define NO 1
 #define NFA 3
 #define LANES 8
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "this model stores its large tables little-endian (see docs/native.md)"
+#endif
 
 const char *const modelport_feature_names[MODELPORT_N_FEATURES + 1] = {
   "age",

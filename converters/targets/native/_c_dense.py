@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from modelport.converters.targets.native import _c_blob
 from modelport.converters.targets.native import lower as L
 
 __all__ = ["dense_ok", "dense_code", "MAX_DENSE_DEPTH"]
@@ -77,6 +78,27 @@ static void mp_split(const mp_in_t *src, mp_in_t *dst) {
 """
 
 
+def _tables(plan: L.Plan, nodes: list, values: list, nb: int) -> str:
+    """``mp_h`` (struct {thr, info}) and ``mp_hv`` (leaf values), readable or as blobs."""
+    thr = np.concatenate([t for t, _ in nodes]) if nodes else np.zeros(0, plan.input_dtype)
+    info = np.concatenate([i for _, i in nodes]) if nodes else np.zeros(0, np.int64)
+    vals = np.concatenate([v.reshape(-1) for v in values]) if values else np.zeros(0, plan.acc_dtype)
+    idt = np.dtype(plan.input_dtype).newbyteorder("<")
+
+    def image() -> np.ndarray:
+        rec = np.zeros(thr.size, dtype=np.dtype([("thr", idt), ("info", "<i4")], align=True))
+        rec["thr"], rec["info"] = thr, info
+        return rec
+
+    def items() -> list[str]:
+        lits = L.numbers(thr, plan.input_dtype, "c")
+        return [f"{{{a},{b}}}" for a, b in zip(lits, info.tolist(), strict=True)]
+
+    return (_c_blob.table("mp_h", "mp_hnode", nb, items, image, empty="{0,0}")
+            + _c_blob.table("mp_hv", "mp_acc_t", vals.size, lambda: L.numbers(vals, plan.acc_dtype, "c"),
+                            lambda: vals.astype(np.dtype(plan.acc_dtype).newbyteorder("<"))))
+
+
 def _decl(name: str, n: int) -> str:
     return ", ".join(f"{name}{k}" for k in range(n))
 
@@ -93,9 +115,8 @@ def dense_code(plan: L.Plan, set_ids: list[dict[int, int]], *, group: int, lanes
         thr, info, vals = _heap(t, gd[k // group], ids, plan)
         if fast:  # feature << 2 | dl  ->  2 * feature + (1 - dl); pass-through nodes read anything
             info = 2 * (info >> 2) + 1 - (info & 1)
-        lits = L.numbers(thr, plan.input_dtype, "c")
-        nodes.extend(f"{{{a},{b}}}" for a, b in zip(lits, info.tolist(), strict=True))
-        values.extend(L.numbers(vals, plan.acc_dtype, "c"))
+        nodes.append((thr, info))
+        values.append(vals)
         hbase.append(nb)
         vbase.append(vb)
         outs.append(t.output)
@@ -125,8 +146,7 @@ def dense_code(plan: L.Plan, set_ids: list[dict[int, int]], *, group: int, lanes
         "typedef struct { mp_in_t thr; int32_t info; } mp_hnode;\n"
         "/* Complete trees, level order (children of i: 2i+1, 2i+2); info = feature << 2 |\n"
         " * categorical << 1 | default_left; categorical nodes keep their set id in thr. */\n"
-        f"static const mp_hnode mp_h[{max(1, nb)}] = {{\n" + ",\n".join(nodes or ["{0,0}"]) + "\n};\n"
-        f"static const mp_acc_t mp_hv[{max(1, vb)}] = {{\n" + ",\n".join(values or ["0"]) + "\n};\n"
+        + _tables(plan, nodes, values, nb) +
         f"static const int32_t mp_hbase[{max(1, nt)}] = {{{arr(hbase)}}};\n"
         f"static const int32_t mp_vbase[{max(1, nt)}] = {{{arr(vbase)}}};\n"
         f"static const int32_t mp_tree_out[{max(1, nt)}] = {{{arr(outs)}}};\n"

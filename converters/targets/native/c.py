@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from modelport.converters.targets import BUNDLE, TARGETS, Target, WriteOptions
-from modelport.converters.targets.native import _c_dense
+from modelport.converters.targets.native import _c_blob, _c_dense
 from modelport.converters.targets.native import lower as L
 from modelport.core.contract import artifact_metadata, write_manifest
 from modelport.core.ir.model import Model, TreeEnsemble
@@ -140,7 +140,7 @@ typedef {acc} mp_acc_t;
 #define NO {no}
 #define NFA {nfa}
 #define LANES {lanes}
-
+""" + _c_blob.ENDIAN_GUARD.replace("{", "{{").replace("}", "}}") + """
 """
 
 
@@ -256,11 +256,10 @@ def _arrays_code(plan: L.Plan) -> str:
         thr_vals = t.threshold.astype(plan.input_dtype).copy()
         for i, k in ids.items():
             thr_vals[i] = k
-        thr = L.numbers(thr_vals, plan.input_dtype, "c")
         info = (t.feature.astype(np.int64) << 2) | t.default_left.astype(np.int64) | (t.is_categorical.astype(np.int64) << 1)
         info = np.where(leaf, 0, info)
-        nodes.extend(f"{{{a},{b},{c},{d}}}" for a, b, c, d in zip(thr, lft.tolist(), rgt.tolist(), info.tolist(), strict=True))
-        values.extend(L.numbers(L.leaf_values(plan, t), plan.acc_dtype, "c"))
+        nodes.append((thr_vals, lft, rgt, info))
+        values.append(L.leaf_values(plan, t).reshape(-1))
         roots.append(base)
         depths.append(t.depth)
         outs.append(t.output)
@@ -284,8 +283,7 @@ def _arrays_code(plan: L.Plan) -> str:
         "typedef struct { mp_in_t thr; int32_t left, right, info; } mp_node;\n"
         "/* info = feature << 2 | categorical << 1 | default_left; categorical nodes keep their\n"
         " * category-set id in thr. */\n"
-        f"static const mp_node mp_nodes[{max(1, base)}] = {{\n" + ",\n".join(nodes or ["{0,0,0,0}"]) + "\n};\n"
-        f"static const mp_acc_t mp_values[{max(1, base * ld)}] = {{\n" + ",\n".join(values or ["0"]) + "\n};\n"
+        + _sparse_tables(plan, nodes, values, base) +
         f"static const int32_t mp_roots[{max(1, nt)}] = {{{', '.join(map(str, roots)) or '0'}}};\n"
         f"static const int32_t mp_depth[{max(1, nt)}] = {{{', '.join(map(str, depths)) or '0'}}};\n"
         f"static const int32_t mp_tree_out[{max(1, nt)}] = {{{', '.join(map(str, outs)) or '0'}}};\n"
@@ -314,6 +312,27 @@ def _arrays_code(plan: L.Plan) -> str:
         "      for (k = 0; k < m; k++) idx[k] = mp_next(idx[k], xs[k]);\n"
         f"    for (k = 0; k < m; k++) {{ {add_lane} }}\n  }}\n}}\n\n"
         "#define MP_HAVE_LANES 1\n\n")
+
+
+def _sparse_tables(plan: L.Plan, nodes: list, values: list, n: int) -> str:
+    """``mp_nodes`` (struct {thr, left, right, info}) and ``mp_values``, readable or as blobs."""
+    cols = [np.concatenate([nd[k] for nd in nodes]) if nodes else np.zeros(0) for k in range(4)]
+    vals = np.concatenate(values) if values else np.zeros(0, plan.acc_dtype)
+    idt = np.dtype(plan.input_dtype).newbyteorder("<")
+
+    def image() -> np.ndarray:
+        rec = np.zeros(n, dtype=np.dtype([("thr", idt), ("left", "<i4"), ("right", "<i4"), ("info", "<i4")], align=True))
+        for k, name in enumerate(("thr", "left", "right", "info")):
+            rec[name] = cols[k]
+        return rec
+
+    def items() -> list[str]:
+        lits = L.numbers(cols[0], plan.input_dtype, "c")
+        return [f"{{{a},{b},{c},{d}}}" for a, b, c, d in zip(lits, *(c.astype(np.int64).tolist() for c in cols[1:]), strict=True)]
+
+    return (_c_blob.table("mp_nodes", "mp_node", n, items, image, empty="{0,0,0,0}")
+            + _c_blob.table("mp_values", "mp_acc_t", vals.size, lambda: L.numbers(vals, plan.acc_dtype, "c"),
+                            lambda: vals.astype(np.dtype(plan.acc_dtype).newbyteorder("<"))))
 
 
 def _linear_code(plan: L.Plan) -> str:
