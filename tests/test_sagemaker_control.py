@@ -255,3 +255,21 @@ def test_cli_help_for_every_subcommand(capsys):
             main([*argv, "--help"])
         assert e.value.code == 0
         assert "--json" in capsys.readouterr().out
+
+
+def test_update_dry_run_reads_the_live_variant(aws, tarball, capsys):
+    """The CLI path of `deploy update`: moto serves the reads; the plan keeps the capacity."""
+    rc, first, err = _run(capsys, "deploy", "sagemaker", str(tarball), "--name", "blue", "--bucket", "models-bucket",
+                          "--role", ROLE, "--image", IMAGE, "--instance-type", "ml.c5.large", "--count", "3",
+                          "--no-wait", "--json")
+    assert rc == 0, err
+    rc, res, err = _run(capsys, "deploy", "update", "blue", str(tarball), "--bucket", "models-bucket", "--role", ROLE,
+                        "--image", IMAGE, "--dry-run", "--json")
+    assert rc == 0, err
+    assert res["previous_endpoint_config"] == first["endpoint_config"]
+    ops = [(r["operation"], r["request"]) for r in res["requests"]]
+    assert [o for o, _ in ops] == ["put_object", "create_model", "create_endpoint_config", "update_endpoint"]
+    variant = ops[2][1]["ProductionVariants"][0]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.large", 3)
+    assert ops[3][1] == {"EndpointName": "blue", "EndpointConfigName": res["endpoint_config"]}
+    assert len(aws.client("sagemaker").list_models()["Models"]) == 1  # nothing new was created

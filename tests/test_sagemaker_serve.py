@@ -256,16 +256,26 @@ def test_serving_process_loads_no_converter(model):
     assert "CONVERTERS []" in res.stdout
 
 
-def test_timeout_answers_503(model):
+@pytest.mark.parametrize("chunk", [65_536, 2], ids=["one-call", "chunked"])
+def test_chunks_and_timeout(model, reference, chunk, monkeypatch):
+    from modelport.deploy.sagemaker import serve
     from modelport.deploy.sagemaker.serve import App, Settings
 
-    app = App(runtimes.load(model[1]), Settings(timeout=1e-9))
-    body = csv_body(make_rows(5))
-    status = []
-    resp = b"".join(app({"REQUEST_METHOD": "POST", "PATH_INFO": "/invocations", "CONTENT_TYPE": "text/csv",
-                         "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)},
-                        lambda s, h: status.append(s)))
-    assert status == ["503 Service Unavailable"] and b"timeout" in resp
+    monkeypatch.setattr(serve, "_CHUNK_ROWS", chunk)
+    X = make_rows(5)
+    body = csv_body(X)
+
+    def call(app):
+        status = []
+        resp = b"".join(app({"REQUEST_METHOD": "POST", "PATH_INFO": "/invocations", "CONTENT_TYPE": "text/csv",
+                             "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)},
+                            lambda s, h: status.append(s)))
+        return status[0], resp
+
+    status, resp = call(App(reference, Settings()))
+    assert status == "200 OK" and np.array_equal(_floats(resp.decode().splitlines()), reference.predict(X))
+    status, resp = call(App(reference, Settings(timeout=1e-9)))
+    assert status == "503 Service Unavailable" and b"timeout" in resp
 
 
 def test_sigterm_drains_in_flight_request(model, reference, tmp_path):

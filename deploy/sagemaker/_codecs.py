@@ -173,6 +173,8 @@ def _csv_slow(cells: list[bytes], n: int) -> np.ndarray:
 
 
 def _check_finite(flat: np.ndarray, n: int, allow_nan_mask: np.ndarray | None = None) -> None:
+    if allow_nan_mask is None and np.isfinite(flat).all():
+        return
     bad = ~np.isfinite(flat)
     if allow_nan_mask is not None:
         bad &= ~allow_nan_mask

@@ -150,8 +150,10 @@ def check_name(name: str, what: str) -> str:
 
 
 def version_name(base: str, *, now: float | None = None) -> str:
-    """``<base>-<UTC timestamp>``, truncated to 63 characters (model / config names of one version)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now if now is not None else time.time()))
+    """``<base>-<UTC timestamp with milliseconds>``, within 63 characters (the model and endpoint
+    config names of one version; a deploy and an update in the same second still differ)."""
+    t = now if now is not None else time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(t)) + f"-{int(t * 1000) % 1000:03d}"
     return f"{base[:63 - len(stamp) - 1].rstrip('-')}-{stamp}"
 
 

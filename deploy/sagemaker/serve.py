@@ -105,10 +105,13 @@ class Settings:
         )
 
 
-def _status_line(code: int) -> str:
+def _status_lines() -> dict[int, str]:
     from http import HTTPStatus
 
-    return f"{code} {HTTPStatus(code).phrase}"
+    return {int(s): f"{int(s)} {s.phrase}" for s in HTTPStatus}
+
+
+_STATUS = _status_lines()
 
 
 class App:
@@ -137,7 +140,7 @@ class App:
         except Exception as exc:  # noqa: BLE001 - a model failure must answer 500, never kill the worker
             msg = " ".join(f"model failure: {type(exc).__name__}: {exc}".split())[:500]
             status, ctype, body = 500, "text/plain; charset=utf-8", (msg + "\n").encode()
-        start_response(_status_line(status), [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+        start_response(_STATUS[status], [("Content-Type", ctype), ("Content-Length", str(len(body)))])
         return [body]
 
     def _route(self, environ: dict[str, Any]) -> tuple[int, str, bytes]:
@@ -195,7 +198,18 @@ class App:
         X = decode(body, ctype, self.features)
         if X.dtype != self._dtype:
             X = X.astype(self._dtype)
-        output = self._output(environ)
+        output = self._output(environ) if "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES" in environ else self.settings.output
+        if X.shape[0] <= _CHUNK_ROWS:  # one call: the common case, without the chunking
+            try:
+                pred = self.runtime.predict(X, output=output)
+            except InputDataError as exc:
+                raise HttpError(400, str(exc)) from None
+            if time.monotonic() - start > self.settings.timeout:
+                raise HttpError(503, f"prediction exceeded the {self.settings.timeout:g}s timeout "
+                                     "(SAGEMAKER_MODEL_SERVER_TIMEOUT); send fewer rows per request")
+            if pred.shape[0] != X.shape[0]:
+                raise HttpError(500, f"model failure: {pred.shape[0]} predictions for {X.shape[0]} rows")
+            return 200, accept, encode(pred, accept)
         parts = []
         for lo in range(0, X.shape[0], _CHUNK_ROWS):
             if time.monotonic() - start > self.settings.timeout:
