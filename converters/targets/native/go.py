@@ -46,6 +46,10 @@ _GO = {"float32": "float32", "float64": "float64", "int32": "int32"}
 
 def generate_go(model: Model, *, shape: str = "auto", package: str = "model") -> str:
     """The text of ``model.go`` (``package`` names the Go package) for ``model``."""
+    return _generate(model, shape, package=package)[0]
+
+
+def _generate(model: Model, shape: str, package: str = "model") -> tuple[str, L.Plan]:
     if not (package.isidentifier() and package.isascii()):
         raise ValueError(f"not a Go package name: {package!r}")
     plan = L.lower(model, shape=shape)
@@ -76,18 +80,18 @@ def generate_go(model: Model, *, shape: str = "auto", package: str = "model") ->
             out.append(_unrolled(plan, cats, it, at))
     out.append(_margin(plan, it, at))
     out.append(_transform(plan, it))
-    return "".join(out)
+    return "".join(out), plan
 
 
 def write_go(model: Model, out_path: Path, options: WriteOptions, *, shape: str | None = None) -> None:
     """Write the bundle directory ``out_path`` (model.go, modelport.json)."""
     shape = shape or getattr(options, "code_shape", None) or "auto"
-    text = generate_go(model, shape=shape)
+    text, plan = _generate(model, shape)
     out = Path(out_path)
     out.mkdir(parents=True, exist_ok=False)
     (out / "model.go").write_text(text, encoding="ascii")
-    dtype = "float64" if getattr(model.booster, "threshold_dtype", "float32") == "float64" else "float32"
-    write_manifest(out, format="go", runtime="go", metadata=artifact_metadata(model, extra={"input_type": dtype}),
+    meta = artifact_metadata(model, extra={"input_type": plan.input_dtype, "code_shape": plan.shape})
+    write_manifest(out, format="go", runtime="go", metadata=meta,
                    entry="model.go")
 
 

@@ -70,6 +70,10 @@ def _choose(model: Model, shape: str) -> L.Plan:
 
 def generate_java(model: Model, *, shape: str = "auto") -> str:
     """The text of ``Model.java`` for ``model`` in the given code shape."""
+    return _generate(model, shape)[0]
+
+
+def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
     plan = _choose(model, shape)
     it, at = _t(plan.input_dtype), _t(plan.acc_dtype)
     no, npred = plan.n_outputs, F.n_predictions(plan)
@@ -93,23 +97,19 @@ def generate_java(model: Model, *, shape: str = "auto") -> str:
     out.append(_margin(plan, it, at))
     out.append(_transform(plan))
     out.append(_TAIL.format(it=it))
-    return "".join(out)
+    return "".join(out), plan
 
 
 def write_java(model: Model, out_path: Path, options: WriteOptions, *, shape: str | None = None) -> None:
     """Write the bundle directory ``out_path`` (Model.java, modelport.json)."""
     shape = shape or getattr(options, "code_shape", None) or "auto"
-    text = generate_java(model, shape=shape)
+    text, plan = _generate(model, shape)
     out = Path(out_path)
     out.mkdir(parents=True, exist_ok=False)
     (out / "Model.java").write_text(text, encoding="ascii")
-    plan_dtype = "float64" if _input64(model) else "float32"
-    write_manifest(out, format="java", runtime="java", metadata=artifact_metadata(model, extra={"input_type": plan_dtype}),
+    meta = artifact_metadata(model, extra={"input_type": plan.input_dtype, "code_shape": plan.shape})
+    write_manifest(out, format="java", runtime="java", metadata=meta,
                    entry="Model.java")
-
-
-def _input64(model: Model) -> bool:
-    return getattr(model.booster, "threshold_dtype", "float32") == "float64"
 
 
 _HEAD = """\

@@ -47,6 +47,10 @@ _GET = {"float32": ("getFloat32", 4), "float64": ("getFloat64", 8), "int32": ("g
 
 def generate_javascript(model: Model, *, shape: str = "auto") -> str:
     """The text of ``model.mjs`` for ``model`` in the given code shape."""
+    return _generate(model, shape)[0]
+
+
+def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
     plan = L.lower(model, shape=shape)
     no, npred = plan.n_outputs, F.n_predictions(plan)
     it, at = _ARRAY[plan.input_dtype], _ARRAY[plan.acc_dtype]
@@ -74,19 +78,19 @@ def generate_javascript(model: Model, *, shape: str = "auto") -> str:
             out.append(_unrolled(plan, cats))
     out.append(_margin(plan))
     out.append(_transform(plan))
-    return "".join(out)
+    return "".join(out), plan
 
 
 def write_javascript(model: Model, out_path: Path, options: WriteOptions, *, shape: str | None = None) -> None:
     """Write the bundle directory ``out_path`` (model.mjs, modelport.json)."""
     shape = shape or getattr(options, "code_shape", None) or "auto"
-    text = generate_javascript(model, shape=shape)
+    text, plan = _generate(model, shape)
     out = Path(out_path)
     out.mkdir(parents=True, exist_ok=False)
     (out / "model.mjs").write_text(text, encoding="ascii")
-    dtype = "float64" if getattr(model.booster, "threshold_dtype", "float32") == "float64" else "float32"
+    meta = artifact_metadata(model, extra={"input_type": plan.input_dtype, "code_shape": plan.shape})
     write_manifest(out, format="javascript", runtime="javascript",
-                   metadata=artifact_metadata(model, extra={"input_type": dtype}), entry="model.mjs")
+                   metadata=meta, entry="model.mjs")
 
 
 _HEAD = """\

@@ -45,6 +45,10 @@ _RS = {"float32": "f32", "float64": "f64", "int32": "i32"}
 
 def generate_rust(model: Model, *, shape: str = "auto") -> str:
     """The text of ``model.rs`` for ``model`` in the given code shape."""
+    return _generate(model, shape)[0]
+
+
+def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
     plan = L.lower(model, shape=shape)
     it, at = _RS[plan.input_dtype], _RS[plan.acc_dtype]
     names = ", ".join(L.escape_string(n, "rust") for n in plan.feature_names)
@@ -70,18 +74,18 @@ def generate_rust(model: Model, *, shape: str = "auto") -> str:
         out.append(_unrolled(plan, cats, it, at))
     out.append(_model(plan, it, at, arrays))
     out.append(_transform(plan))
-    return "".join(out)
+    return "".join(out), plan
 
 
 def write_rust(model: Model, out_path: Path, options: WriteOptions, *, shape: str | None = None) -> None:
     """Write the bundle directory ``out_path`` (model.rs, modelport.json)."""
     shape = shape or getattr(options, "code_shape", None) or "auto"
-    text = generate_rust(model, shape=shape)
+    text, plan = _generate(model, shape)
     out = Path(out_path)
     out.mkdir(parents=True, exist_ok=False)
     (out / "model.rs").write_text(text, encoding="ascii")
-    dtype = "float64" if getattr(model.booster, "threshold_dtype", "float32") == "float64" else "float32"
-    write_manifest(out, format="rust", runtime="rust", metadata=artifact_metadata(model, extra={"input_type": dtype}),
+    meta = artifact_metadata(model, extra={"input_type": plan.input_dtype, "code_shape": plan.shape})
+    write_manifest(out, format="rust", runtime="rust", metadata=meta,
                    entry="model.rs")
 
 
