@@ -47,6 +47,16 @@ def example_model():
                  missing=-999.0, provenance=prov)
 
 
+def _without_metadata(text: str) -> str:
+    """The module without its checksum line and with METADATA elided: the artifact metadata
+    (``modelport.core.contract``) changes with every release and is not what the example shows."""
+    body = text.split("\n", 1)[1]
+    start = body.index("METADATA = {\n")
+    end = body.index("\n}\n", start) + 3
+    note = "METADATA = {}  # in a real artifact: the modelport.* metadata map (elided in this example)\n"
+    return "# modelport-python-model 1 sha256=<checksum of the rest; elided in this example>\n" + body[:start] + note + body[end:]
+
+
 def render() -> dict[str, str]:
     """File name -> text of every example."""
     from modelport.converters.targets.native.c import generate_c
@@ -58,7 +68,7 @@ def render() -> dict[str, str]:
         files = generate_c(m, shape=shape)
         out["model.h"] = files["model.h"]
         out[f"model_{shape}.c"] = files["model.c"]
-        out[f"model_{shape}.py"] = generate_python(m, shape=shape)
+        out[f"model_{shape}.py"] = _without_metadata(generate_python(m, shape=shape))
     return out
 
 
