@@ -133,6 +133,7 @@ def artifact_metadata(model: Model, *, backend: str = "modelport", extra: dict[s
     props = {
         "features": json.dumps(feats),
         "task": model.task.value,
+        "booster": "linear" if type(model.booster).__name__ == "LinearBooster" else "tree_ensemble",
         "post_transform": model.post_transform.value,
         "n_outputs": str(int(model.n_outputs)),
         "n_classes": str(int(model.n_classes)),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,13 +53,13 @@ class ConvertResult:
 def _is_ir_file(path: Path) -> bool:
     if path.name.endswith(".ir.json"):
         return True
-    from modelport.core.registry import HEAD_BYTES
+    from modelport.core.files import read_head
     from modelport.core.ir.serialize import looks_like_ir
+    from modelport.core.registry import HEAD_BYTES
 
     try:
-        with open(path, "rb") as fh:
-            return looks_like_ir(fh.read(HEAD_BYTES))
-    except OSError:
+        return looks_like_ir(read_head(path, HEAD_BYTES))  # never blocks on a FIFO
+    except (OSError, ModelFormatError):
         return False
 
 
@@ -106,14 +105,14 @@ _FRAMEWORK_LABELS = {"lightgbm": "a LightGBM model", "scikit-learn": "a Python p
 def framework_source(path: Path):
     """The framework :class:`~modelport.converters.frontends._sources.Source` of a file that no
     IR frontend reads (LightGBM model.txt, pickled scikit-learn), or None."""
-    from modelport.core.registry import HEAD_BYTES
     from modelport.converters.frontends import all_frontends
     from modelport.converters.frontends._sources import detect_source
+    from modelport.core.files import read_head
+    from modelport.core.registry import HEAD_BYTES
 
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(HEAD_BYTES)
-    except OSError:
+        head = read_head(path, HEAD_BYTES)  # never blocks on a FIFO
+    except (OSError, ModelFormatError):
         return None
     if not head or _is_ir_file(path) or any(fe.sniff(head, path.name) for _, fe in all_frontends().items()):
         return None
@@ -326,8 +325,11 @@ def _write_verified(final: Path, target: Target, backend: str, write, check, sta
     directory), verify it (``check(staged)`` → report or None), then publish it atomically;
     on a parity failure keep only ``<final>.unverified`` and raise; on any other error leave
     nothing behind."""
-    tmpdir = Path(tempfile.mkdtemp(prefix=".modelport-", dir=final.parent))
-    try:
+    from modelport._staging import staging_dir
+
+    # The staging directory goes away on exit, on SIGTERM/SIGINT, and (after a crash) at the
+    # next conversion into the same directory.
+    with staging_dir(final.parent) as tmpdir:
         staged = tmpdir / final.name
         write(staged)
         if not staged.exists():
@@ -346,8 +348,6 @@ def _write_verified(final: Path, target: Target, backend: str, write, check, sta
             report = report.at(str(final))  # the report names the published artifact, not the staged one
         return ConvertResult(path=final, target=target.name, backend=backend, verified=report is not None,
                              report=report, seconds=time.perf_counter() - start)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _publish(staged: Path, dst: Path, *, replace: bool) -> None:

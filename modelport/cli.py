@@ -367,6 +367,9 @@ def _error(msg: str, code: int, as_json: bool, report: Any = None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     global _JSON_REQUESTED
+    import warnings
+
+    warnings.simplefilter("ignore")  # third-party warnings are not ours to print: errors are one line
     _JSON_REQUESTED = "--json" in (sys.argv[1:] if argv is None else list(argv))
     args = build_parser().parse_args(argv)
     as_json = bool(getattr(args, "json", False))
@@ -377,6 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # unreadable/unwritable paths that slipped past the API's checks
         where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
         return _error(f"{exc.strerror or exc}{where}", EXIT_CODES["bad_input"], as_json)
+    except MemoryError:
+        return _error("out of memory: the model needs more than this process may use", EXIT_CODES["bad_input"], as_json)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -151,7 +151,7 @@ def test_ir_json_loads_as_a_runtime(tmp_path):
 
     from modelport import runtimes
     from modelport.core.ir import evaluate, serialize
-    from tests.ir_samples import binary
+    from ir_samples import binary
 
     model = binary()
     path = serialize.save(model, tmp_path / "m.ir.json")

@@ -54,6 +54,9 @@ def _lightgbm(native: NativeModel):
 def _loads_in_onnxruntime(proto) -> str:
     """'' when onnxruntime builds a session for ``proto``, else its first error line."""
     ort = require("onnxruntime", extra="onnx", purpose="checking the skl2onnx graph")
+    from modelport.converters.targets._onnx_depth import check_onnx_depth
+
+    check_onnx_depth(proto)  # onnxruntime overflows its stack on deeper trees while loading
     try:
         ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types

@@ -33,6 +33,9 @@ def write_onnxmltools(source: BackendSource, out_path: Path) -> None:
     else:
         raise UnsupportedModelError(f"--backend onnxmltools needs the {source.framework} model opened with its framework")
     onnx = require("onnx", extra="onnx", purpose="Writing ONNX")
+    from modelport.converters.targets._onnx_depth import check_onnx_depth
+
+    check_onnx_depth(proto)  # refuse what onnxruntime cannot load before anything is written
     onnx.checker.check_model(proto, full_check=True)
     Path(out_path).write_bytes(proto.SerializeToString())
 

@@ -310,6 +310,11 @@ def transform(post: PostTransform, margin: np.ndarray) -> np.ndarray:
     ``float(sum)``; ``multi:softmax`` is the first index of the maximum (``FindMaxIndex``).
     """
     m = np.asarray(margin, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # an infinite margin gives inf/NaN as in the source
+        return _transform(post, m)
+
+
+def _transform(post: PostTransform, m: np.ndarray) -> np.ndarray:
     one = np.float32(1.0)
     if post is PostTransform.IDENTITY:
         return m.copy()
