@@ -407,43 +407,48 @@ def test_unknown_format_versions_are_refused(tmp_path):
     _one_line(UnsupportedModelError, lambda: load_lightgbm(p), "v99")
 
 
-def test_zero_missing_expansion_is_bounded(tmp_path):
-    """A deep chain of splits that each need a subtree copy is refused, not expanded 2**depth."""
-    depth = 60
-    lines = _ONE_SPLIT.split("Tree=0")[0]
-    n_int = depth
-    left = " ".join(str(~i) for i in range(n_int))  # left: leaf i
-    right = " ".join(str(i + 1) for i in range(n_int - 1)) + f" {~n_int}"
-    tree = (f"Tree=0\nnum_leaves={n_int + 1}\nnum_cat=0\nsplit_feature={' '.join(['0'] * n_int)}\n"
-            f"threshold={' '.join(['1'] * n_int)}\ndecision_type={' '.join(['4'] * n_int)}\n"
-            f"left_child={left}\nright_child={right}\nleaf_value={' '.join(['1'] * (n_int + 1))}\n"
-            "is_linear=0\nshrinkage=1\n\n\nend of trees\n")
-    p = tmp_path / "deep.txt"
-    p.write_text(lines.format(objective="regression") + tree)
-    msg = _one_line(UnsupportedModelError, lambda: load_lightgbm(p), "x the model's nodes")
-    assert "zero" in msg
-    # A second tree CLAIMING a huge leaf count lends the first no budget.
-    liar = tree.replace("Tree=0", "Tree=1").replace(f"num_leaves={n_int + 1}", "num_leaves=999999999999")
-    p.write_text(lines.format(objective="regression") + tree.replace("end of trees\n", "") + liar)
-    _one_line(UnsupportedModelError, lambda: load_lightgbm(p), "x the model's nodes")
-
-
-def test_zero_missing_chain_of_modest_depth_is_exact(tmp_path):
-    depth = 5
-    lines = _ONE_SPLIT.split("Tree=0")[0]
+def _chain(path, *, features: list[int], thresholds: list[float], decision_types: list[int], n_features: int) -> str:
+    """A LightGBM text model: one tree, a chain whose node i has leaf i on the left."""
+    depth = len(features)
+    names = " ".join(f"f{i}" for i in range(n_features))
     left = " ".join(str(~i) for i in range(depth))
     right = " ".join(str(i + 1) for i in range(depth - 1)) + f" {~depth}"
-    thr = " ".join(str(v) for v in np.linspace(-2, 2, depth))
-    tree = (f"Tree=0\nnum_leaves={depth + 1}\nnum_cat=0\nsplit_feature={' '.join(['0'] * depth)}\n"
-            f"threshold={thr}\ndecision_type={' '.join(['4', '6'] * depth)[: 2 * depth - 1]}\n"
-            f"left_child={left}\nright_child={right}\nleaf_value={' '.join(str(i) for i in range(depth + 1))}\n"
-            "is_linear=0\nshrinkage=1\n\n\nend of trees\n")
-    text = lines.format(objective="regression") + tree
+    text = (f"tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n"
+            f"max_feature_idx={n_features - 1}\nobjective=regression\nfeature_names={names}\n"
+            f"feature_infos={' '.join(['[-1:1]'] * n_features)}\ntree_sizes=1\n\n"
+            f"Tree=0\nnum_leaves={depth + 1}\nnum_cat=0\n"
+            f"split_feature={' '.join(map(str, features))}\nthreshold={' '.join(map(repr, thresholds))}\n"
+            f"decision_type={' '.join(map(str, decision_types))}\nleft_child={left}\nright_child={right}\n"
+            f"leaf_value={' '.join(str(i) for i in range(depth + 1))}\nis_linear=0\nshrinkage=1\n\n\nend of trees\n")
+    path.write_text(text)
+    return text
+
+
+def test_zero_missing_expansion_is_bounded(tmp_path):
+    """A chain of splits on 60 different features that each send the zero region the other
+    way doubles per level: refused in one line, not expanded 2**60 times."""
+    depth = 60
+    p = tmp_path / "deep.txt"
+    _chain(p, features=list(range(depth)), thresholds=[1.0] * depth, decision_types=[4] * depth, n_features=depth)
+    msg = _one_line(UnsupportedModelError, lambda: load_lightgbm(p), "x the model's nodes")
+    assert "zero" in msg
+
+
+def test_zero_missing_chains_are_exact(tmp_path):
+    """Zero-missing splits, default either way, thresholds on both sides of zero, mixed with
+    None/NaN splits on 3 features: what each path already knows keeps the expansion small."""
+    rng = np.random.default_rng(5)
+    depth = 12
+    features = [int(f) for f in rng.integers(0, 3, depth)]
+    thresholds = [float(t) for t in rng.choice([-1.5, -0.25, -5e-36, 0.0, 5e-36, 0.3, 2.0], depth)]
+    types = [int(t) for t in rng.choice([4, 6, 0, 2, 8, 10], depth)]
     p = tmp_path / "chain.txt"
-    p.write_text(text)
-    X = np.concatenate([_EDGE_X, np.linspace(-3, 3, 101)[:, None]])
+    text = _chain(p, features=features, thresholds=thresholds, decision_types=types, n_features=3)
+    model = load_lightgbm(p)
+    assert sum(t.left.size for t in model.booster.trees) <= 8 * (2 * depth + 1)
+    X = rng.choice(np.concatenate([_EDGE_X[:, 0], np.linspace(-3, 3, 41)]), size=(4000, 3))
     want = lgb.Booster(model_str=text).predict(X)
-    assert np.array_equal(evaluate.predict(load_lightgbm(p), X), want.astype(np.float32))
+    assert np.array_equal(evaluate.predict(model, X), want.astype(np.float32))
 
 
 def test_multiclassova_probabilities_are_unnormalised_sigmoids(trained):
@@ -473,3 +478,19 @@ def test_a_10000_deep_tree_loads_and_predicts(tmp_path):
     X = np.concatenate([_EDGE_X, np.linspace(-6, 6, 97)[:, None]])
     want = lgb.Booster(model_str=text).predict(X)
     assert np.array_equal(evaluate.predict(load_lightgbm(p), X), want.astype(np.float32))
+
+
+def test_single_leaf_trees(tmp_path):
+    """A tree that never split (num_leaves=1, empty split lines) is its one leaf value."""
+    X = _data(200)
+    y = np.full(200, 3.25)
+    y[:3] = 3.5  # a few rows too few to split on (min_data_in_leaf)
+    booster = lgb.train({"objective": "regression", "min_data_in_leaf": 150, "verbose": -1}, lgb.Dataset(X, y),
+                        num_boost_round=3)
+    path = tmp_path / "const.txt"
+    booster.save_model(str(path))
+    assert "num_leaves=1\n" in path.read_text()
+    model = load_lightgbm(path)
+    X = _probe_rows(model)
+    want = np.asarray(booster.predict(X, raw_score=True)).astype(np.float32)
+    assert np.array_equal(evaluate.predict_margin(model, X)[:, 0], want)

@@ -21,20 +21,28 @@ checked bit for bit against ``lightgbm`` 4.7 by ``tests/test_lightgbm_frontend.p
 
 The IR has one ``x <= t`` test per node plus a default direction, so each LightGBM node
 becomes a tiny "gadget" of IR nodes whose exits lead to the node's left or right subtree:
-near-zero handling moves the threshold, and the two three-interval cases (missing type Zero
-with the zero region on the other side, and a categorical set containing 0, which (-1, 0)
-also selects) copy a subtree (bounded: :data:`_MAX_GROWTH`).  ``docs/lightgbm.md``.
+near-zero handling moves the threshold, and the two cases where one side is two intervals
+(missing type Zero with the zero region on the other side, and a categorical set containing
+0, which (-1, 0) also selects) emit a subtree twice, pruned by what the path already knows
+(:mod:`._lgb_trees`; bounded: :data:`_MAX_GROWTH`).  ``docs/lightgbm.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from pathlib import Path
 
 import numpy as np
 
 from modelport.converters.frontends import FRONTENDS, Frontend, LoadOptions
+from modelport.converters.frontends._lgb_trees import (
+    ZERO_THRESHOLD,
+    bitset_codes,
+    categorical_split,
+    check_shape,
+    expand_tree,
+    numeric_split,
+)
 from modelport.converters.frontends._lightgbm_source import sniff_lightgbm_text
 from modelport.core.errors import ModelFormatError, UnsupportedModelError
 from modelport.core.files import read_model_bytes
@@ -52,10 +60,6 @@ from modelport.core.ir.model import (
 
 __all__ = ["load_lightgbm", "model_from_text", "OBJECTIVES", "ZERO_THRESHOLD"]
 
-#: LightGBM's ``kZeroThreshold`` (``include/LightGBM/meta.h``: ``1e-35f``, a float widened to double).
-ZERO_THRESHOLD = float(np.float32(1e-35))
-_BELOW_NEG_ZERO_THRESHOLD = float(np.nextafter(-ZERO_THRESHOLD, -np.inf))
-_LARGEST_NEGATIVE = float(np.nextafter(0.0, -1.0))  # -5e-324: x <= it  <=>  x < 0 (and not -0.0)
 #: IR nodes allowed per LightGBM node (whole model) before a subtree-copying blow-up is refused.
 _MAX_GROWTH = 16
 _MAX_CAT = 1 << 24  # category codes the IR evaluates as valid
@@ -140,87 +144,8 @@ def _array(tree: dict[str, str], key: str, n: int, kind: type, where: str, *, re
         raise _fail(f"{where}: {key} holds a value that is not {'an integer' if kind is int else 'a number'}") from None
 
 
-# --------------------------------------------------------------------------- gadgets
-# A gadget is ("exit", "L"|"R"), ("num", threshold, default_left, left, right) or
-# ("cat", codes, left, right) (categorical: in the set left, NaN and the rest right).
-
-
-def _numeric_gadget(thr: float, missing_type: int, default_left: bool) -> tuple:
-    """IR nodes equivalent to LightGBM's numeric decision on ``x`` as ``predict`` sees it."""
-    z = ZERO_THRESHOLD
-    zero_label = default_left if missing_type == 1 else (0.0 <= thr)
-    nan_label = default_left if missing_type in (1, 2) else (0.0 <= thr)
-
-    def label(x: float) -> bool:
-        return zero_label if -z <= x <= z else x <= thr
-
-    bounds = sorted({_BELOW_NEG_ZERO_THRESHOLD, z} | ({thr} if not math.isnan(thr) else set()))
-    if bounds[-1] == math.inf:
-        bounds.pop()  # nothing lies above +inf
-    # Segment i is (bounds[i-1], bounds[i]] (the first from -inf, the last up to +inf); its
-    # label is constant, read at its upper end.
-    labels = [label(b) for b in bounds] + [label(math.inf)]
-    segs, cuts = [labels[0]], []
-    for b, lab in zip(bounds, labels[1:], strict=True):
-        if lab != segs[-1]:
-            segs.append(lab)
-            cuts.append(b)
-    side = {True: ("exit", "L"), False: ("exit", "R")}
-    if len(segs) == 1:
-        if segs[0] == nan_label:
-            return side[segs[0]]
-        return ("num", math.inf, False, side[segs[0]], side[nan_label])  # only NaN goes right
-
-    def build(lo: int, hi: int) -> tuple:  # segments lo..hi-1 (at most 4: depth <= 2)
-        if hi - lo == 1:
-            return side[segs[lo]]
-        mid = (lo + hi) // 2
-        return ("num", cuts[mid - 1], nan_label in segs[lo:mid], build(lo, mid), build(mid, hi))
-
-    return build(0, len(segs))
-
-
-def _categorical_gadget(codes: list[int]) -> tuple:
-    if not codes:
-        return ("exit", "R")
-    node = ("cat", codes, ("exit", "L"), ("exit", "R"))
-    if codes[0] == 0:
-        # int(x) is 0 for x in (-1, 0) too: that interval is in the set, x <= -1 is not.
-        node = ("num", -1.0, False, ("exit", "R"), ("num", _LARGEST_NEGATIVE, False, ("exit", "L"), node))
-    return node
-
-
-def _bitset_codes(words: list[int]) -> list[int]:
-    codes = []
-    for w, word in enumerate(words):
-        if not 0 <= word < 2**32:
-            raise _fail(f"cat_threshold word {word} is not a 32-bit bitset word")
-        while word:
-            low = word & -word
-            codes.append(32 * w + low.bit_length() - 1)
-            word ^= low
-    return codes
-
-
-def _check_shape(where: str, kids: tuple[list[int], list[int]], n_int: int, n_leaves: int) -> None:
-    """Every child index in range, every node but the root reached exactly once: what the root
-    reaches is then a tree, so expanding it terminates."""
-    seen_int = [0] * n_int
-    seen_leaf = [0] * n_leaves
-    for k in kids:
-        for i, c in enumerate(k):
-            if 0 < c < n_int:
-                seen_int[c] += 1
-            elif -n_leaves <= c < 0:
-                seen_leaf[~c] += 1
-            else:
-                raise _fail(f"{where} node {i}: child {c} out of range")
-    if n_int and (any(s != 1 for s in seen_int[1:]) or any(s != 1 for s in seen_leaf)):
-        raise _fail(f"{where}: the child lists do not form a tree (a node with zero or several parents)")
-
-
 def _tree(tree: dict[str, str], t: int, n_features: int, budget: list[int]) -> Tree:
-    """One LightGBM tree as an IR tree (gadgets expanded, walking iteratively)."""
+    """One LightGBM tree as an IR tree (:func:`._lgb_trees.expand_tree`)."""
     where = f"tree {t}"
     if tree.get("is_linear", "0").strip() not in ("", "0"):
         raise UnsupportedModelError(f"{where}: linear trees (linear_tree=true, is_linear=1) are not supported")
@@ -245,8 +170,8 @@ def _tree(tree: dict[str, str], t: int, n_features: int, budget: list[int]) -> T
     except ValueError:
         raise _fail(f"{where}: cat_threshold holds a value that is not an integer") from None
 
-    _check_shape(where, kids, n_int, n_leaves)
-    gadgets = []
+    check_shape(where, kids, n_int, n_leaves)
+    splits = []
     for i in range(n_int):
         if not 0 <= feat[i] < n_features:
             raise _fail(f"{where} node {i}: split_feature {feat[i]} outside [0, {n_features})")
@@ -257,79 +182,14 @@ def _tree(tree: dict[str, str], t: int, n_features: int, budget: list[int]) -> T
             idx = thr[i]
             if not (idx.is_integer() and 0 <= idx < n_cat):
                 raise _fail(f"{where} node {i}: categorical threshold {idx} is not a cat_boundaries index")
-            codes = _bitset_codes(words_i[bounds[int(idx)]:bounds[int(idx) + 1]])
+            codes = bitset_codes(words_i[bounds[int(idx)]:bounds[int(idx) + 1]])
             if codes and codes[-1] >= _MAX_CAT:
                 raise UnsupportedModelError(f"{where} node {i}: category code {codes[-1]} >= 2**24")
-            gadgets.append(_categorical_gadget(codes))
+            splits.append(categorical_split(codes))
         else:
-            gadgets.append(_numeric_gadget(thr[i], d >> 2, bool(d & 2)))
-
-    left: list[int] = []
-    right: list[int] = []
-    o_feat: list[int] = []
-    o_thr: list[float] = []
-    o_def: list[bool] = []
-    o_cat: list[bool] = []
-    o_codes: list[list[int]] = []
-    o_val: list[float] = []
-    # Work items: (gadget or LightGBM reference, LightGBM node owning the gadget, parent, side).
-    stack: list[tuple] = [(0 if n_int else -1, -1, -1, 0)]
-    while stack:
-        item, owner, parent, side = stack.pop()
-        if isinstance(item, int):  # a LightGBM node: leaf (~index) or internal
-            if item >= 0:
-                stack.append((gadgets[item], item, parent, side))
-                continue
-            g = None
-        elif item[0] == "exit":
-            stack.append((kids[0 if item[1] == "L" else 1][owner], -1, parent, side))
-            continue
-        else:
-            g = item
-        me = len(left)
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise UnsupportedModelError(f"{where}: expanding LightGBM's zero/categorical rules would need more than "
-                                        f"{_MAX_GROWTH}x the model's nodes")
-        if parent >= 0:
-            (left if side == 0 else right)[parent] = me
-        left.append(-1)
-        right.append(-1)
-        if g is None:
-            o_feat.append(0)
-            o_thr.append(0.0)
-            o_def.append(False)
-            o_cat.append(False)
-            o_codes.append([])
-            o_val.append(leaf_value[~item])
-            continue
-        o_feat.append(feat[owner])
-        o_val.append(0.0)
-        if g[0] == "num":
-            o_thr.append(g[1])
-            o_def.append(g[2])
-            o_cat.append(False)
-            o_codes.append([])
-            subs = (g[3], g[4])
-        else:
-            o_thr.append(0.0)
-            o_def.append(False)
-            o_cat.append(True)
-            o_codes.append(g[1])
-            subs = (g[2], g[3])
-        stack.append((subs[1], owner, me, 1))
-        stack.append((subs[0], owner, me, 0))
-    counts = [len(c) for c in o_codes]
-    offsets = np.zeros(len(left) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    n = len(left)
-    return Tree(
-        left=np.array(left, dtype=np.int32), right=np.array(right, dtype=np.int32),
-        feature=np.array(o_feat, dtype=np.int32), threshold=np.array(o_thr, dtype=np.float64),
-        default_left=np.array(o_def, dtype=bool), is_categorical=np.array(o_cat, dtype=bool),
-        cat_offsets=offsets, cat_values=np.array([c for cs in o_codes for c in cs], dtype=np.int32),
-        value=np.array(o_val, dtype=np.float64).reshape(n, 1),
-    )
+            splits.append(numeric_split(thr[i], d >> 2, bool(d & 2)))
+    return expand_tree(where=where, leaf_value=leaf_value, feature=feat, kids=kids, splits=splits, budget=budget,
+                       growth=_MAX_GROWTH)
 
 
 # --------------------------------------------------------------------------- the model
