@@ -11,6 +11,7 @@ and a one-line message naming the row and column.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -47,6 +48,8 @@ def media_type(header: str | None) -> tuple[str, dict[str, str]]:
     """``"text/csv; charset=utf-8"`` -> ``("text/csv", {"charset": "utf-8"})`` (lower case)."""
     if not header:
         return "", {}
+    if ";" not in header:
+        return header.strip().lower(), {}
     main, *params = header.split(";")
     out = {}
     for p in params:
@@ -55,6 +58,7 @@ def media_type(header: str | None) -> tuple[str, dict[str, str]]:
     return main.strip().lower(), out
 
 
+@functools.lru_cache(maxsize=256)  # clients send a handful of distinct Accept headers
 def choose_accept(header: str | None, default: str) -> str:
     """The response type for an ``Accept`` header: the first supported type by quality;
     missing or ``*/*`` gives ``default``.  Nothing acceptable: HttpError 406."""
