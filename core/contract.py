@@ -144,6 +144,8 @@ def artifact_metadata(model: Model, *, backend: str = "modelport", extra: dict[s
         "framework": prov.framework if prov else "",
         "framework_version": prov.framework_version if prov else "",
         "source_sha256": prov.sha256 if prov else "",
+        "rounds": json.dumps({"kept": prov.rounds_kept, "total": prov.rounds_total, "truncation": prov.truncation})
+        if prov and prov.rounds_total is not None else "",
         "modelport_version": __version__,
         "backend": backend,
     }

@@ -43,11 +43,24 @@ class ConvertResult:
     """The parity report (None when verification was skipped or the target has no runtime)."""
     seconds: float
     """Wall time of the whole conversion."""
+    rounds: str = ""
+    """Which boosting rounds were converted, in words (``""`` when the source has none)."""
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""
         return {"path": str(self.path), "target": self.target, "backend": self.backend, "verified": self.verified,
-                "report": self.report.to_dict() if self.report else None, "seconds": round(self.seconds, 4)}
+                "rounds": self.rounds, "report": self.report.to_dict() if self.report else None,
+                "seconds": round(self.seconds, 4)}
+
+
+def describe_rounds(model: Model) -> str:
+    """``"kept 12 of 40 boosting rounds (best_iteration ...)"`` or ``"all 40 boosting rounds"``."""
+    prov = model.provenance
+    if prov is None or prov.rounds_total is None:
+        return ""
+    if prov.rounds_kept == prov.rounds_total:
+        return f"all {prov.rounds_total} boosting rounds"
+    return f"kept {prov.rounds_kept} of {prov.rounds_total} boosting rounds ({prov.truncation}; --all-rounds keeps every one)"
 
 
 def _is_ir_file(path: Path) -> bool:
@@ -129,6 +142,49 @@ def _backend_source(path: Path, backend):
     if src is None or src.framework == "xgboost" or src.framework not in backend.frameworks:
         return None
     return src
+
+
+def _with_recorded_reading(artifact: Path, given: LoadOptions | None) -> LoadOptions | None:
+    """The reading options an artifact recorded when it was converted (the missing sentinel,
+    the rounds kept), applied for verification unless given; a given option that disagrees
+    with the recorded one is a UsageError naming both."""
+    import dataclasses
+    import json
+    import math
+
+    from modelport.converters.frontends import LoadOptions
+
+    if not artifact.exists():
+        return given
+    from modelport import runtimes
+
+    try:
+        meta = runtimes.load(artifact).signature.metadata
+    except ModelportError:
+        return given  # the verification itself reports why it cannot be loaded
+    opts = given or LoadOptions()
+    try:
+        missing = float(meta.get("modelport.missing", "nan"))
+        rounds = json.loads(meta["modelport.rounds"]) if meta.get("modelport.rounds") else None
+    except (ValueError, TypeError):
+        return given
+    if not math.isnan(missing):
+        if opts.missing is None:
+            opts = dataclasses.replace(opts, missing=missing)
+        elif opts.missing != missing:
+            raise UsageError(f"--missing {opts.missing:g} conflicts with the sentinel {missing:g} recorded in {artifact.name}")
+    if rounds and rounds.get("kept") is not None and rounds["kept"] != rounds.get("total"):
+        kept = int(rounds["kept"])
+        if opts.iteration_end is not None and opts.iteration_end != kept:
+            raise UsageError(f"--iteration-end {opts.iteration_end} conflicts with {artifact.name}, which kept {kept} rounds "
+                             f"({rounds.get('truncation') or 'truncated'})")
+        if opts.use_best_iteration is False:
+            raise UsageError(f"--all-rounds conflicts with {artifact.name}, which kept {kept} of {rounds.get('total')} rounds")
+        if opts.iteration_end is None:
+            opts = dataclasses.replace(opts, iteration_end=kept, use_best_iteration=None)
+    elif rounds and rounds.get("kept") is not None and opts.truncates:
+        raise UsageError(f"{artifact.name} kept every round ({rounds.get('total')}); the reading options given drop some")
+    return opts
 
 
 def _written_by_third_party(artifact: Path) -> bool:
@@ -305,7 +361,8 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
             return None
         return reference_check(staged)
 
-    return _write_verified(final, target, backend, write, check, start, force=force)
+    result = _write_verified(final, target, backend, write, check, start, force=force)
+    return dataclasses.replace(result, rounds=describe_rounds(source.model)) if source.model is not None else result
 
 
 def _final_path(model_path: Path, target: Target, out, *, force: bool = False) -> Path:
@@ -387,6 +444,7 @@ def verify(model_path: str | os.PathLike[str], artifact_path: str | os.PathLike[
     from modelport.converters.frontends import LoadOptions
 
     artifact = Path(artifact_path)
+    load_options = _with_recorded_reading(artifact, load_options)
     src = framework_source(Path(model_path))
     if src is None and _written_by_third_party(artifact):
         from modelport.converters.backends import all_backends

@@ -213,7 +213,7 @@ def _inspect_native(args: argparse.Namespace, src: Any) -> tuple[dict[str, Any],
 def _cmd_inspect(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from pathlib import Path
 
-    from modelport._api import framework_source, load
+    from modelport._api import describe_rounds, framework_source, load
     from modelport.core.ir.model import TreeEnsemble
     from modelport.core.ir.validate import tree_depth
 
@@ -244,6 +244,9 @@ def _cmd_inspect(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         "base_score": [float(x) for x in m.base_score],
         "missing": "NaN" if m.missing != m.missing else m.missing,
         "sha256": prov.sha256 if prov else "",
+        "rounds": describe_rounds(m),
+        "rounds_kept": prov.rounds_kept if prov else None,
+        "rounds_total": prov.rounds_total if prov else None,
     }
     names = info["feature_names"]
     shown = ", ".join(names[:12]) + (f", ... ({len(names)} total)" if len(names) > 12 else "")
@@ -260,6 +263,8 @@ def _cmd_inspect(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         f"base score:  {', '.join(repr(x) for x in info['base_score'])} (margin space)",
         "missing:     NaN" + ("" if info["missing"] == "NaN" else f" and {info['missing']!r}"),
     ]
+    if info["rounds"]:
+        lines.append(f"rounds:      {info['rounds']}")
     if info["categorical_features"]:
         lines.append(f"categorical: {', '.join(info['categorical_features'])}")
     return info, "\n".join(lines)
@@ -291,6 +296,8 @@ def _cmd_convert(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                   verify=not args.no_verify, load_options=_load_options(args), force=args.force,
                   progress=_progress(True))
     text = f"wrote {res.path} ({res.target}, {'verified' if res.verified else 'NOT verified'}, {res.seconds:.2f}s)"
+    if res.rounds:
+        text += f"\nrounds: {res.rounds}"
     if res.report is not None:
         text += "\n" + _report_text(res.report)
     return res.to_dict(), text

@@ -76,9 +76,11 @@ def test_cli_convert_with_sentinel_and_best_iteration_to_onnx(xgb_trained, tmp_p
     got = runtimes.load(out).predict(X)
     assert got.shape == ref.shape
     assert np.max(np.abs(got - ref)) <= 1e-6  # the probability tolerance of PARITY-TRAPS
-    # verify with the same options passes; without them it must report the mismatch
+    # verify with the same options passes; without them it applies the ones the artifact
+    # recorded (and passes); a conflicting one is refused, naming both
     assert run("verify", tc.json_path, out, "--missing", SENTINEL, "--best-iteration").returncode == 0
-    assert run("verify", tc.json_path, out).returncode == 1
+    assert run("verify", tc.json_path, out).returncode == 0
+    assert_one_line_error(run("verify", tc.json_path, out, "--missing", "-1"), 2, "conflicts with the sentinel")
 
 
 def test_bad_reading_options_are_one_line_errors(xgb_trained, tmp_path):

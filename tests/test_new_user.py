@@ -121,3 +121,57 @@ def test_data_rows_are_numbered_from_the_users_file(model_json, tmp_path):
     modelport.convert(model_json, to="onnx", out=out)
     report = modelport.verify(model_json, out, data=csv)
     assert report.data_start == report.n_rows - 2
+
+
+@pytest.fixture(scope="module")
+def early_stopped_sklearn(tmp_path_factory):
+    """An XGBRegressor saved after early stopping: it records best_iteration and a
+    scikit_learn attribute; its predict uses best_iteration, Booster.predict every round."""
+    xgb = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(600, 5))
+    y = 10 * X[:, 0] + 5 * np.sin(3 * X[:, 1]) + rng.normal(scale=3.0, size=600)
+    Xv = rng.normal(size=(200, 5))
+    yv = 10 * Xv[:, 0] + 5 * np.sin(3 * Xv[:, 1]) + rng.normal(scale=3.0, size=200)
+    reg = xgb.XGBRegressor(n_estimators=300, max_depth=6, learning_rate=0.3, early_stopping_rounds=5, random_state=0)
+    reg.fit(X, y, eval_set=[(Xv, yv)], verbose=False)
+    assert reg.best_iteration < 299  # early stopping happened
+    path = tmp_path_factory.mktemp("es") / "reg.json"
+    reg.save_model(str(path))
+    return reg, path, rng.normal(size=(300, 5)).astype(np.float32)
+
+
+def test_sklearn_wrapper_early_stopping_converts_what_its_predict_does(early_stopped_sklearn, tmp_path):
+    """Item 1: every tree was converted by default and reported PASS, while the user's own
+    XGBRegressor.predict differed by 27.5."""
+    reg, path, X = early_stopped_sklearn
+    out = tmp_path / "reg.onnx"
+    p = run("convert", path, "--to", "onnx", "-o", out)
+    assert p.returncode == 0, p.stderr
+    kept = reg.best_iteration + 1
+    assert f"kept {kept} of " in p.stdout  # convert says which rounds were kept
+    got = modelport.runtimes.load(out).predict(X)
+    assert np.array_equal(got, reg.predict(X).astype(np.float32))  # no flag needed
+    all_rounds = reg.get_booster().predict(__import__("xgboost").DMatrix(X))
+    assert not np.allclose(got, all_rounds)  # the trap is real for this model
+    info = json.loads(run("inspect", path, "--json").stdout)
+    assert info["rounds_kept"] == kept and "best_iteration" in info["rounds"]
+    # explicitly keeping every round gives Booster.predict
+    out_all = tmp_path / "all.onnx"
+    assert run("convert", path, "--to", "onnx", "-o", out_all, "--all-rounds").returncode == 0
+    assert np.array_equal(modelport.runtimes.load(out_all).predict(X), all_rounds.astype(np.float32))
+
+
+def test_reading_options_are_recorded_and_used_by_verify(model_json, tmp_path):
+    """Item 2: an artifact converted with --missing -999 verified without it as PASS although
+    rows holding -999 differ; now verify applies the recorded sentinel and refuses a conflict."""
+    out = tmp_path / "m.onnx"
+    assert run("convert", model_json, "--to", "onnx", "-o", out, "--missing", "-999").returncode == 0
+    meta = modelport.runtimes.load(out).signature.metadata
+    assert float(meta["modelport.missing"]) == -999.0
+    csv = tmp_path / "rows.csv"
+    csv.write_text("-999,1,2,3\n0.5,-999,-999,1\n", encoding="utf-8")
+    assert run("verify", model_json, out, "--data", csv).returncode == 0
+    assert_one_line_error(run("verify", model_json, out, "--missing", "0"), 2, "conflicts")
+    report = modelport.verify(model_json, out, data=csv)
+    assert report.passed

@@ -254,7 +254,7 @@ def model_from_document(
     source_format: str,
     sha256: str = "",
     iteration_end: int | None = None,
-    use_best_iteration: bool = False,
+    use_best_iteration: bool | None = None,
     source_bytes: int | None = None,
 ) -> Model:
     """Build the IR from a decoded XGBoost model document.
@@ -262,9 +262,10 @@ def model_from_document(
     ``source_bytes`` (the size of the file the document came from) bounds the counts the
     document declares without storing them, such as ``num_feature`` with no feature names.
 
-    Truncation: by default every tree is kept, as ``Booster.predict`` does (it ignores
-    ``best_iteration``).  ``use_best_iteration=True`` keeps rounds ``[0, best_iteration]`` as the
-    scikit-learn ``XGBModel.predict`` does after early stopping; ``iteration_end=k`` keeps the
+    Truncation: by default (``use_best_iteration=None``) what the saving API's predict does: a
+    model saved by the scikit-learn wrapper after early stopping keeps rounds
+    ``[0, best_iteration]`` as ``XGBModel.predict`` does; any other keeps every tree, as
+    ``Booster.predict`` does.  ``use_best_iteration=True``/``False`` forces either; ``iteration_end=k`` keeps the
     first ``k`` rounds (``iteration_range=(0, k)``).  Both cut at ``iteration_indptr``, so
     ``num_class * num_parallel_tree`` trees per round stay together.
 
@@ -296,7 +297,7 @@ def _build(
     source_format: str,
     sha256: str = "",
     iteration_end: int | None = None,
-    use_best_iteration: bool = False,
+    use_best_iteration: bool | None = None,
     source_bytes: int | None = None,
 ) -> Model:
     """Build the IR; see :func:`model_from_document`."""
@@ -344,6 +345,8 @@ def _build(
     gb = _obj(learner, "gradient_booster", "learner")
     name = gb.get("name")
     gbm_model = None
+    rounds_kept = rounds_total = None
+    truncation = ""
     if name == "gblinear":
         booster = _linear(_obj(gb, "model", "gblinear"), n_features, n_outputs)
         # gblinear adds the FIRST intercept to every output group (src/gbm/gblinear.cc
@@ -361,8 +364,18 @@ def _build(
         attrs = learner.get("attributes") or {}
         if not isinstance(attrs, dict):
             raise _fail("learner.attributes is not an object")
+        # The default follows the saving API's predict: the scikit-learn wrapper (which records a
+        # "scikit_learn" attribute) predicts with best_iteration after early stopping
+        # (xgboost/sklearn.py _get_iteration_range), Booster.predict with every round.
+        if use_best_iteration is None:
+            use_best_iteration = "scikit_learn" in attrs and "best_iteration" in attrs
+            truncation = "best_iteration (saved by the scikit-learn wrapper)" if use_best_iteration else ""
+        else:
+            truncation = "best_iteration" if use_best_iteration and "best_iteration" in attrs else ""
         best = attrs.get("best_iteration") if use_best_iteration else None
         end = iteration_end
+        if iteration_end is not None:
+            truncation = f"iteration_end={iteration_end}"
         if best is not None:
             best_i = _int(best, "best_iteration")
             if best_i < 0:  # would keep the wrong trees through negative indexing
@@ -370,6 +383,10 @@ def _build(
             end = best_i + 1 if end is None else min(end, best_i + 1)
         _check_outputs(gbm_model, n_outputs)
         booster = _ensemble(gbm_model, weight_drop, n_features, n_outputs, end)
+        info = np.asarray(gbm_model.get("tree_info", []))
+        starts = _round_starts(gbm_model, gbm_model.get("gbtree_model_param", {}), info, len(gbm_model["trees"]), n_outputs)
+        rounds_total = len(starts) - 1
+        rounds_kept = rounds_total if end is None else min(end, rounds_total)
         since = _DART_BASE_FIRST_SINCE if name == "dart" else _GBTREE_BASE_FIRST_SINCE
         if writer is not None and writer < since and booster.leaf_dim == 1:
             booster, base = _base_margin_last(booster, base), np.zeros_like(base)
@@ -392,7 +409,8 @@ def _build(
         missing=float("nan"),
         provenance=Provenance(
             source_format=source_format, framework="xgboost", framework_version=version_s,
-            sha256=sha256, objective=objective,
+            sha256=sha256, objective=objective, rounds_kept=rounds_kept, rounds_total=rounds_total,
+            truncation=truncation if rounds_kept != rounds_total else "",
         ),
         output_names=output_names,
     )
@@ -473,6 +491,24 @@ def _linear(model: dict, n_features: int, n_outputs: int) -> LinearBooster:
     return LinearBooster(weights=np.ascontiguousarray(w[:-1]), bias=np.ascontiguousarray(w[-1]))
 
 
+def _round_starts(model: dict, param: dict, info: np.ndarray, n_trees: int, n_outputs: int) -> list[int]:
+    """The first tree of each boosting round, and ``n_trees`` last (``iteration_indptr``;
+    before 2.0 rounds are ``num_output_group * num_parallel_tree`` trees wide)."""
+    indptr = model.get("iteration_indptr")
+    if indptr is None:
+        per = max(1, _int(param.get("num_parallel_tree", 1), "num_parallel_tree")) * (
+            n_outputs if info.size and info.max(initial=0) > 0 else 1)
+        indptr = list(range(0, n_trees + 1, per))
+        if indptr[-1] != n_trees:
+            indptr.append(n_trees)
+    if not isinstance(indptr, list):
+        raise _fail("iteration_indptr is not a list")
+    indptr = [_int(v, "iteration_indptr") for v in indptr]
+    if not indptr or indptr[0] != 0 or indptr[-1] != n_trees or any(a > b for a, b in itertools.pairwise(indptr)):
+        raise _fail(f"iteration_indptr is not a non-decreasing 0..{n_trees} sequence")
+    return indptr
+
+
 def _ensemble(model: dict, weight_drop, n_features: int, n_outputs: int, end: int | None) -> TreeEnsemble:
     trees_doc = model.get("trees")
     if not isinstance(trees_doc, list):
@@ -484,18 +520,8 @@ def _ensemble(model: dict, weight_drop, n_features: int, n_outputs: int, end: in
     info = as_integers(np.asarray(model.get("tree_info", [])), "info", "tree_info", np.int64)
     if info.size != n_trees:
         raise _fail(f"tree_info has {info.size} entries for {n_trees} trees")
-    indptr = model.get("iteration_indptr")
-    if end is not None:
-        if indptr is None:  # before 2.0: rounds are num_output_group * num_parallel_tree wide
-            per = max(1, _int(param.get("num_parallel_tree", 1), "num_parallel_tree")) * (
-                n_outputs if info.size and info.max(initial=0) > 0 else 1)
-            indptr = list(range(0, n_trees + 1, per))
-        indptr = [_int(v, "iteration_indptr") for v in indptr]
-        if not indptr or indptr[0] != 0 or indptr[-1] != n_trees or any(a > b for a, b in itertools.pairwise(indptr)):
-            raise _fail(f"iteration_indptr is not a non-decreasing 0..{n_trees} sequence")
-        n_keep = indptr[min(end, len(indptr) - 1)]
-    else:
-        n_keep = n_trees
+    indptr = _round_starts(model, param, info, n_trees, n_outputs)
+    n_keep = indptr[min(end, len(indptr) - 1)] if end is not None else n_trees
     if weight_drop is not None:
         wd = np.asarray(weight_drop, dtype=np.float32).ravel()
         if wd.size != n_trees:
@@ -530,7 +556,7 @@ def load_xgboost(
     options: LoadOptions | None = None,
     *,
     iteration_end: int | None = None,
-    use_best_iteration: bool = False,
+    use_best_iteration: bool | None = None,
 ) -> Model:
     """Read an XGBoost ``.json`` or ``.ubj`` model file into the IR (see
     :func:`model_from_document` for the truncation options)."""
@@ -542,7 +568,7 @@ def load_xgboost(
     doc, kind = parse_document(data, path.name)
     if options is not None:
         iteration_end = options.iteration_end if iteration_end is None else iteration_end
-        use_best_iteration = use_best_iteration or options.use_best_iteration
+        use_best_iteration = options.use_best_iteration if use_best_iteration is None else use_best_iteration
     return model_from_document(
         doc, source_format=f"xgboost-{kind}", sha256=hashlib.sha256(data).hexdigest(),
         iteration_end=iteration_end, use_best_iteration=use_best_iteration, source_bytes=len(data),

@@ -112,6 +112,12 @@ class Provenance:
     """Hex SHA-256 of the source file's bytes (``""`` for in-memory sources)."""
     objective: str
     """The source's objective / loss name, verbatim (e.g. ``"binary:logistic"``)."""
+    rounds_kept: int | None = None
+    """Boosting rounds converted (None when the source has no rounds, e.g. gblinear)."""
+    rounds_total: int | None = None
+    """Boosting rounds in the source file."""
+    truncation: str = ""
+    """Why rounds were dropped (``"best_iteration"``, ``"iteration_end=K"``, ...); ``""`` when all were kept."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -133,6 +133,8 @@ def to_document(model: Model) -> dict[str, Any]:
             "framework_version": prov.framework_version,
             "sha256": prov.sha256,
             "objective": prov.objective,
+            **({} if prov.rounds_total is None else {"rounds_kept": prov.rounds_kept, "rounds_total": prov.rounds_total,
+                                                     "truncation": prov.truncation}),
         },
         "booster": _booster_doc(model.booster),
     }
@@ -328,7 +330,12 @@ def from_document(doc: Any) -> Model:
     prov = None
     if r.raw("provenance") is not None:
         p = r.child("provenance")
-        prov = Provenance(**{k: p.str(k) for k in ("source_format", "framework", "framework_version", "sha256", "objective")})
+        fields = {k: p.str(k) for k in ("source_format", "framework", "framework_version", "sha256", "objective")}
+        if "rounds_total" in p.doc:  # optional: files written before it existed lack it
+            fields.update(rounds_kept=p.int("rounds_kept"), rounds_total=p.int("rounds_total"), truncation=p.str("truncation"))
+            if not 0 <= fields["rounds_kept"] <= fields["rounds_total"]:
+                raise ModelFormatError("IR JSON: provenance.rounds_kept must be between 0 and rounds_total")
+        prov = Provenance(**fields)
     names = r.raw("output_names") if "output_names" in doc else []
     if not (isinstance(names, list) and all(isinstance(s, str) for s in names)):
         raise ModelFormatError("IR JSON: output_names must be a list of strings")
