@@ -118,7 +118,11 @@ def test_escape_string_is_plain_ascii_without_terminators(lang):
 def test_ten_thousand_deep_tree_in_arrays_shape(target, tmp_path):
     m = ir_samples.deep_chain(10_000)
     rt = _write(target, m, tmp_path / f"deep.{target}", "arrays")
-    X = probe.probe_set(m, n_random=100, seed=1)
+    # Thresholds are 0..9999 on feature 0: rows that stop early, deep, at and around the
+    # last thresholds, past the end, and missing (the full probe set has ~30,000 rows: too
+    # slow through 10,000 levels of pure Python).
+    edge = [-1.0, 0.0, 4999.5, 9998.0, 9999.0, np.nextafter(np.float32(9999), np.float32(0)), 1e9, np.nan]
+    X = np.concatenate([np.random.default_rng(1).uniform(-1, 10_001, 40), edge]).reshape(-1, 1)
     assert _bits_equal(_margins(rt, X), evaluate.predict_margin(m, X))
     with pytest.raises(UnsupportedModelError, match="arrays"):
         L.lower(m, shape="unrolled")
