@@ -247,3 +247,20 @@ def test_c_large_tables_as_string_literals(name, tmp_path, monkeypatch):
     assert "_u = {" in (tmp_path / "m.c" / "model.c").read_text()
     X = probe.probe_set(m, n_random=200, seed=4)
     assert _bits_equal(_margins(CRuntime(tmp_path / "m.c", threads=1), X), evaluate.predict_margin(m, X))
+
+
+@needs_cc
+@pytest.mark.parametrize("name", ["multiclass", "categorical", "vector_leaf", "early_stopped"])
+def test_c_sparse_node_layout(name, tmp_path, monkeypatch):
+    """Models whose trees would pad badly keep explicit child indices: forced here."""
+    from modelport.converters.targets.native import _c_dense
+
+    monkeypatch.setattr(_c_dense, "dense_ok", lambda plan, group: False)
+    if name == "early_stopped":
+        m = modelport.converters.frontends.load_model(xgb_cases.trained_case(name).json_path)
+    else:
+        m = ir_samples.ALL[name]()
+    write_c(m, tmp_path / "m.c", WriteOptions(), shape="arrays")
+    assert "mp_node;" in (tmp_path / "m.c" / "model.c").read_text()
+    X = probe.probe_set(m, n_random=200, seed=6)
+    assert _bits_equal(_margins(CRuntime(tmp_path / "m.c", threads=1), X), evaluate.predict_margin(m, X))

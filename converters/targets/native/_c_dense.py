@@ -149,7 +149,7 @@ def dense_code(plan: L.Plan, set_ids: list[dict[int, int]], *, group: int, lanes
         + _tables(plan, nodes, values, nb) +
         f"static const int32_t mp_hbase[{max(1, nt)}] = {{{arr(hbase)}}};\n"
         f"static const int32_t mp_vbase[{max(1, nt)}] = {{{arr(vbase)}}};\n"
-        f"static const int32_t mp_tree_out[{max(1, nt)}] = {{{arr(outs)}}};\n"
+        + (f"static const int32_t mp_tree_out[{max(1, nt)}] = {{{arr(outs)}}};\n" if ld == 1 else "") +
         f"static const int32_t mp_gdepth[{max(1, len(gd))}] = {{{arr(gd)}}};\n"
         f"#define NT {nt}\n#define GROUP {group}\n\n"
         f"#define MP_STEP(h, i, x) do {{ const mp_hnode *n_ = (h) + (i); {step} }} while (0)\n\n"

@@ -286,7 +286,7 @@ def _arrays_code(plan: L.Plan) -> str:
         + _sparse_tables(plan, nodes, values, base) +
         f"static const int32_t mp_roots[{max(1, nt)}] = {{{', '.join(map(str, roots)) or '0'}}};\n"
         f"static const int32_t mp_depth[{max(1, nt)}] = {{{', '.join(map(str, depths)) or '0'}}};\n"
-        f"static const int32_t mp_tree_out[{max(1, nt)}] = {{{', '.join(map(str, outs)) or '0'}}};\n"
+        + (f"static const int32_t mp_tree_out[{max(1, nt)}] = {{{', '.join(map(str, outs)) or '0'}}};\n" if ld == 1 else "") +
         f"static const int32_t mp_group_depth[{max(1, -(-nt // GROUP))}] = {{{gdepth}}};\n"
         f"#define NT {nt}\n#define GROUP {GROUP}\n\n"
         "/* Branch-free step: the child index is selected with a mask, not a jump. */\n"
