@@ -136,9 +136,14 @@ def _modelport_artifact(path: Path, fmt: str, work: Path) -> Path:
 
     if fmt not in all_targets():
         raise AnchorSkip(f"no {fmt} target is registered here to write the document it runs")
+    from modelport.core.errors import UnsupportedModelError
+
     out = work / f"for-{fmt}"
     out.mkdir(exist_ok=True)
-    return convert(path, to=fmt, out=out).path
+    try:
+        return convert(path, to=fmt, out=out).path
+    except UnsupportedModelError as exc:
+        raise AnchorSkip(f"modelport writes no {fmt} document for this model ({exc})") from None
 
 
 def _margin_fields(pmml: Path) -> list[str]:
