@@ -100,24 +100,48 @@ def _coerce_wide(X: Any, features: Sequence[Any], names: list[str], n: int) -> n
     """Non-array inputs as float64 (exact for every float and for integers below 2**53)."""
     if _is_dataframe(X):
         return _from_dataframe(X, features)
+    if _is_series(X):  # one row, indexed by feature name (or positionally)
+        if all(isinstance(k, (int, np.integer)) for k in X.index):
+            return _from_rows([list(X.to_numpy(dtype=object))], n, features)
+        return _from_records([dict(X.items())], features)
     if isinstance(X, np.ndarray):
-        return _from_array(X, n, np.float64)
+        return _from_array(X, n, np.float64, features)
     if isinstance(X, (list, tuple)):
         if len(X) == 0:
             return np.empty((0, n), dtype=np.float64)
         if all(isinstance(r, dict) for r in X):
-            return _from_records(X, names)
+            return _from_records(X, features)
         if any(isinstance(r, dict) for r in X):
             raise InputDataError("rows mix dicts and sequences; pass one kind")
-        if all(_is_number(v) for v in X):
-            return _from_rows([list(X)], n)  # a single flat row
-        return _from_rows(X, n)
+        if all(_is_number(v) or isinstance(v, str) for v in X) and not any(isinstance(v, (list, tuple)) for v in X):
+            return _from_rows([list(X)], n, features)  # a single flat row
+        return _from_rows(X, n, features)
     if isinstance(X, dict):
-        return _from_records([X], names)
+        return _from_records([X], features)
     raise InputDataError(
-        f"cannot read rows from {type(X).__name__}; pass a numpy array, pandas DataFrame, "
+        f"cannot read rows from {type(X).__name__}; pass a numpy array, pandas DataFrame or Series, "
         "list of dicts or list of lists"
     )
+
+
+def _is_series(X: Any) -> bool:
+    return type(X).__name__ == "Series" and hasattr(X, "index") and hasattr(X, "items")
+
+
+_WARNED_EXTRA: set[tuple[str, ...]] = set()
+
+
+def _ignore_extra(extra: list[str]) -> None:
+    """Columns the model does not use are ignored; said once per set of names (a service
+    sending an id column with every request is not warned on every request)."""
+    key = tuple(sorted(extra))
+    if key and key not in _WARNED_EXTRA:
+        import logging
+
+        _WARNED_EXTRA.add(key)
+        shown = ", ".join(map(repr, key[:5])) + (f" and {len(key) - 5} more" if len(key) > 5 else "")
+        # A log record, not a warning: runtimes silence third-party warnings while predicting.
+        logging.getLogger("modelport.runtimes").warning("ignoring column(s) the model does not use: %s", shown)
 
 
 def _is_number(v: Any) -> bool:
@@ -152,7 +176,7 @@ def _is_dataframe(X: Any) -> bool:
     return type(X).__name__ == "DataFrame" and hasattr(X, "columns") and hasattr(X, "dtypes")
 
 
-def _from_array(X: np.ndarray, n: int, dtype: Any) -> np.ndarray:
+def _from_array(X: np.ndarray, n: int, dtype: Any, features: Sequence[Any] = ()) -> np.ndarray:
     if X.ndim == 1:
         X = X.reshape(1, -1)
     if X.ndim != 2:
@@ -162,13 +186,19 @@ def _from_array(X: np.ndarray, n: int, dtype: Any) -> np.ndarray:
     if X.dtype.kind in "fiub":
         return np.ascontiguousarray(X, dtype=dtype)
     if X.dtype.kind == "O" or X.dtype.kind in "US":
-        return _from_rows(X.tolist(), n)
+        return _from_rows(X.tolist(), n, features)
     raise InputDataError(f"array dtype {X.dtype} is not numeric")
 
 
-def _to_float(v: Any, where: str) -> float:
+def _to_float(v: Any, where: str, feat: Any = None) -> float:
     if v is None:
         return float("nan")
+    if isinstance(v, str) and feat is not None and getattr(feat, "categories", None):
+        # A categorical feature's value given by its name (CSV, dicts, JSON): its code.
+        try:
+            return float(feat.categories.index(v))
+        except ValueError:
+            raise InputDataError(f"{where}: category {v!r} was not seen in training") from None
     if isinstance(v, (bool, np.bool_)):
         return float(v)
     if isinstance(v, (complex, np.complexfloating)):
@@ -189,7 +219,8 @@ def _short(v: Any) -> str:
     return text if len(text) <= 40 else text[:20] + "..." + text[-10:]
 
 
-def _from_rows(rows: Sequence[Any], n: int) -> np.ndarray:
+def _from_rows(rows: Sequence[Any], n: int, features: Sequence[Any] = ()) -> np.ndarray:
+    feats = list(features) if len(features) == n else [None] * n
     out = np.empty((len(rows), n), dtype=np.float64)
     for r, row in enumerate(rows):
         if not isinstance(row, (list, tuple, np.ndarray)):
@@ -197,21 +228,22 @@ def _from_rows(rows: Sequence[Any], n: int) -> np.ndarray:
         if len(row) != n:
             raise InputDataError(f"row {r}: expected {n} values, got {len(row)}")
         for c, v in enumerate(row):
-            out[r, c] = _to_float(v, f"row {r}, column {c}")
+            out[r, c] = _to_float(v, f"row {r}, column {c}", feats[c])
     return out  # rounded to the model's dtype once by coerce_input, like XGBoost's DMatrix
 
 
-def _from_records(records: Sequence[dict], names: list[str]) -> np.ndarray:
-    index = {name: i for i, name in enumerate(names)}
+def _from_records(records: Sequence[dict], features: Sequence[Any]) -> np.ndarray:
+    names = [f.name for f in features]
     out = np.empty((len(records), len(names)), dtype=np.float64)
     for r, rec in enumerate(records):
-        keys = set(rec)
-        missing = [nm for nm in names if nm not in keys]
-        extra = sorted(str(k) for k in keys if k not in index)
-        if missing or extra:
+        missing = [nm for nm in names if nm not in rec]
+        if missing:  # the unexpected names may be the same columns misspelt: name them too
+            extra = sorted(str(k) for k in rec if k not in set(names))
             raise InputDataError(f"row {r}: {_column_problem(missing, extra)}")
-        for name, v in rec.items():
-            out[r, index[name]] = _to_float(v, f"row {r}, column {name!r}")
+        if len(rec) > len(names):
+            _ignore_extra([str(k) for k in rec if k not in set(names)])
+        for j, feat in enumerate(features):
+            out[r, j] = _to_float(rec[feat.name], f"row {r}, column {feat.name!r}", feat)
     return out
 
 
@@ -237,8 +269,15 @@ def _from_dataframe(df: Any, features: Sequence[Any]) -> np.ndarray:
         return _from_dataframe(df.set_axis(names, axis=1), features)
     missing = [nm for nm in names if nm not in by_name]
     extra = [str(c) for c in cols if str(c) not in set(names)]
-    if missing or extra:
+    if missing:  # the unexpected names may be the same columns misspelt: name them too
         raise InputDataError(_column_problem(missing, extra))
+    _ignore_extra(extra)
+    picked = [by_name[nm] for nm in names]
+    dtypes = [df[c].dtype for c in picked]
+    if all(isinstance(d, np.dtype) and d.kind in "fiub" for d in dtypes) and not any(
+            getattr(f, "categories", None) for f in features):
+        # Plain numeric columns: one block conversion (a one-row frame in tens of µs, not ms).
+        return np.ascontiguousarray(df[picked].to_numpy(dtype=np.float64))
     out = np.empty((len(df), len(names)), dtype=np.float64)
     for j, feat in enumerate(features):
         s = df[by_name[feat.name]]
@@ -280,5 +319,5 @@ def _series_to_float64(s: Any, feat: Any) -> np.ndarray:
     values = s.to_numpy(dtype=object, na_value=None) if hasattr(s, "to_numpy") else np.asarray(s, dtype=object)
     out = np.empty(len(values), dtype=np.float64)
     for r, v in enumerate(values):
-        out[r] = _to_float(v, f"row {r}, column {feat.name!r}")
+        out[r] = _to_float(v, f"row {r}, column {feat.name!r}", feat)
     return out

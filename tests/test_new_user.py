@@ -175,3 +175,56 @@ def test_reading_options_are_recorded_and_used_by_verify(model_json, tmp_path):
     assert_one_line_error(run("verify", model_json, out, "--missing", "0"), 2, "conflicts")
     report = modelport.verify(model_json, out, data=csv)
     assert report.passed
+
+
+def test_onnxmltools_backend_converts_a_model_trained_from_a_dataframe(tmp_path):
+    """Item 11: 'feature names should follow pattern f%d' for any model trained from a
+    DataFrame; the converter now sees f0.. and the artifact keeps the real names."""
+    pytest.importorskip("onnxmltools")
+    xgb = pytest.importorskip("xgboost")
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(rng.normal(size=(200, 3)), columns=["price", "size m2", "age"])
+    reg = xgb.XGBRegressor(n_estimators=5, max_depth=3).fit(df, df["price"] * 2 + df["age"])
+    path = tmp_path / "df.json"
+    reg.save_model(str(path))
+    out = tmp_path / "df.onnx"
+    p = run("convert", path, "--to", "onnx", "--backend", "onnxmltools", "-o", out)
+    assert "feature names should follow pattern" not in p.stderr
+    assert out.exists() or (tmp_path / "df.onnx.unverified").exists(), p.stderr  # converted (a 1-ULP offset may fail verify)
+    art = out if out.exists() else tmp_path / "df.onnx.unverified"
+    rt = modelport.runtimes.load(art)
+    assert rt.signature.feature_names == ["price", "size m2", "age"]
+
+
+def test_runtime_inputs_a_service_sends(model_json, tmp_path, caplog):
+    """Item 13: a pd.Series row was refused, an extra id column was an error, category names
+    were 'not a number', and a one-row DataFrame went column by column."""
+    pd = pytest.importorskip("pandas")
+    out = tmp_path / "m.onnx"
+    modelport.convert(model_json, to="onnx", out=out)
+    rt = modelport.runtimes.load(out)
+    row = np.array([[0.1, -0.2, 0.3, 0.4]], dtype=np.float32)
+    want = rt.predict(row)
+    names = rt.signature.feature_names
+    series = pd.Series(row[0], index=names)
+    assert np.array_equal(rt.predict(series), want)
+    with_id = pd.DataFrame(row, columns=names).assign(id=[7])
+    assert np.array_equal(rt.predict(with_id), want)  # the id column is ignored...
+    said = [r.getMessage() for r in caplog.records if "ignoring column" in r.getMessage()]
+    assert len(said) == 1 and "'id'" in said[0]  # ...and said once
+    assert np.array_equal(rt.predict([{**dict(zip(names, row[0].tolist(), strict=True)), "id": 1}]), want)
+
+
+def test_category_names_are_accepted_where_the_artifact_knows_them():
+    from modelport.core.contract import FeatureSpec
+    from modelport.core.errors import InputDataError
+    from modelport.runtimes._coerce import coerce_input
+
+    feats = (FeatureSpec("x"), FeatureSpec("c", "categorical", ("low", "vhigh")))
+    assert coerce_input([{"x": 1.5, "c": "vhigh"}], feats).tolist() == [[1.5, 1.0]]
+    assert coerce_input([[2.0, "low"]], feats).tolist() == [[2.0, 0.0]]
+    with pytest.raises(InputDataError, match="category 'medium' was not seen in training"):
+        coerce_input([{"x": 1.5, "c": "medium"}], feats)
+    with pytest.raises(InputDataError, match="'vhigh' is not a number"):
+        coerce_input([{"x": "vhigh", "c": "low"}], feats)  # a numeric feature still refuses text

@@ -43,11 +43,20 @@ def build_with_onnxmltools(model: Model, source_path: Path):
     xgb = require("xgboost", extra="xgboost", purpose="--backend onnxmltools (loading the XGBoost file)")
     from onnxmltools.convert.common.data_types import FloatTensorType
 
+    if not (model.provenance and model.provenance.source_format in ("xgboost-json", "xgboost-ubj")):
+        raise UnsupportedModelError(f"--backend onnxmltools converts XGBoost .json/.ubj files; {Path(source_path).name} is "
+                                    f"{model.provenance.source_format if model.provenance else 'not one'}: extract the model "
+                                    "file (e.g. from the archive) and convert that")
     booster = xgb.Booster()
     try:
         booster.load_model(str(Path(source_path)))
     except xgb.core.XGBoostError as exc:
-        raise UnsupportedModelError(f"xgboost cannot load {Path(source_path).name}: {exc}") from None
+        first = (str(exc).strip().splitlines() or [""])[0][:200]  # xgboost appends a C++ stack trace
+        raise UnsupportedModelError(f"xgboost cannot load {Path(source_path).name}: {first}") from None
+    # onnxmltools accepts only the names f0, f1, ... (it parses the tree dump by them):
+    # convert with those and keep the model's own names in modelport's metadata, where the
+    # runtime matches DataFrame columns and dict keys by them.
+    booster.feature_names = None
     try:
         proto = onnxmltools.convert_xgboost(
             booster,
