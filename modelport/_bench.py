@@ -384,57 +384,10 @@ def _bench_format(label: str, backend: str, target, source: _Source, X: np.ndarr
     return row
 
 
-class _Progress:
-    """A progress bar on stderr when it is a terminal (tqdm when installed), else silent."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.bar = None
-        self.enabled = enabled and sys.stderr.isatty()
-        self.total, self.done, self.label = total, 0, ""
-        if self.enabled:
-            try:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=total, file=sys.stderr, unit="format", leave=False)
-            except ImportError:
-                pass
-
-    def step(self, label: str) -> None:
-        self.label = label
-        self._draw("")
-
-    def tick(self, stage: str) -> None:
-        self._draw(stage)
-
-    def advance(self) -> None:
-        self.done += 1
-        if self.bar is not None:
-            self.bar.update(1)
-        self._draw("")
-
-    def _draw(self, stage: str) -> None:
-        if not self.enabled:
-            return
-        text = f"{self.label}: {stage}" if stage else self.label
-        if self.bar is not None:
-            self.bar.set_description_str(text[:40])
-            return
-        width = 24
-        filled = width * self.done // max(1, self.total)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {text[:48]:<48}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        elif self.enabled:
-            sys.stderr.write("\r" + " " * 90 + "\r")
-            sys.stderr.flush()
-
-
 def run_bench(model_path: str | os.PathLike[str], options: BenchOptions | None = None) -> dict:
     """Convert ``model_path`` to every selected format, verify, measure; return the
     JSON-ready result (``formats``: one row per format, available or not, with its reason)."""
+    from modelport._bench_cli import Progress
     from modelport._bench_env import environment
     from modelport.benchmarks._timing import clock_resolution_ns, thread_info
 
@@ -447,7 +400,7 @@ def run_bench(model_path: str | os.PathLike[str], options: BenchOptions | None =
     entries = _format_entries(opts)
     source = _open_source(path, opts.load_options)
     X, rows_how = _rows(source, opts)
-    progress = _Progress(len(entries) + 1, opts.progress)
+    progress = Progress(len(entries) + 1, opts.progress)
     saved_cache = os.environ.get("XDG_CACHE_HOME")
     rows: list[dict] = []
     try:

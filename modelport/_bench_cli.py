@@ -11,7 +11,55 @@ from typing import Any
 
 from modelport.core.errors import EXIT_CODES, ModelportError, UsageError
 
-__all__ = ["add_arguments", "command", "run", "main", "format_table", "options_from_args"]
+__all__ = ["add_arguments", "command", "run", "main", "format_table", "options_from_args", "Progress"]
+
+
+class Progress:
+    """A progress bar on stderr when it is a terminal (tqdm when installed), else silent."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.bar = None
+        self.enabled = enabled and sys.stderr.isatty()
+        self.total, self.done, self.label = total, 0, ""
+        if self.enabled:
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, file=sys.stderr, unit="format", leave=False)
+            except ImportError:
+                pass
+
+    def step(self, label: str) -> None:
+        self.label = label
+        self._draw("")
+
+    def tick(self, stage: str) -> None:
+        self._draw(stage)
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        self._draw("")
+
+    def _draw(self, stage: str) -> None:
+        if not self.enabled:
+            return
+        text = f"{self.label}: {stage}" if stage else self.label
+        if self.bar is not None:
+            self.bar.set_description_str(text[:40])
+            return
+        width = 24
+        filled = width * self.done // max(1, self.total)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {text[:48]:<48}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.enabled:
+            sys.stderr.write("\r" + " " * 90 + "\r")
+            sys.stderr.flush()
 
 
 def _has(parser: argparse.ArgumentParser, flag: str) -> bool:
@@ -156,7 +204,12 @@ def run(args: argparse.Namespace) -> int:
         if as_json:
             print(json.dumps({"error": msg, "exit_code": exc.exit_code}))
         return exc.exit_code
-    print(json.dumps(jsonable(data), indent=2, allow_nan=False, default=str) if as_json else text, flush=True)
+    try:
+        print(json.dumps(jsonable(data), indent=2, allow_nan=False, default=str) if as_json else text, flush=True)
+    except BrokenPipeError:  # e.g. piped into head
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return getattr(args, "_exit", EXIT_CODES["ok"])
 
 
