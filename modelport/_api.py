@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelport._verify import ParityReport, VerifyOptions
     from modelport.converters.frontends import LoadOptions
     from modelport.core.ir.model import Model
-    from modelport.converters.targets import Target
+    from modelport.converters.targets import Target, WriteOptions
 
 __all__ = ["load", "convert", "verify", "ConvertResult", "default_output", "read_data"]
 
@@ -280,7 +280,8 @@ def default_output(model_path: Path, target: Target, out: str | os.PathLike[str]
 def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLike[str] | None = None,
             backend: str = "modelport", data: str | os.PathLike[str] | np.ndarray | None = None,
             verify: bool = True, trust_pickle: bool = False, options: VerifyOptions | None = None,
-            load_options: LoadOptions | None = None, force: bool = False, progress=None) -> ConvertResult:
+            load_options: LoadOptions | None = None, force: bool = False, write_options: WriteOptions | None = None,
+            progress=None) -> ConvertResult:
     """Convert a model file to the format ``to`` and (by default) prove the artifact matches.
 
     Steps: read the model (an IR frontend, or for a third-party ``backend`` possibly the
@@ -291,7 +292,8 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
     atomically under its final name.  On a parity failure the artifact is kept only as
     ``<name>.unverified`` and :class:`VerificationError` (with ``.report``) is raised.  On
     any other error no output is left behind.  An existing output is replaced only with
-    ``force=True``.  ``load_options`` selects truncation and a missing sentinel (see :func:`load`).
+    ``force=True``.  ``load_options`` selects truncation and a missing sentinel (see :func:`load`);
+    ``write_options`` the format's choices (e.g. the generated code's shape).
     """
     import dataclasses
 
@@ -354,7 +356,7 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
         if be is not None:
             be.write(source, staged)
         else:
-            target.write(source.model, staged, WriteOptions())
+            target.write(source.model, staged, write_options or WriteOptions())
 
     def check(staged: Path) -> ParityReport | None:
         if not (verify and target.runtime is not None):

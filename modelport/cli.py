@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", metavar="ROWS.csv", action=_Once, help="extra rows to verify on (numeric CSV, header optional)")
     s.add_argument("--no-verify", action="store_true", help="skip the parity check")
     s.add_argument("--force", action="store_true", help="replace an existing output (default: refuse)")
+    s.add_argument("--code-shape", choices=("auto", "unrolled", "arrays"), default="auto",
+                   help="generated code (c, python, java, ...): unrolled if/else (small models), node arrays with a "
+                        "loop (compact, fast to compile), or auto by model size (default)")
 
     s = sub.add_parser("verify", parents=[common, reading], help="check an artifact against its source model",
                        description="Run ARTIFACT and the reference evaluator of MODEL on probe rows (and --data) "
@@ -153,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "artifact, benchmark them and write a Markdown + PNG report under reports/.")
     s.add_argument("--out", default="reports", metavar="DIR", help="report directory (default: reports)")
     s.add_argument("--rows", type=int, default=10_000, metavar="N", help="benchmark rows (default: 10000)")
+
+    from modelport.deploy.sagemaker.cli import register as register_sagemaker
+
+    register_sagemaker(sub)  # package, serve, deploy, transform
     return p
 
 
@@ -289,12 +296,13 @@ def _report_text(report: Any) -> str:
 
 def _cmd_convert(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from modelport._api import convert
+    from modelport.converters.targets import WriteOptions
 
     if args.no_verify and args.data:
         raise UsageError("--data rows are for verification: drop --no-verify, or drop --data")
     res = convert(args.model, to=args.to, out=args.out, backend=args.backend, data=args.data,
                   verify=not args.no_verify, load_options=_load_options(args), force=args.force,
-                  progress=_progress(True))
+                  write_options=WriteOptions(code_shape=args.code_shape), progress=_progress(True))
     text = f"wrote {res.path} ({res.target}, {'verified' if res.verified else 'NOT verified'}, {res.seconds:.2f}s)"
     if res.rounds:
         text += f"\nrounds: {res.rounds}"
@@ -381,7 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     as_json = bool(getattr(args, "json", False))
     try:
-        data, text = _COMMANDS[args.command](args)
+        handler = getattr(args, "_handler", None) or _COMMANDS[args.command]
+        data, text = handler(args)
     except ModelportError as exc:
         return _error(str(exc), exc.exit_code, as_json, getattr(exc, "report", None))
     except OSError as exc:  # unreadable/unwritable paths that slipped past the API's checks

@@ -133,7 +133,7 @@ def open_lightgbm_text(path: Path, options: Any = None) -> NativeModel:
     The file is read once (regular files only, size-capped), its bytes are first parsed by
     LightGBM in a limited child process (:func:`trial_load`), and only then in this process.
     """
-    lgb = require("lightgbm", extra="dev", purpose="reading a LightGBM model.txt")
+    lgb = require("lightgbm", extra="lightgbm", purpose="reading a LightGBM model.txt with lightgbm")
     data = read_model_bytes(path)
     trial_load(data, path.name)
     try:

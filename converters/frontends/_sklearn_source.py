@@ -96,7 +96,7 @@ def open_sklearn_pickle(path: Path, options: Any = None) -> NativeModel:
         raise UnsupportedModelError(
             f"{path.name} is a Python pickle; unpickling runs code from the file: pass --trust-pickle "
             "(trust_pickle=True) only for files you made yourself")
-    sklearn = require("sklearn", extra="dev", purpose="reading a pickled scikit-learn model")
+    sklearn = require("sklearn", extra="sklearn", purpose="reading a pickled scikit-learn model")
     from sklearn.base import is_classifier, is_regressor
 
     try:

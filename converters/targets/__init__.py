@@ -24,10 +24,27 @@ FILE = "file"
 BUNDLE = "bundle"
 
 
+#: The ``WriteOptions.code_shape`` values.
+CODE_SHAPES = ("auto", "unrolled", "arrays")
+
+
 @dataclass(frozen=True)
 class WriteOptions:
     """Options for writing an artifact from the IR (format-specific choices live here as
     typed, keyword-only fields with defaults)."""
+
+    code_shape: str = "auto"
+    """Generated code (the native targets): ``"unrolled"`` if/else per tree (fastest for small
+    models), ``"arrays"`` node tables walked by a small loop (compact; compiles in seconds for
+    10,000 trees), or ``"auto"`` to choose by model size."""
+
+    def __post_init__(self) -> None:
+        if self.code_shape not in CODE_SHAPES:
+            from modelport.core.errors import UsageError
+
+            raise UsageError(f"code_shape must be one of {', '.join(CODE_SHAPES)}, got {self.code_shape!r}")
+
+
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from modelport.core.errors import ModelportError
+from modelport.core.errors import ModelportError, UsageError
 
 __all__ = ["register", "COMMANDS", "main"]
 
@@ -27,16 +27,16 @@ def _env(pairs: list[str] | None) -> dict[str, str]:
     for p in pairs or []:
         k, sep, v = p.partition("=")
         if not sep or not k:
-            raise ModelportError(f"--env {p!r}: expected KEY=VALUE")
+            raise UsageError(f"--env {p!r}: expected KEY=VALUE")
         out[k] = v
     return out
 
 
 def _capacity(args: argparse.Namespace) -> dict[str, Any]:
     if args.serverless and (args.instance_type or args.count is not None):
-        raise ModelportError("--serverless takes --memory and --concurrency, not --instance-type or --count")
+        raise UsageError("--serverless takes --memory and --concurrency, not --instance-type or --count")
     if not args.serverless and (args.memory is not None or args.concurrency is not None):
-        raise ModelportError("--memory and --concurrency apply to --serverless endpoints only")
+        raise UsageError("--memory and --concurrency apply to --serverless endpoints only")
     return {"instance_type": args.instance_type, "count": args.count, "serverless": args.serverless,
             "memory": args.memory, "concurrency": args.concurrency}
 
