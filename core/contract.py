@@ -14,7 +14,6 @@ refuses paths that leave the directory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelport.core.errors import ModelFormatError
+from modelport.core.files import sha256_file
 from modelport.core.version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -205,15 +205,6 @@ def is_bundle(path: str | os.PathLike[str]) -> bool:
     """True when ``path`` is a directory holding a manifest."""
     p = Path(path)
     return p.is_dir() and (p / MANIFEST_NAME).is_file()
-
-
-def sha256_file(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, streamed in chunks (never the whole file in memory)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _bundle_files(root: Path) -> list[str]:

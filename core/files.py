@@ -23,7 +23,7 @@ from typing import BinaryIO
 
 from modelport.core.errors import ModelFormatError
 
-__all__ = ["MAX_MODEL_BYTES", "max_model_bytes", "open_regular", "read_head", "read_model_bytes"]
+__all__ = ["MAX_MODEL_BYTES", "max_model_bytes", "open_regular", "read_head", "read_model_bytes", "sha256_file", "is_pickle"]
 
 #: Largest model file (and largest archive member, decompressed) modelport reads: 1 GiB.
 #: The largest real XGBoost JSON models we know of are a few hundred MB.
@@ -97,3 +97,21 @@ def read_model_bytes(path: str | os.PathLike[str], *, what: str = "model file", 
     if len(data) > limit:
         raise ModelFormatError(f"{path.name}: the file grew past the {limit}-byte limit while being read")
     return data
+
+
+def sha256_file(path: str | os.PathLike[str], *, what: str = "file", chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a regular file, streamed in ``chunk``-byte blocks (an archive of
+    gigabytes is never held in memory; a FIFO is refused, not waited on)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open_regular(path, what=what) as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def is_pickle(head: bytes) -> bool:
+    """True when ``head`` starts a Python pickle of protocol 2-5 (PROTO 0x80 and the protocol
+    number), which is also how an uncompressed ``joblib.dump`` file starts."""
+    return len(head) > 2 and head[0] == 0x80 and 2 <= head[1] <= 5

@@ -1,10 +1,10 @@
 """Parity checking: compare an artifact's outputs with the reference evaluator's.
 
-Parity is two hops (ARCHITECTURE): the frontend's parity tests prove source framework ≈ IR
+Parity is two hops (docs/architecture.md): the frontend's parity tests prove source framework ≈ IR
 evaluator; this module proves IR evaluator ≈ artifact, on probe rows that spring the known
 traps (:mod:`modelport.core.ir.probe`) plus the user's own rows.  Margins and
 predictions are compared separately, each with a NAMED tolerance that says why
-(PARITY-TRAPS, "Tolerance guidance": never loosen one to make a test pass).
+(docs/parity-traps.md, "Tolerances": never loosen one to make a test pass).
 """
 
 from __future__ import annotations

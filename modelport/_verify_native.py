@@ -4,7 +4,7 @@ parity; there is no IR evaluator for these models yet).
 
 Probe rows (:func:`native_probe_rows`): random rows across each feature's threshold range,
 rows on the float32 rounding of every threshold and one float32 ULP either side, for LightGBM
-(float64 ``x <= t``) also one float64 ULP either side (PARITY-TRAPS 2), NaN in each feature
+(float64 ``x <= t``) also one float64 ULP either side (trap 2 of docs/parity-traps.md), NaN in each feature
 and all-NaN when the framework accepts NaN (3), every category code of categorical splits plus
 unknown ones (9), then the user's rows.  The artifact receives what the runtime gives it:
 float32 values (cast to float64 for a float64-input graph); the framework receives the same

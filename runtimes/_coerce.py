@@ -13,7 +13,7 @@ Accepted inputs (``features`` is the model's ordered column list from its signat
 * a list of lists / tuples (positional rows);
 * scipy sparse matrices (any format with ``tocoo``): an ABSENT entry is missing (NaN), a
   stored entry, zero included, is a value, exactly as XGBoost reads a CSR matrix
-  (PARITY-TRAPS 5: ``SparsePage::Push`` keeps stored entries; absent ones never reach a
+  (trap 5 of docs/parity-traps.md: ``SparsePage::Push`` keeps stored entries; absent ones never reach a
   split and follow ``default_left``).  Measured on xgboost 3.2: a CSR matrix predicts
   bit-identically to the dense matrix with NaN where entries are absent.
 

@@ -22,7 +22,7 @@ Output conventions (all float32 except ``label``, which is int64):
 ``"label"``                     classifiers only: [N] int64 class index
 ==============================  =====================================================
 
-This module imports numpy only.  Runtimes never import converters (see ARCHITECTURE.md).
+This module imports numpy only.  Runtimes never import converters (see docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -20,20 +20,20 @@ ONNXMLTOOLS_XFAIL = {
     "multi_target_per_tree": "3 targets treated as one output (declares [N,1]): max |diff| 5.5; "
                              "no upstream issue found",
     "reg_logistic": "objective reg:logistic: no sigmoid applied, returns the margin: max |diff| 2.9 "
-                    "(PARITY-TRAPS 7: onnxmltools#613, #725, #400)",
+                    "(trap 7 of docs/parity-traps.md: onnxmltools#613, #725, #400)",
     "binary_logitraw": "sigmoid applied to a logitraw model: max |diff| 2.9, 11 class flips "
-                       "(PARITY-TRAPS 7: onnxmltools#613, #725, #400)",
+                       "(trap 7 of docs/parity-traps.md: onnxmltools#613, #725, #400)",
     "binary_hinge": "hinge not applied, returns the margin: max |diff| 2.2, 15 class flips (onnxmltools#579)",
     "multi_softprob_parallel": "num_parallel_tree=2 with 3 classes: trees assigned to the wrong class "
                                "(tree i → class i % num_class): max |diff| 0.70, 463 class flips "
                                "(trap 6, onnxruntime#5450)",
     "survival_aft": "survival:aft converted as a binary classifier: max |diff| 5.0 "
-                    "(PARITY-TRAPS 7: onnxmltools#613, #725, #400)",
-    "survival_cox": "survival:cox converted as a binary classifier: max |diff| 454 (PARITY-TRAPS 7)",
+                    "(trap 7 of docs/parity-traps.md: onnxmltools#613, #725, #400)",
+    "survival_cox": "survival:cox converted as a binary classifier: max |diff| 454 (trap 7 of docs/parity-traps.md)",
     "rank_pairwise": "rank:pairwise converted as a classifier; base_score 0 gives -log(1/0 - 1) = NaN: "
-                     "every output NaN (PARITY-TRAPS 7)",
-    "rank_ndcg": "rank:ndcg converted as a binary classifier: max |diff| 1.5 (PARITY-TRAPS 7)",
-    "rank_map": "rank:map converted as a binary classifier: max |diff| 1.6 (PARITY-TRAPS 7)",
+                     "every output NaN (trap 7 of docs/parity-traps.md)",
+    "rank_ndcg": "rank:ndcg converted as a binary classifier: max |diff| 1.5 (trap 7 of docs/parity-traps.md)",
+    "rank_map": "rank:map converted as a binary classifier: max |diff| 1.6 (trap 7 of docs/parity-traps.md)",
     "dart_binary": "conversion fails: KeyError 'gbtree_model_param' (DART not supported); no upstream issue found",
     "dart_multiclass": "conversion fails: KeyError 'gbtree_model_param' (DART not supported); no upstream issue found",
     "gblinear_regression": "conversion fails: KeyError 'gbtree_model_param' (onnxmltools#628: gblinear unsupported)",

@@ -139,7 +139,7 @@ def test_cyclic_ir_is_refused_not_looped():
 @pytest.mark.parametrize("name", case_params())
 def test_ir_json_round_trip(xgb_trained, name):
     """Every zoo model survives the IR's JSON form: the text is a fixed point and the
-    margins of the read-back IR are bit-identical (PARITY-TRAPS 12)."""
+    margins of the read-back IR are bit-identical (trap 12 of docs/parity-traps.md)."""
     from modelport.core.ir.serialize import dumps, loads
 
     tc = xgb_trained(name)

@@ -1,5 +1,5 @@
 """Reading options a model file cannot carry: truncation after early stopping
-(PARITY-TRAPS 6) and a missing sentinel other than NaN (PARITY-TRAPS 4).  Each is checked
+(trap 6 of docs/parity-traps.md) and a missing sentinel other than NaN (trap 4 of docs/parity-traps.md).  Each is checked
 against xgboost's own predict, through the API and through the CLI into ONNX."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_cli_convert_with_sentinel_and_best_iteration_to_onnx(xgb_trained, tmp_p
     ref = tc.booster.predict(tc.dmatrix(X, missing=SENTINEL), iteration_range=(0, best + 1))
     got = runtimes.load(out).predict(X)
     assert got.shape == ref.shape
-    assert np.max(np.abs(got - ref)) <= 1e-6  # the probability tolerance of PARITY-TRAPS
+    assert np.max(np.abs(got - ref)) <= 1e-6  # the probability tolerance of docs/parity-traps.md
     # verify with the same options passes; without them it applies the ones the artifact
     # recorded (and passes); a conflicting one is refused, naming both
     assert run("verify", tc.json_path, out, "--missing", SENTINEL, "--best-iteration").returncode == 0

@@ -37,13 +37,13 @@ from modelport.core.numerics import ulp_distance as core_ulp_distance  # noqa: E
 
 pytestmark = pytest.mark.onnx
 
-#: Probabilities (sigmoid, softmax), both backends: PARITY-TRAPS asks for 1e-6 absolute.
+#: Probabilities (sigmoid, softmax), both backends: docs/parity-traps.md asks for 1e-6 absolute.
 #: Measured over the zoo: modelport at most 6.0e-8 (see TRANSFORM_ULPS_VS_XGBOOST);
 #: onnxmltools (onnxruntime's MLAS ``Sigmoid``/``Softmax`` approximations, intercept added
 #: last) at most 2.4e-7 (big_binary, 64,918 ULP on a small probability).
 PROBA_ATOL = 1e-6
 #: exp-linked outputs (poisson, gamma, tweedie, survival) are not bounded by 1: compared
-#: relatively, 1e-6 (PARITY-TRAPS guidance; modelport measured 0, see below; onnxmltools 2 ULP).
+#: relatively, 1e-6 (docs/parity-traps.md, Tolerances; modelport measured 0, see below; onnxmltools 2 ULP).
 EXP_RTOL = 1e-6
 #: Largest distance, in float32 ULP, between modelport's ONNX transformed output and XGBoost's
 #: ``Booster.predict``, per link, measured over every case's probe rows (xgboost 3.2,

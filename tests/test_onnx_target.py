@@ -1,7 +1,7 @@
 """The ONNX target on hand-built IR models: every file passes ``check_model(full_check=True)``
 and onnxruntime returns exactly the values worked out by hand below.
 
-Each test pins one numeric rule (PARITY-TRAPS numbers in brackets); expected margins are
+Each test pins one numeric rule (trap numbers of docs/parity-traps.md in brackets); expected margins are
 written as float32 arithmetic done by hand, not by the reference evaluator.
 """
 

@@ -36,7 +36,7 @@ from modelport.runtimes.pmml import PmmlRuntime, sniff_pmml
 
 pytest.importorskip("defusedxml")
 
-#: Probabilities from jpmml-evaluator vs the reference evaluator (PARITY-TRAPS guidance).
+#: Probabilities from jpmml-evaluator vs the reference evaluator (docs/parity-traps.md, Tolerances).
 JPMML_PROBA_ATOL = 1e-6
 
 

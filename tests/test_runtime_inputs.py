@@ -1,5 +1,5 @@
 """What users pass to ``runtimes.load(...).predict``, checked against xgboost's own predict on
-the same input: scipy sparse matrices (PARITY-TRAPS 5: absent = missing, stored zero = 0)
+the same input: scipy sparse matrices (trap 5 of docs/parity-traps.md: absent = missing, stored zero = 0)
 and pandas DataFrames with named categories (trap 9 and 10: by name, by category value)."""
 
 from __future__ import annotations

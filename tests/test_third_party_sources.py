@@ -9,14 +9,14 @@ recorded in docs/onnx.md, "Other sources through --backend onnxmltools"):
 * LightGBM (regression, binary, multiclass, categorical): onnxmltools writes each float64
   threshold rounded to nearest float32 with ``BRANCH_LEQ``.  Where the rounding goes UP
   (about half the thresholds), a float32 input equal to it is ``> t`` for LightGBM (float64
-  ``x <= t``) and ``<= float32(t)`` for onnxruntime: the other child (PARITY-TRAPS 2).  Every
+  ``x <= t``) and ``<= float32(t)`` for onnxruntime: the other child (trap 2 of docs/parity-traps.md).  Every
   model fails verification on threshold rows only; random rows and NaN rows agree within
   tolerance.  A fix would round thresholds DOWN to float32 (largest float32 <= t); rows one
   float64 ULP above a threshold would still differ, since the artifact's input is float32.
 * RandomForestClassifier: float64 input (chosen) has no tie flips on the probe rows; the
-  float32 graph flips classes on 0.5/0.5-like ties (PARITY-TRAPS 16).  NaN rows fail: since
+  float32 graph flips classes on 0.5/0.5-like ties (trap 16 of docs/parity-traps.md).  NaN rows fail: since
   scikit-learn 1.4 a forest trained without NaN sends NaN to the child with more samples,
-  skl2onnx's graph does not (sklearn-onnx#1253 class of bug, PARITY-TRAPS 3).
+  skl2onnx's graph does not (sklearn-onnx#1253 class of bug, trap 3 of docs/parity-traps.md).
 * GradientBoostingRegressor: float32 graph (skl2onnx's float64 tree regressor is rejected by
   onnxruntime), within the derived float32-tree-sum tolerance: verified.
 * Pipeline(StandardScaler, LogisticRegression): float64 graph, within 1e-15: verified.
@@ -225,7 +225,7 @@ def test_random_forest_nan_routing_and_label_ties_are_caught(models, tmp_path):
     assert rep.n_differing >= 1 and np.isin(rep.differing_rows, nan_rows).all(), rep.differing_rows
     assert rep.max_abs_diff > 0.1
     # Labels: skl2onnx's label output breaks exact 0.5/0.5 ties towards class 1, scikit-learn's
-    # predict towards class 0 (PARITY-TRAPS 16, even in float64): measured 16 tie rows of 2,455.
+    # predict towards class 0 (trap 16 of docs/parity-traps.md, even in float64): measured 16 tie rows of 2,455.
     native = open_source(models["rf"], LoadOptions(trust_pickle=True))
     ties = [i for i in rep.labels.differing_rows if i not in set(nan_rows)]
     assert ties and all(native.predict(X[i:i + 1])[0] == 0.5 for i in ties)
@@ -239,7 +239,7 @@ def test_random_forest_nan_routing_and_label_ties_are_caught(models, tmp_path):
 
 
 def test_random_forest_float32_ties_vs_float64(models):
-    """PARITY-TRAPS 16 measured: why the scikit-learn input is float64."""
+    """trap 16 of docs/parity-traps.md measured: why the scikit-learn input is float64."""
     import onnxruntime as ort
     import skl2onnx
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType

@@ -194,7 +194,7 @@ def test_scalar_base_score_like_1x_2x(xgb_trained, tmp_path, name, scalar):
 
 
 def test_dart_3_3_shape(xgb_trained, tmp_path):
-    """3.3+ writes DART as gbtree + weight_drop (PARITY-TRAPS 13): same model, same margins."""
+    """3.3+ writes DART as gbtree + weight_drop (trap 13 of docs/parity-traps.md): same model, same margins."""
     tc = xgb_trained("dart_binary")
     doc = _doc(tc)
     gb = doc["learner"]["gradient_booster"]

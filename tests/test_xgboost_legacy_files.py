@@ -3,7 +3,7 @@
 The fixtures under ``tests/fixtures/xgboost_legacy/<version>/`` come from
 ``scripts/make_legacy_fixtures.py`` run with each old xgboost (see the README.md in each
 folder).  No xgboost import here: the stored outputs are the reference, so these tests pin the
-frontend to every release's own semantics (PARITY-TRAPS 1 and 13), not to 3.2's reading of
+frontend to every release's own semantics (trap 1 of docs/parity-traps.md and 13), not to 3.2's reading of
 an old file.
 
 * margins (``output_margin=True``) must be bit-identical;

@@ -213,7 +213,7 @@ def trained_case(name: str) -> TrainedCase:
 
 
 def probe_rows(doc: dict, X_train: np.ndarray, feature_types, seed: int) -> np.ndarray:
-    """float64 rows that probe every split of the model (PARITY-TRAPS 2, 3, 9).
+    """float64 rows that probe every split of the model (trap 2 of docs/parity-traps.md, 3, 9).
 
     For each (feature, threshold) used by a tree: the threshold exactly, one float32 ULP
     below and above, and float64 values within half a float32 ULP that round onto it; NaN in

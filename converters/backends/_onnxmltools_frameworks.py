@@ -6,7 +6,7 @@ files modelport cannot read into its IR yet, converted by the ecosystem's own co
 * scikit-learn: ``skl2onnx.to_onnx(estimator)`` with a **float64** input
   (``DoubleTensorType``) when onnxruntime can load the result, else float32.  Measured
   (docs/onnx.md): a random forest through float32 flips classes on 0.5/0.5 ties
-  (PARITY-TRAPS 16: 5 of 4,000 rows) and has none with float64 input; a
+  (trap 16 of docs/parity-traps.md: 5 of 4,000 rows) and has none with float64 input; a
   StandardScaler + LogisticRegression pipeline is within 3e-16 in float64 against 2.3e-7 in
   float32.  skl2onnx 1.20's float64 tree *regressor* declares a double output that
   onnxruntime 1.32 rejects ("Type (tensor(double)) of output arg (variable) ... does not

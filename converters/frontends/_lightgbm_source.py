@@ -3,7 +3,7 @@ with ``lightgbm.Booster(model_file=...)`` (a text parser: no pickle, safe on unt
 
 LightGBM compares ``float64(x) <= threshold`` with float64 thresholds
 (``include/LightGBM/tree.h``, ``NumericalDecision``), so the probe rows also sit one float64
-ULP either side of each threshold (PARITY-TRAPS 2).  LightGBM's JSON dump
+ULP either side of each threshold (trap 2 of docs/parity-traps.md).  LightGBM's JSON dump
 (``dump_model()``) is not a model file and is not accepted.
 """
 

@@ -5,7 +5,7 @@ Unpickling runs code from the file, so it is refused unless ``LoadOptions.trust_
 (``--trust-pickle``): only for files you made yourself.  scikit-learn trees cast inputs to
 float32 and test ``x <= threshold`` with float64 thresholds (``sklearn/tree/_tree.pyx``),
 so the probe rows sit on the float32 rounding of each threshold and one float32 ULP either
-side (PARITY-TRAPS 2).
+side (trap 2 of docs/parity-traps.md).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from modelport.converters.frontends._sources import (
     per_feature,
 )
 from modelport.core.errors import ModelFormatError, UnsupportedModelError, require
-from modelport.core.files import open_regular
+from modelport.core.files import is_pickle, open_regular
 
 __all__ = ["sniff_pickle", "open_sklearn_pickle", "describe_estimator"]
 
@@ -35,22 +35,19 @@ _ZLIB_HEADERS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
 def sniff_pickle(head: bytes, name: str = "") -> bool:
     """True for a pickle of protocol 2-5 (starts with PROTO 0x80 and the protocol number;
     an uncompressed ``joblib.dump`` is one) or a zlib-compressed joblib file."""
-    return (len(head) > 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or head[:2] in _ZLIB_HEADERS
+    return is_pickle(head) or head[:2] in _ZLIB_HEADERS
 
 
 def _unpickle(path: Path) -> Any:
     # Regular files only, opened without blocking (a FIFO would hang open()); one descriptor
     # for the sniff and the load.
     with open_regular(path) as fh:
-        compressed = fh.read(2) in _ZLIB_HEADERS
-        fh.seek(0)
-        if compressed:
-            import joblib  # a scikit-learn dependency (required before unpickling)
+        # joblib reads plain pickles, compressed ones, and what an uncompressed joblib.dump
+        # writes: a pickle followed by raw numpy buffers, which pickle.load alone refuses
+        # ("invalid load key").  joblib is a scikit-learn dependency.
+        import joblib
 
-            return joblib.load(fh)  # noqa: S301 - guarded by LoadOptions.trust_pickle
-        import pickle
-
-        return pickle.load(fh)  # noqa: S301 - guarded by LoadOptions.trust_pickle
+        return joblib.load(fh)  # noqa: S301 - guarded by LoadOptions.trust_pickle
 
 
 def describe_estimator(est: Any) -> str:

@@ -1,7 +1,7 @@
 """Framework sources: model files modelport cannot read into its IR yet, opened with the
 framework itself so that a third-party backend (``--backend onnxmltools``) can convert them.
 
-ARCHITECTURE: third-party backends exist for what the IR does not model.  For such a source
+docs/architecture.md: third-party backends exist for what the IR does not model.  For such a source
 the reference that verification compares the artifact with is the framework's OWN predict
 (the first hop of parity), not the IR evaluator.  Each registered :class:`Source` sniffs a
 file by content and opens it into a :class:`NativeModel`: the framework object, its task and
@@ -13,7 +13,6 @@ Sources are consulted only when no IR frontend accepts the file (:func:`detect_s
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +64,7 @@ class NativeModel:
     """True when the framework's predict accepts NaN (probe rows then put NaN in each feature)."""
     float64_compare: bool
     """True when the framework compares float64 inputs with float64 thresholds (LightGBM):
-    probe rows then also sit one float64 ULP either side of each threshold (PARITY-TRAPS 2)."""
+    probe rows then also sit one float64 ULP either side of each threshold (trap 2 of docs/parity-traps.md)."""
     n_trees: int | None
     """Trees in the model, when it has trees."""
     leaf_scale: float | None
@@ -135,14 +134,10 @@ def open_source(path: str | Path, options: Any = None) -> NativeModel:
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in chunks."""
-    from modelport.core.files import open_regular
+    """SHA-256 of a file, streamed (see :func:`modelport.core.files.sha256_file`)."""
+    from modelport.core.files import sha256_file
 
-    h = hashlib.sha256()
-    with open_regular(path) as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path, what="model file")
 
 
 def default_names(n: int, names: Any = None) -> tuple[str, ...]:

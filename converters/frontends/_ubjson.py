@@ -17,7 +17,7 @@ import struct
 
 import numpy as np
 
-__all__ = ["UBJSONError", "loads"]
+__all__ = ["INT_MARKERS", "UBJSONError", "loads"]
 
 # Fixed-size scalar markers: marker -> (struct format, numpy dtype for typed arrays).
 _SCALARS = {
@@ -29,7 +29,8 @@ _SCALARS = {
     b"d": (">f", ">f4"),
     b"D": (">d", ">f8"),
 }
-_INT_MARKERS = (b"i", b"U", b"I", b"l", b"L")
+#: Integer type markers (int8, uint8, int16, int32, int64): a length or count is one of these.
+INT_MARKERS = (b"i", b"U", b"I", b"l", b"L")
 #: Refuse container counts beyond this (a corrupt count must not allocate gigabytes).
 _MAX_COUNT = 1 << 31
 #: Longest text accepted for an ``H`` (high-precision) number.
@@ -71,7 +72,7 @@ class _Reader:
 
     def count(self) -> int:
         m = self.marker()
-        if m not in _INT_MARKERS:
+        if m not in INT_MARKERS:
             raise UBJSONError(f"bad UBJSON length marker {m!r} at offset {self.pos - 1}")
         k = self.scalar(m)
         if k < 0 or k > _MAX_COUNT:

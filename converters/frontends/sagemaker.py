@@ -20,7 +20,6 @@ Member contents:
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import posixpath
 import tarfile
@@ -31,7 +30,7 @@ from modelport.converters.frontends import FRONTENDS, Frontend, LoadOptions
 from modelport.converters.frontends.xgboost import model_from_document, parse_document
 from modelport.core.ir.model import Model
 from modelport.core.errors import ModelFormatError, UnsupportedModelError, require
-from modelport.core.files import max_model_bytes, open_regular
+from modelport.core.files import is_pickle, max_model_bytes, open_regular, sha256_file
 
 __all__ = ["load_sagemaker_xgboost", "MEMBER_NAME", "MAX_MEMBER_BYTES"]
 
@@ -184,11 +183,6 @@ def _find_member(path: Path, tf: tarfile.TarFile, limit: int) -> bytes:
     return data
 
 
-def _is_pickle(data: bytes) -> bool:
-    # Protocol 2+ starts with PROTO (0x80) and the protocol number.
-    return len(data) > 2 and data[0] == 0x80 and 2 <= data[1] <= 5
-
-
 def _is_legacy_binary(data: bytes) -> bool:
     # XGBoost < 1.0 (and save_raw('deprecated')) binary: optional b"binf" magic, then a
     # 136-byte LearnerModelParamLegacy (src/learner.cc) - float base_score, uint num_feature...
@@ -200,8 +194,8 @@ def load_sagemaker_xgboost(path: str | Path, options: LoadOptions | None = None)
     path = Path(path)
     options = options or LoadOptions()
     data = _read_member(path)
-    digest = _file_sha256(path)
-    if _is_pickle(data):
+    digest = sha256_file(path, what="model file")
+    if is_pickle(data):
         if not options.trust_pickle:
             raise UnsupportedModelError(
                 f"{path.name}: {MEMBER_NAME!r} is a Python pickle; unpickling runs code from the file. "
@@ -216,14 +210,6 @@ def load_sagemaker_xgboost(path: str | Path, options: LoadOptions | None = None)
     if _is_legacy_binary(data):
         raise UnsupportedModelError(f"{path.name}: {MEMBER_NAME!r} is XGBoost's legacy binary format; " + _RESAVE)
     raise ModelFormatError(f"{path.name}: {MEMBER_NAME!r} is neither XGBoost JSON/UBJSON nor a pickle")
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open_regular(path) as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _unpickle_to_json(data: bytes, name: str) -> bytes:

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from modelport.converters.frontends import FRONTENDS, Frontend, LoadOptions
-from modelport.converters.frontends._ubjson import UBJSONError
+from modelport.converters.frontends._ubjson import INT_MARKERS, UBJSONError
 from modelport.converters.frontends._ubjson import loads as ubjson_loads
 from modelport.converters.frontends._xgb_trees import as_integers, parse_trees
 from modelport.core.ir.model import (
@@ -139,7 +139,7 @@ def parse_document(data: bytes, name: str = "<bytes>") -> tuple[dict, str]:
     """Decode XGBoost JSON or UBJSON bytes; returns ``(document, "json" | "ubj")``."""
     stripped = data.lstrip()
     # After '{', UBJSON has a key-length marker (or '$'/'#'/'}'); JSON has '"', space or '}'.
-    if stripped[:1] == b"{" and stripped[1:2] not in (b"i", b"U", b"I", b"l", b"L", b"$", b"#"):
+    if stripped[:1] == b"{" and stripped[1:2] not in (*INT_MARKERS, b"$", b"#"):
         try:
             doc = json.loads(data, parse_int=_parse_int)
         except RecursionError:
@@ -355,7 +355,7 @@ def _build(
         base = np.full(n_outputs, base[0], dtype=np.float32)
     elif name in ("gbtree", "dart"):
         # dart (<= 3.2): {"name": "dart", "gbtree": {...}, "weight_drop": [...]};
-        # 3.3+: gbtree with a "weight_drop" beside "model" (PARITY-TRAPS 13).
+        # 3.3+: gbtree with a "weight_drop" beside "model" (trap 13 of docs/parity-traps.md).
         inner = _obj(gb, "gbtree", "dart") if "gbtree" in gb else gb
         gbm_model = _obj(inner, "model", str(name))
         weight_drop = gb.get("weight_drop", inner.get("weight_drop"))
@@ -582,7 +582,7 @@ def _sniff_json(head: bytes, name: str) -> bool:
 
 def _sniff_ubj(head: bytes, name: str) -> bool:
     # '{' then a key length marker (XGBoost writes 'L' int64; any int marker is legal).
-    return head[:1] == b"{" and head[1:2] in (b"i", b"U", b"I", b"l", b"L") and b"learner" in head
+    return head[:1] == b"{" and head[1:2] in INT_MARKERS and b"learner" in head
 
 
 FRONTENDS.register("xgboost-json", Frontend(

@@ -3,7 +3,7 @@
 Every frontend reads a source model into these frozen dataclasses; every target writes
 from them; :mod:`modelport.core.ir.evaluate` defines what they mean.  Every numeric
 behaviour that differs between frameworks is an explicit field here, never an assumption
-buried in a target (see ``shared/PARITY-TRAPS.md``).
+buried in a target (see docs/parity-traps.md).
 
 Trees are stored as parallel numpy arrays (one entry per node), not node objects, so that
 evaluation and writing are vectorised and never recursive.

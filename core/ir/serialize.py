@@ -4,7 +4,7 @@ Lossless: every float32 (thresholds, leaf values, base scores, tree weights) and
 (thresholds; leaf values, base scores and tree weights of a ``value_dtype="float64"``
 ensemble) is written as the shortest decimal that reads back to the *same float64*; a float32
 widened to float64 is exact, so narrowing it back on read is exact too: bit for bit
-(PARITY-TRAPS 12: decimal dumps that round lose threshold bits).  -0.0 keeps its sign.
+(trap 12 of docs/parity-traps.md: decimal dumps that round lose threshold bits).  -0.0 keeps its sign.
 Non-finite values, which strict JSON lacks, are the strings ``"NaN"``, ``"Infinity"`` and
 ``"-Infinity"`` (all NaNs read back as the canonical quiet NaN: a NaN's payload never changes
 a comparison or a sum's NaN-ness).

@@ -4,7 +4,7 @@
 precise one-line :class:`~modelport.core.errors.ModelFormatError` (``invalid IR: tree 3 node 7: ...``)
 before any target or evaluator trusts it.  Every check is vectorised or walks trees level by
 level, never recursively, so a 10,000-deep tree validates without touching Python's recursion
-limit (ARCHITECTURE habit 9).
+limit (docs/architecture.md: trees are walked iteratively).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _check_header(model: Model) -> None:
         _fail("missing", f"must be a float, got {type(model.missing).__name__}")
     if model.output_names and len(model.output_names) != model.n_outputs:
         _fail("output_names", f"has {len(model.output_names)} names for {model.n_outputs} outputs")
-    # Classes and the post-transform must agree (PARITY-TRAPS 7 and 8).
+    # Classes and the post-transform must agree (trap 7 of docs/parity-traps.md and 8).
     task, pt, k = model.task, model.post_transform, model.n_classes
     if task in _CLASSIFIER_TASKS and k < 2:
         _fail("n_classes", f"a {task.value} model needs n_classes >= 2, got {k}")
