@@ -268,3 +268,14 @@ def ir_depth(tree) -> int:
             stack += [(int(tree.left[i]), d + 1), (int(tree.right[i]), d + 1)]
             best = max(best, d + 1)
     return best
+
+
+@pytest.mark.parametrize("lang", FAST)
+def test_timeouts_and_unknown_options_are_one_line_errors(lang, tmp_path):
+    bundle = _write(ir_samples.regression(), lang, tmp_path / "m")
+    with pytest.raises(ModelportError, match="takes compile_timeout"):
+        runtimes.load(bundle, threads=2)
+    rt = runtimes.load(bundle, run_timeout=1e-6)
+    with pytest.raises(ModelportError) as err:
+        rt.predict(np.zeros((3, 3), dtype=np.float32))
+    assert "timed out" in str(err.value) and "\n" not in str(err.value)
