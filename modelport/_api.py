@@ -203,15 +203,19 @@ def _written_by_third_party(artifact: Path) -> bool:
 def _no_ir(path: Path, framework: str) -> UnsupportedModelError:
     return UnsupportedModelError(
         f"{path.name} is {_FRAMEWORK_LABELS.get(framework, framework)}: modelport cannot read "
-        "LightGBM/scikit-learn models into its IR yet; use --backend onnxmltools (--to onnx)")
+        "scikit-learn models into its IR yet; use --backend onnxmltools (--to onnx)")
 
 
-def _check_native_options(path: Path, options: LoadOptions) -> None:
-    """Truncation and missing sentinels are XGBoost reading options: refuse them rather than
-    ignore them for a framework source."""
-    if options.changes_model:
-        raise ModelportError(f"{path.name}: --best-iteration, --iteration-end and --missing apply to XGBoost models, "
-                             "not to LightGBM/scikit-learn files")
+def _check_native_options(path: Path, options: LoadOptions, framework: str) -> None:
+    """Truncation and missing sentinels change the model as read: a framework object opened
+    for a third-party converter cannot carry them, so they are refused rather than ignored."""
+    if not options.changes_model:
+        return
+    if framework == "scikit-learn":
+        raise ModelportError(f"{path.name}: --best-iteration, --iteration-end and --missing apply to XGBoost and "
+                             "LightGBM models, not to scikit-learn files")
+    raise ModelportError(f"{path.name}: a third-party backend converts the model file as saved and cannot apply "
+                         "--best-iteration, --iteration-end or --missing; use the default backend for those")
 
 
 def _rows(data, feature_names: tuple[str, ...], dtype) -> np.ndarray | None:
@@ -315,7 +319,7 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
         if be is None:
             raise _no_ir(model_path, src.framework)
         get_backend(to, backend, framework=src.framework)
-        _check_native_options(model_path, load_options)
+        _check_native_options(model_path, load_options, src.framework)
         say(f"opening {model_path} with {src.framework}")
         fm = src.open(model_path, load_options)
         rows = _native_rows(data, fm)
@@ -459,7 +463,7 @@ def verify(model_path: str | os.PathLike[str], artifact_path: str | os.PathLike[
         load_options = load_options or LoadOptions()
         if trust_pickle:
             load_options = dataclasses.replace(load_options, trust_pickle=True)
-        _check_native_options(Path(model_path), load_options)
+        _check_native_options(Path(model_path), load_options, src.framework)
         native = src.open(Path(model_path), load_options)
         rows = _native_rows(data, native)
         if not artifact.exists():

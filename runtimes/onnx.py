@@ -219,9 +219,9 @@ class OnnxRuntime:
             warnings.simplefilter("ignore")  # numpy / onnxruntime warnings never reach stderr
             # Sparse input is densified and scored in row blocks (bounded memory); anything
             # else is one block.
-            for data in coerce_chunks(X, self.signature.features, allow_inf=self._allow_inf):
-                if self._input_dtype is not np.float32:
-                    data = data.astype(self._input_dtype)
+            # Rows are rounded once, to the graph's own input type: float64 graphs (LightGBM,
+            # float64 thresholds) see the caller's float64 values, never a float32 rounding.
+            for data in coerce_chunks(X, self.signature.features, dtype=self._input_dtype, allow_inf=self._allow_inf):
                 try:
                     results = self._session.run(names, {self._input.name: data}, self._run_options)
                 except Exception as exc:

@@ -245,8 +245,6 @@ def test_onnx_double_sums_with_float32_thresholds(trained):
     assert np.array_equal(_onnx_margin(model, X).view(np.int32), evaluate.predict_margin(model, X).view(np.int32))
 
 
-@pytest.mark.xfail(strict=True, reason="runtimes/onnx.py coerces rows to float32 before widening them to the "
-                                       "graph's double input; needs coerce_chunks(..., dtype=self._input_dtype)")
 @pytest.mark.parametrize("name", ["regression", "rf_multiclass"])
 def test_convert_to_onnx_verifies(trained, name, tmp_path):
     pytest.importorskip("onnxruntime")

@@ -50,7 +50,7 @@ pytest.importorskip("onnxruntime")
 
 pytestmark = [pytest.mark.onnx, pytest.mark.onnxmltools]
 
-NO_IR = "modelport cannot read LightGBM/scikit-learn models into its IR yet; use --backend onnxmltools"
+NO_IR = "modelport cannot read scikit-learn models into its IR yet; use --backend onnxmltools"
 ALL_ROWS = VerifyOptions(max_listed=100_000)
 
 
@@ -181,7 +181,17 @@ def test_pickle_needs_trust(models, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["lgb_regression", "gbr"])
+def test_lightgbm_default_path_verifies_where_onnxmltools_fails(models, tmp_path):
+    """LightGBM text is read into the IR: the default path converts it exactly, where
+    onnxmltools' converter (float64 thresholds rounded to float32) fails verification."""
+    ok = run("convert", models["lgb_regression"], "--to", "onnx", "-o", tmp_path / "ours.onnx", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["verified"] is True
+    bad = run("convert", models["lgb_regression"], "--to", "onnx", "--backend", "onnxmltools", "-o", tmp_path / "omt.onnx")
+    assert_one_line_error(bad, 1, "differs from the reference")
+
+
+@pytest.mark.parametrize("name", ["gbr"])
 def test_default_backend_says_use_onnxmltools(models, tmp_path, name):
     p = run("convert", models[name], "--to", "onnx", "-o", tmp_path / "m.onnx", "--trust-pickle")
     assert_one_line_error(p, 3, NO_IR)
@@ -278,7 +288,7 @@ def test_data_rows_are_verified_and_xgboost_options_refused(models, tmp_path):
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["report"]["n_rows"] == base_rows + 30
     p, _ = _convert(models["lgb_regression"], tmp_path, "--missing", "-999")
-    assert_one_line_error(p, 3, "apply to XGBoost models")
+    assert_one_line_error(p, 3, "cannot apply --best-iteration, --iteration-end or --missing")
 
 
 def test_api_convert_raises_with_report(models, tmp_path):
@@ -295,7 +305,7 @@ def test_inspect(models):
     assert p.returncode == 0, p.stderr
     info = json.loads(p.stdout)
     assert info["framework"] == "lightgbm" and info["task"] == "multiclass" and info["n_classes"] == 3
-    assert info["n_trees"] == 60 and info["n_features"] == 5 and info["format_version"] == "v4"
+    assert info["n_trees"] == 60 and info["n_features"] == 5 and info["format"] == "lightgbm-text"
     p = run("inspect", models["pipe"], "--trust-pickle", "--json")
     info = json.loads(p.stdout)
     assert info["objective"] == "Pipeline(StandardScaler, LogisticRegression)" and info["task"] == "binary"
