@@ -1,0 +1,187 @@
+"""``modelport predict``: files in, one prediction per row out, equal to the runtime's own.
+
+The quick tests call the command in this process (one worker); the million-row tests run it
+in a subprocess with every core and read its peak memory through RUSAGE_CHILDREN.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("onnxruntime", reason="the ONNX runtime needs onnxruntime (pip install 'modelport[onnx]')")
+xgb = pytest.importorskip("xgboost", reason="training the test model needs xgboost")
+
+from modelport import runtimes  # noqa: E402
+from modelport._predict import main  # noqa: E402
+
+FEATURES = ["a", "b", "c", "d"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    import modelport
+
+    d = tmp_path_factory.mktemp("predict")
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(3000, 4)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int)
+    b = xgb.train({"objective": "binary:logistic", "max_depth": 4, "seed": 1},
+                  xgb.DMatrix(X, y, feature_names=FEATURES), 25)
+    b.save_model(str(d / "model.json"))
+    onnx = modelport.convert(str(d / "model.json"), to="onnx", out=str(d / "model.onnx")).path
+    return {"dir": d, "json": str(d / "model.json"), "onnx": str(onnx), "rt": runtimes.load(onnx)}
+
+
+def _frame(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, 4)).round(6), columns=FEATURES)
+    df.loc[df.index % 17 == 3, "b"] = np.nan  # missing values follow the trees' default direction
+    df.insert(0, "id", [f"r{i:07d}" for i in range(n)])
+    return df
+
+
+def _run(*argv) -> int:
+    return main([str(a) for a in argv])
+
+
+def test_csv_with_header_keeps_columns_and_matches_runtime(models, tmp_path, capsys):
+    df = _frame(5000)
+    src = tmp_path / "in.csv"
+    df[["id", "d", "c", "b", "a"]].to_csv(src, index=False)  # header order differs from the model's
+    out = tmp_path / "out.csv"
+    assert _run(models["onnx"], src, "-o", out, "--keep", "id", "--json", "--chunk-rows", "700") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 5000 and summary["errors"] == 0 and summary["rows_per_second"] > 0
+    got = pd.read_csv(out, dtype={"id": str})
+    assert list(got.columns) == ["id", "prediction"]
+    assert (got["id"] == df["id"]).all()
+    want = models["rt"].predict(df[FEATURES].to_numpy())
+    np.testing.assert_array_equal(got["prediction"].to_numpy(np.float32), want)
+
+
+def test_headerless_csv_parquet_jsonl_and_outputs(models, tmp_path):
+    df = _frame(1200, seed=1)
+    X = df[FEATURES].to_numpy()
+    rt = models["rt"]
+    df[FEATURES].to_csv(tmp_path / "nh.csv", index=False, header=False)
+    df.to_parquet(tmp_path / "in.parquet")
+    df.to_json(tmp_path / "in.jsonl", orient="records", lines=True)
+    assert _run(models["onnx"], tmp_path / "nh.csv", "-o", tmp_path / "a.parquet", "--output", "label") == 0
+    np.testing.assert_array_equal(pd.read_parquet(tmp_path / "a.parquet")["label"], rt.predict(X, output="label"))
+    assert _run(models["onnx"], tmp_path / "in.parquet", "-o", tmp_path / "b.jsonl", "--output", "probabilities",
+                "--keep", "id", "--chunk-rows", "500") == 0
+    got = pd.read_json(tmp_path / "b.jsonl", lines=True, dtype={"id": str})
+    assert list(got.columns) == ["id", "probabilities_0", "probabilities_1"]
+    np.testing.assert_array_equal(got[["probabilities_0", "probabilities_1"]].to_numpy(np.float32),
+                                  rt.predict(X, output="probabilities"))
+    assert _run(models["onnx"], tmp_path / "in.jsonl", "-o", tmp_path / "c.csv", "--output", "margin") == 0
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "c.csv")["margin"].to_numpy(np.float32),
+                                  rt.predict(X, output="margin"))
+
+
+def test_directory_glob_and_stdin_keep_order(models, tmp_path):
+    df = _frame(900, seed=2)
+    d = tmp_path / "parts"
+    d.mkdir()
+    for k in range(3):
+        df.iloc[k * 300:(k + 1) * 300].to_csv(d / f"part-{k}.csv", index=False)
+    want = models["rt"].predict(df[FEATURES].to_numpy())
+    for spec in (d, str(d / "part-*.csv")):
+        assert _run(models["onnx"], spec, "-o", tmp_path / "o.csv", "--keep", "id") == 0
+        got = pd.read_csv(tmp_path / "o.csv", dtype={"id": str})
+        assert (got["id"] == df["id"]).all()
+        np.testing.assert_array_equal(got["prediction"].to_numpy(np.float32), want)
+    res = subprocess.run([sys.executable, "-m", "modelport._predict", models["onnx"], "-", "-o", str(tmp_path / "s.csv")],
+                         input=(d / "part-1.csv").read_bytes(), capture_output=True, check=True)
+    assert not res.stderr.strip() or b"error" not in res.stderr
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "s.csv")["prediction"].to_numpy(np.float32), want[300:600])
+
+
+def test_bad_rows_fail_with_file_and_line_or_go_to_rejects(models, tmp_path, capsys):
+    src = tmp_path / "bad.csv"
+    src.write_text("id,a,b,c,d\n1,0.5,1,2,3\n2,0.5,oops,2,3\n3,0.5,1,2\n4,1,,2,3\n")
+    out = tmp_path / "out.csv"
+    assert _run(models["onnx"], src, "-o", out, "--keep", "id") == 3
+    err = capsys.readouterr().err.strip()
+    assert err == f"modelport: error: {src}, line 3: b: 'oops' is not a number"
+    assert not out.exists()  # nothing half-written
+    assert _run(models["onnx"], src, "-o", out, "--keep", "id", "--on-error", "skip", "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 2 and summary["errors"] == 2
+    assert pd.read_csv(out)["id"].tolist() == [1, 4]
+    rejects = pd.read_csv(str(out) + ".rejects.csv")
+    assert rejects["line"].tolist() == [3, 4]
+    assert rejects["error"].tolist() == ["b: 'oops' is not a number", "4 fields, expected 5"]
+
+
+def test_bad_jsonl_and_missing_header_column(models, tmp_path, capsys):
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"a": 1, "b": 2, "c": 3, "d": 4}\n{"a": 1, "b": 2, "c": 3}\n')
+    assert _run(models["onnx"], src, "-o", tmp_path / "o.csv") == 3
+    assert capsys.readouterr().err.strip().endswith("bad.jsonl, line 2: no key 'd'")
+    (tmp_path / "h.csv").write_text("a,b,c\n1,2,3\n")
+    assert _run(models["onnx"], tmp_path / "h.csv", "-o", tmp_path / "o.csv") == 3
+    assert "lacks feature column(s) 'd'" in capsys.readouterr().err
+    assert _run(models["onnx"], tmp_path / "h.csv", "-o", tmp_path / "o.txt") == 2
+
+
+def test_a_model_file_is_converted_and_verified_first(models, tmp_path):
+    df = _frame(400, seed=3)
+    df.to_csv(tmp_path / "in.csv", index=False)
+    assert _run(models["json"], tmp_path / "in.csv", "-o", tmp_path / "o.csv") == 0
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "o.csv")["prediction"].to_numpy(np.float32),
+                                  models["rt"].predict(df[FEATURES].to_numpy()))
+
+
+def test_worker_processes_keep_the_input_order(models, tmp_path):
+    df = _frame(6000, seed=4)
+    df.to_parquet(tmp_path / "in.parquet")
+    subprocess.run([sys.executable, "-m", "modelport._predict", models["onnx"], str(tmp_path / "in.parquet"), "-o",
+                    str(tmp_path / "o.parquet"), "--workers", "2", "--chunk-rows", "500", "--keep", "id"], check=True)
+    got = pd.read_parquet(tmp_path / "o.parquet")
+    assert (got["id"] == df["id"]).all()
+    np.testing.assert_array_equal(got["prediction"].to_numpy(), models["rt"].predict(df[FEATURES].to_numpy()))
+
+
+# --------------------------------------------------------------------------- a million rows
+
+_MEASURE = textwrap.dedent("""
+    import resource, subprocess, sys
+    subprocess.run([sys.executable, "-m", "modelport._predict", *sys.argv[1:]], check=True)
+    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+""")
+
+
+def _peak_kb(*argv) -> int:
+    """Peak RSS (KiB) of the command and its workers, measured from a fresh parent."""
+    res = subprocess.run([sys.executable, "-c", _MEASURE, *map(str, argv)], capture_output=True, text=True, check=True)
+    return int(res.stdout.split()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_million_rows_match_runtime_with_bounded_memory(models, tmp_path, fmt):
+    big = _frame(1_000_000, seed=5)
+    small = big.iloc[:200_000]
+    for name, df in (("small", small), ("big", big)):
+        if fmt == "csv":
+            df.to_csv(tmp_path / f"{name}.csv", index=False)
+        else:
+            df.to_parquet(tmp_path / f"{name}.parquet", row_group_size=100_000)
+    peak = {}
+    for name in ("small", "big"):
+        peak[name] = _peak_kb(models["onnx"], tmp_path / f"{name}.{fmt}", "-o", tmp_path / f"{name}.out.parquet",
+                              "--keep", "id")
+    got = pd.read_parquet(tmp_path / "big.out.parquet")
+    assert len(got) == 1_000_000 and (got["id"] == big["id"]).all()
+    np.testing.assert_array_equal(got["prediction"].to_numpy(), models["rt"].predict(big[FEATURES].to_numpy()))
+    # 5x the rows, about the same peak: chunks are bounded, nothing accumulates
+    assert peak["big"] < peak["small"] * 1.25 + 40_000, peak
+    assert peak["big"] < 700_000, peak
