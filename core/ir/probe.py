@@ -1,11 +1,18 @@
 """Probe rows that spring the parity traps: the rows every artifact is verified on.
 
 :func:`probe_set` builds float32 rows that sit exactly on every numeric threshold and one
-float32 ULP either side (PARITY-TRAPS 2; float64 rows, also one float64 ULP either side, for
-models that compare float64 inputs), put NaN in each feature (3), the model's missing
-sentinel (4), every category of every categorical split plus unknown, negative and
-non-integral codes (9), and random rows across each feature's threshold range, plus the
-caller's own rows.  The size is bounded: past ``max_rows`` the edge values are sampled.
+float32 ULP either side (float64 rows, also one float64 ULP either side, for models that
+compare float64 inputs), put NaN in each feature the model reads, the model's missing
+sentinel, every category of every categorical split plus unknown, negative and
+non-integral codes, and random rows across each feature's threshold range,
+plus the caller's own rows.
+
+A NaN tests a node's default direction only in a row that REACHES the node, so
+:func:`path_rows` builds, for each internal node, a row that follows the root-to-node path
+(per-feature interval / missing / category-set constraints along the path; contradictory
+paths are skipped) and then puts the node's trap values in its split feature.  The size is
+bounded: past ``max_edge_rows`` the nodes and edge values are sampled (seeded), every
+(depth, feature, default direction) group first.
 """
 
 from __future__ import annotations
@@ -14,11 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelport.core.ir.model import LinearBooster, Model
+from modelport.core.ir.model import Comparison, LinearBooster, Model, TreeEnsemble
 
 __all__ = ["ProbeOptions", "probe_set", "split_values", "edge_values", "edge_values_float64", "random_rows",
-           "substitute_rows",
-           "edge_rows", "with_extra"]
+           "substitute_rows", "edge_rows", "path_rows", "with_extra"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,8 @@ class ProbeOptions:
     n_random: int = 256
     """Random rows drawn inside the features' observed threshold ranges."""
     max_edge_rows: int = 20_000
-    """Most rows that each put ONE threshold-edge value into a random row (sampled beyond)."""
+    """Most rows aimed at split edges: path-directed rows, rows that each put ONE
+    threshold-edge value into a random row, and packed rows together (sampled beyond)."""
     packed: bool = True
     """Also add rows that put an edge value into EVERY feature at once (cheap, dense coverage)."""
 
@@ -146,14 +153,268 @@ def with_extra(parts: list[np.ndarray], extra: np.ndarray | None, n_features: in
     return np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=dtype)
 
 
+# --------------------------------------------------------------------------- path-directed rows
+
+#: XGBoost's bound on category codes: a value outside ``[0, 2**24)`` is an invalid category.
+_MAX_CAT = float(1 << 24)
+
+
+def _levels(tree) -> tuple[np.ndarray, np.ndarray]:
+    """Depth and parent of every node reachable from the root (-1 elsewhere), level by level."""
+    n = tree.left.size
+    depth = np.full(n, -1, np.int64)
+    parent = np.full(n, -1, np.int64)
+    frontier, d = np.zeros(1, np.int64), 0
+    while frontier.size and d <= n:  # d > n only on a cycle, which validate() rejects
+        depth[frontier] = d
+        frontier = frontier[tree.left[frontier] != -1]
+        kids_l, kids_r = tree.left[frontier].astype(np.int64), tree.right[frontier].astype(np.int64)
+        parent[kids_l], parent[kids_r] = frontier, frontier
+        frontier, d = np.concatenate([kids_l, kids_r]), d + 1
+    return depth, parent
+
+
+def _select_nodes(ens: TreeEnsemble, levels: list, budget: int,
+                  rng: np.random.Generator) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Per tree, a bool mask of the internal nodes to aim rows at: all of them when their rows
+    fit ``budget``.  Otherwise a seeded sample that first takes one node of every
+    (depth, feature, default direction) group, then the rest in random order, and per tree the
+    group id of each node (-1 for leaves) so the walk can stand in for a representative that
+    no missing value reaches; None when nothing was sampled away."""
+    tid, nid, keys, cost = [], [], [], []
+    for t, (tree, (depth, _)) in enumerate(zip(ens.trees, levels, strict=True)):
+        nodes = np.flatnonzero((tree.left != -1) & (depth >= 0))
+        tid.append(np.full(nodes.size, t, np.int64))
+        nid.append(nodes)
+        keys.append(np.stack([depth[nodes], tree.feature[nodes], tree.default_left[nodes]], axis=1).astype(np.int64))
+        cost.append(np.where(tree.is_categorical[nodes], 9, 5))
+    masks = [np.zeros(t.left.size, bool) for t in ens.trees]
+    tid, nid, cost = np.concatenate(tid), np.concatenate(nid), np.concatenate(cost)
+    if cost.sum() <= budget:
+        for t, n in zip(tid.tolist(), nid.tolist(), strict=True):
+            masks[t][n] = True
+        return masks, None
+    _, first, group = np.unique(np.concatenate(keys), axis=0, return_index=True, return_inverse=True)
+    groups = [np.full(t.left.size, -1, np.int64) for t in ens.trees]
+    for t, n, g in zip(tid.tolist(), nid.tolist(), group.reshape(-1).tolist(), strict=True):
+        groups[t][n] = g
+    order = rng.permutation(tid.size)
+    lead = np.zeros(order.size, bool)
+    lead[np.unique(group.reshape(-1)[order], return_index=True)[1]] = True
+    ranked = np.concatenate([order[lead], order[~lead]])
+    # a tenth of the budget stays free for stand-ins of representatives nothing reaches
+    chosen = ranked[np.cumsum(cost[ranked]) <= budget - budget // 10]
+    for t, n in zip(tid[chosen].tolist(), nid[chosen].tolist(), strict=True):
+        masks[t][n] = True
+    return masks, groups
+
+
+class _Path:
+    """What the current root-to-node path demands of each feature: a closed interval
+    ``[lo, hi]`` for present values (in the comparison dtype), whether missing is allowed,
+    and for categorical splits the codes that must be in (``cin``) / out (``cout``) and whether
+    an invalid code is allowed; ``row`` holds one value per feature that meets them all."""
+
+    def __init__(self, model: Model, neutral: np.ndarray, dtype) -> None:
+        nf = model.n_features
+        self.dtype = dtype
+        self.neutral = neutral.tolist()
+        self.sentinel = None if np.isnan(model.missing) else float(dtype(model.missing))
+        self.lo, self.hi = [-np.inf] * nf, [np.inf] * nf
+        self.miss, self.inv, self.catc = [True] * nf, [True] * nf, [False] * nf
+        self.cin: list[frozenset | None] = [None] * nf
+        self.cout: list[frozenset] = [frozenset()] * nf
+        self.row = neutral.astype(dtype).copy()
+        self.undo: list[tuple] = []
+
+    def _state(self, f: int) -> tuple:
+        return (f, self.lo[f], self.hi[f], self.miss[f], self.inv[f], self.catc[f], self.cin[f], self.cout[f],
+                self.row[f])
+
+    def restore(self, mark: int) -> None:
+        """Undo every constraint added since ``mark`` (a length of ``undo``)."""
+        while len(self.undo) > mark:
+            f, self.lo[f], self.hi[f], self.miss[f], self.inv[f], self.catc[f], self.cin[f], self.cout[f], \
+                self.row[f] = self.undo.pop()
+
+    def present_ok(self, f: int, v: float) -> bool:
+        """True when the present (non-missing) value ``v`` of feature ``f`` follows the path."""
+        if v != v or v == self.sentinel or not (self.lo[f] <= v <= self.hi[f]):
+            return False
+        if not self.catc[f]:
+            return True
+        if not 0.0 <= v < _MAX_CAT:
+            return self.inv[f]
+        c = int(v)  # truncation toward zero, as the evaluator
+        cin = self.cin[f]
+        return (cin is None or c in cin) and c not in self.cout[f]
+
+    def _choose(self, f: int) -> float | None:
+        lo, hi, cands = self.lo[f], self.hi[f], []
+        if lo <= hi:
+            cands += [min(max(self.neutral[f], lo), hi), lo, hi]
+        if self.catc[f]:
+            cin, cout = self.cin[f], self.cout[f]
+            if cin is not None:
+                cands += sorted(cin - cout)[:1]
+            else:
+                k = 0
+                while k in cout:
+                    k += 1
+                cands.append(float(k))
+            cands.append(-1.0)
+        if self.sentinel is not None and self.sentinel in cands:
+            s = self.dtype(self.sentinel)
+            cands += [float(np.nextafter(s, self.dtype(np.inf))), float(np.nextafter(s, self.dtype(-np.inf)))]
+        return next((v for v in cands if np.isfinite(v) and self.present_ok(f, v)), None)
+
+    def follow(self, tree, node: int, go_left: bool, cats_left: bool, invalid_left: bool, lt: bool) -> bool:
+        """Add the constraint "``node`` sends the row ``go_left``"; False if now infeasible."""
+        f = int(tree.feature[node])
+        self.undo.append(self._state(f))
+        self.miss[f] = self.miss[f] and bool(tree.default_left[node]) == go_left
+        if tree.is_categorical[node]:
+            s = frozenset(tree.cat_values[tree.cat_offsets[node]:tree.cat_offsets[node + 1]].tolist())
+            self.catc[f] = True
+            self.inv[f] = self.inv[f] and invalid_left == go_left
+            if go_left == cats_left:
+                self.cin[f] = s if self.cin[f] is None else self.cin[f] & s
+            else:
+                self.cout[f] = self.cout[f] | s
+        else:
+            t = self.dtype(tree.threshold[node])
+            if t != t:  # x < NaN is false: everything present goes right
+                if go_left:
+                    self.lo[f], self.hi[f] = np.inf, -np.inf
+            elif go_left:
+                self.hi[f] = min(self.hi[f], float(t if not lt else np.nextafter(t, self.dtype(-np.inf))))
+            else:
+                self.lo[f] = max(self.lo[f], float(t if lt else np.nextafter(t, self.dtype(np.inf))))
+        v = self._choose(f)
+        self.row[f] = np.nan if v is None else v
+        return v is not None or self.miss[f]
+
+    def variants(self, tree, node: int) -> list[tuple[int, float]]:
+        """(feature, value) pairs to put at ``node``'s feature: the threshold and one ULP either
+        side (or in-set, out-of-set, non-integral and invalid codes), NaN and the sentinel,
+        each only when it still reaches ``node``."""
+        f = int(tree.feature[node])
+        if tree.is_categorical[node]:
+            s = sorted(tree.cat_values[tree.cat_offsets[node]:tree.cat_offsets[node + 1]].tolist())
+            ins = [float(c) for c in s if self.present_ok(f, float(c))][:1]
+            k, outs = 0, []
+            while not outs and k <= len(s) + len(self.cout[f]) + 1:
+                if k not in s and self.present_ok(f, float(k)):
+                    outs.append(float(k))
+                k += 1
+            if self.cin[f] is not None and not outs:
+                outs = [float(c) for c in sorted(self.cin[f] - set(s)) if self.present_ok(f, float(c))][:1]
+            vals = ins + outs + [v + 0.5 for v in ins + outs] + [-1.0, -0.5, _MAX_CAT]
+        else:
+            t = self.dtype(tree.threshold[node])
+            vals = [float(t), float(np.nextafter(t, self.dtype(-np.inf))), float(np.nextafter(t, self.dtype(np.inf)))]
+        out = [(f, v) for v in dict.fromkeys(vals) if self.present_ok(f, v)]
+        if self.miss[f]:
+            out.append((f, float("nan")))
+            if self.sentinel is not None:
+                out.append((f, self.sentinel))
+        return out
+
+
+def path_rows(model: Model, *, budget: int, seed: int = 0, neutral: np.ndarray | None = None,
+              dtype=np.float32) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Rows that reach internal nodes along their root-to-node path and then put the node's
+    trap values (threshold ±1 ULP, NaN, the sentinel, category codes) in its split feature.
+
+    Every internal node of every tree is aimed at when the rows fit ``budget``; otherwise a
+    seeded sample that covers each (depth, feature, default direction) first.  A node no row
+    can reach (contradictory ancestors) gets no rows.  ``neutral`` (one value per feature)
+    fills the features the path leaves free.  Returns the rows and, per feature, the present
+    values put at split features (the threshold edges these rows already cover).
+    """
+    nf = model.n_features
+    ens = model.booster
+    covered: list[list[float]] = [[] for _ in range(nf)]
+    empty = np.empty((0, nf), dtype=dtype)
+    if isinstance(ens, LinearBooster) or budget <= 0 or not ens.trees:
+        return empty, [np.asarray(c, dtype=dtype) for c in covered]
+    levels = [_levels(t) for t in ens.trees]
+    masks, groups = _select_nodes(ens, levels, budget, np.random.default_rng([seed, 1]))
+    state = _Path(model, np.zeros(nf) if neutral is None else neutral, dtype)
+    lt, rows = ens.comparison is Comparison.LT, []
+    rules = (ens.categories_in_set_go_left, ens.invalid_category_goes_left, lt)
+    # groups whose NaN already reached a node of theirs (only when sampling)
+    done = None if groups is None else np.zeros(int(max(g.max(initial=-1) for g in groups)) + 1, bool)
+    for t, (tree, (depth, parent), sel) in enumerate(zip(ens.trees, levels, masks, strict=True)):
+        if groups is None and not sel.any():
+            continue
+        # the walk goes where a node or a descendant is selected (everywhere when sampling)
+        need = sel.copy() if groups is None else tree.left != -1
+        for n in np.argsort(-depth, kind="stable").tolist():
+            if need[n] and parent[n] >= 0:
+                need[parent[n]] = True
+        stack: list[tuple[int, int, bool]] = [(0, -1, False)]
+        while stack:
+            node, par, go_left = stack.pop()
+            if node < 0:  # exit marker: par is the undo mark
+                state.restore(par)
+                continue
+            mark = len(state.undo)
+            if par >= 0 and not state.follow(tree, par, go_left, *rules):
+                state.restore(mark)
+                continue
+            g = -1 if groups is None else int(groups[t][node])
+            stand_in = g >= 0 and not done[g] and state.miss[int(tree.feature[node])]
+            if (sel[node] or stand_in) and len(rows) < budget:
+                for f, v in state.variants(tree, node):
+                    row = state.row.copy()
+                    row[f] = v
+                    rows.append(row)
+                    if v == v and v != state.sentinel:
+                        covered[f].append(v)
+                    elif g >= 0:
+                        done[g] = True
+            stack.append((-1, mark, False))
+            for child, side in ((int(tree.right[node]), False), (int(tree.left[node]), True)):
+                if need[child]:
+                    stack.append((child, node, side))
+        state.restore(0)
+    X = np.stack(rows[:budget]).astype(dtype, copy=False) if rows else empty
+    return X, [np.unique(np.asarray(c, dtype=dtype)) for c in covered]
+
+
+def _neutral(model: Model, splits: _Splits, dtype) -> np.ndarray:
+    """One value per feature for features a path leaves free: the median threshold, 0 for
+    categorical features and features no split uses."""
+    out = np.zeros(model.n_features, dtype=dtype)
+    for f, (t, c) in enumerate(zip(splits.thresholds, splits.categories, strict=True)):
+        t = t[np.isfinite(t)]
+        if t.size and not c.size:
+            out[f] = t[t.size // 2]
+    return out
+
+
+def _used_features(model: Model, splits: _Splits) -> np.ndarray:
+    """Features the model reads: split features, or the features with a nonzero weight."""
+    if isinstance(model.booster, LinearBooster):
+        return np.flatnonzero(np.any(np.asarray(model.booster.weights) != 0, axis=1))
+    return np.array([f for f, (t, c) in enumerate(zip(splits.thresholds, splits.categories, strict=True))
+                     if t.size or c.size], dtype=np.int64)
+
+
 def probe_set(model: Model, *, n_random: int = 256, seed: int = 0, extra: np.ndarray | None = None,
               options: ProbeOptions | None = None) -> np.ndarray:
     """Rows ``[n, n_features]`` that exercise every split edge of ``model``: float32, or
     float64 for a model that compares float64 inputs (``threshold_dtype="float64"``: LightGBM),
     whose rows then also sit on each threshold and one float64 ULP either side.
 
-    ``extra`` rows (e.g. the user's ``--data``) are appended as given (cast to that dtype).
-    Deterministic for a given ``seed``.
+    Besides random rows, it holds path-directed rows (:func:`path_rows`: every internal node
+    reached with each of its trap values, sampled past the budget), threshold-edge rows for
+    the edges those do not already cover, packed edges, category codes, and NaN / the
+    sentinel in each feature the model reads.  The rows aimed at split edges (path, edge and
+    packed rows) number at most ``options.max_edge_rows``.  ``extra`` rows (e.g. the user's
+    ``--data``) are appended LAST, as given (cast to that dtype): they start at
+    ``len(X) - len(extra)``.  Deterministic for a given ``seed``.
     """
     opts = options or ProbeOptions(n_random=n_random)
     rng = np.random.default_rng(seed)
@@ -164,34 +425,46 @@ def probe_set(model: Model, *, n_random: int = 256, seed: int = 0, extra: np.nda
     base = random_rows(splits.thresholds, splits.categories, max(opts.n_random, 1), rng).astype(dtype)
     parts = [base[: opts.n_random]]
 
-    # Threshold edges, one substitution per row (sampled if there are too many).
     edges = [(edge_values_float64 if wide else edge_values)(t) for t in splits.thresholds]
-    parts.append(edge_rows(base, edges, rng, opts.max_edge_rows))
+    longest = max((e.size for e in edges), default=0)
+    n_packed = min(longest, opts.max_edge_rows // 10) if opts.packed else 0
+    room = max(opts.max_edge_rows - n_packed, 0)
+    n_edges = sum(e.size for e in edges)
+
+    # Path-directed rows first: each reaches its node, so its NaN really tests the default
+    # direction there (a random row with NaN may never get to that node).
+    paths, covered = path_rows(model, budget=max(room // 2, room - n_edges), seed=seed,
+                               neutral=_neutral(model, splits, dtype), dtype=dtype)
+    parts.append(paths)
+
+    # Threshold edges the path rows did not place, one substitution per row (sampled).
+    edges = [e[~np.isin(e, c)] for e, c in zip(edges, covered, strict=True)]
+    parts.append(edge_rows(base, edges, rng, room - paths.shape[0]))
 
     # Packed edges: row r holds edge value r (cycled, shuffled) in every feature at once.
-    if opts.packed:
-        longest = max((e.size for e in edges), default=0)
-        n_packed = min(longest, opts.max_edge_rows)
-        if n_packed:
-            packed = base[rng.integers(0, base.shape[0], size=n_packed)].copy()
-            for f, e in enumerate(edges):
-                if e.size:
-                    packed[:, f] = rng.permutation(np.resize(e, n_packed))
-            parts.append(packed)
+    if n_packed:
+        full = [(edge_values_float64 if wide else edge_values)(t) for t in splits.thresholds]
+        packed = base[rng.integers(0, base.shape[0], size=n_packed)].copy()
+        for f, e in enumerate(full):
+            if e.size:
+                packed[:, f] = rng.permutation(np.resize(e, n_packed))
+        parts.append(packed)
 
     # Categories: every code used by a split, plus unknown (max + 1, huge), negative and
-    # non-integral codes (PARITY-TRAPS 9); -0.5 is invalid for XGBoost, category 0 for LightGBM.
+    # non-integral codes; -0.5 is invalid for XGBoost, category 0 for LightGBM.
     for f, c in enumerate(splits.categories):
         if c.size:
             odd = np.array([int(c.max()) + 1, 2**20, -1, 0.5, float(c.min()) + 0.5, -0.5], dtype=dtype)
             codes = np.concatenate([c.astype(dtype), odd])
             parts.append(substitute_rows(base, np.full(codes.size, f), codes, rng))
 
-    # Missing: NaN in each feature, all-NaN, and the sentinel the same way (PARITY-TRAPS 3, 4).
+    # Missing: NaN in each feature the model reads, all-NaN, and the sentinel the same way
+    # (docs/parity-traps.md); features nothing reads would only grow the set (nf**2 values).
+    used = _used_features(model, splits)
     missing_values = [dtype(np.nan)]
     if not np.isnan(model.missing):
         missing_values.append(dtype(model.missing))
     for mv in missing_values:
-        parts.append(substitute_rows(base, np.arange(nf), np.full(nf, mv, dtype=dtype), rng))
+        parts.append(substitute_rows(base, used, np.full(used.size, mv, dtype=dtype), rng))
         parts.append(np.full((1, nf), mv, dtype=dtype))
     return with_extra(parts, extra, nf, dtype)
