@@ -245,10 +245,14 @@ def _native_rows(data, native) -> np.ndarray | None:
 
 
 def read_data(data: str | os.PathLike[str] | np.ndarray | None, model: Model) -> np.ndarray | None:
-    """Rows given as a CSV path or an array, as float32 ``[n, n_features]`` (None passes through)."""
+    """Rows given as a CSV path or an array, ``[n, n_features]`` in the precision the model
+    compares in (float32, or float64 for float64 thresholds), None passing through."""
     import numpy as np
 
-    return _rows(data, tuple(f.name for f in model.features), np.float32)
+    from modelport.core.ir.model import TreeEnsemble
+
+    wide = isinstance(model.booster, TreeEnsemble) and model.booster.threshold_dtype == "float64"
+    return _rows(data, tuple(f.name for f in model.features), np.float64 if wide else np.float32)
 
 
 def _target(name: str) -> Target:

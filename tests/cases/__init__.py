@@ -18,7 +18,7 @@ import numpy as np
 
 from modelport.core.registry import Registry
 
-__all__ = ["ParityCase", "CASES", "all_cases", "KNOWN_BACKEND_FAILURES"]
+__all__ = ["ParityCase", "CASES", "all_cases", "KNOWN_BACKEND_FAILURES", "KNOWN_REFUSALS"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class ParityCase:
 
 CASES: Registry[ParityCase] = Registry("parity case")
 
-_CASE_MODULES = ("cases.xgboost",)
+_CASE_MODULES = ("cases.xgboost", "cases.lightgbm")
 
 
 def all_cases() -> Registry[ParityCase]:
@@ -56,6 +56,11 @@ def all_cases() -> Registry[ParityCase]:
 #: Measured failures of third-party backends, ``(backend, case name) -> reason``: each becomes
 #: a strict xfail in the matrix, so an upstream fix turns the suite red until it is removed.
 KNOWN_BACKEND_FAILURES: dict[tuple[str, str], str] = {}
+
+#: Cells where modelport's own target refuses the model, ``(target, case name) -> a word of
+#: the one-line error``: the matrix asserts the refusal (an UnsupportedModelError naming the
+#: construct, nothing written) instead of a conversion.
+KNOWN_REFUSALS: dict[tuple[str, str], str] = {}
 
 
 def known_failure_path() -> Path:
