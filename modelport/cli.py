@@ -144,12 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("formats", parents=[common], help="list source formats, targets and runtimes",
                    description="List the registered frontends (sources), targets and runtimes.")
 
-    s = sub.add_parser("bench", parents=[common], help="run the latency/throughput benchmarks",
-                       description="Run benchmark suites that time modelport's runtimes against the anchors "
-                                   "(XGBoost's inplace_predict, onnxruntime) in the same process and print ratios.")
-    s.add_argument("suite", nargs="*", metavar="SUITE",
-                   help="suites to run (default: all): " + ", ".join(_suite_names()))
-    s.add_argument("--repeats", type=int, default=None, metavar="N", help="timed repeats per measurement (best is kept)")
+    s = sub.add_parser("bench", parents=[common, reading], help="benchmark MODEL in every format (or run suites)",
+                       description="modelport bench MODEL: convert MODEL to every registered format, verify each artifact "
+                                   "and time it against the framework's own predict on the same rows (--report DIR: HTML + "
+                                   "Markdown). modelport bench [SUITE ...]: run the built-in benchmark suites.")
+    s.add_argument("suite", nargs="*", metavar="MODEL|SUITE",
+                   help="a model file, or suites (default: all): " + ", ".join(_suite_names()))
+    s.add_argument("--repeats", type=int, default=None, metavar="N", help="suites: timed repeats per measurement (best is kept)")
+    from modelport._bench_cli import add_arguments as bench_model_arguments
+
+    bench_model_arguments(s, positional=False)
 
     s = sub.add_parser("demo", parents=[common], help="train a sample model, convert to every format, verify, benchmark",
                        description="Train a sample XGBoost model, convert it to every registered target, verify each "
@@ -336,6 +340,11 @@ def _cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from modelport.benchmarks import run_suite, suites
 
     known = suites()
+    if len(args.suite) == 1 and args.suite[0] not in known and _looks_like_a_file(args.suite[0]):
+        from modelport._bench_cli import command
+
+        args.model = args.suite[0]
+        return command(args)
     unknown = [s for s in args.suite if s not in known]
     if unknown:
         raise UsageError(f"unknown benchmark suite {unknown[0]!r} (known: {', '.join(known)})")
@@ -351,11 +360,17 @@ def _cmd_bench(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     return data, "\n\n".join(texts)
 
 
+def _looks_like_a_file(name: str) -> bool:
+    from pathlib import Path
+
+    return Path(name).exists() or any(c in name for c in "/.\\")
+
+
 def _cmd_demo(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from modelport._demo import run_demo
 
     result = run_demo(out_dir=args.out, n_rows=args.rows, progress=_progress(True))
-    return result, f"report: {result['report']}"
+    return result, f"report: {result['html']}\nsummary: {result['report']}"
 
 
 _COMMANDS = {"inspect": _cmd_inspect, "convert": _cmd_convert, "verify": _cmd_verify, "formats": _cmd_formats,

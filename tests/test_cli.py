@@ -16,13 +16,13 @@ from modelport.core.ir import serialize
 from modelport.core.errors import EXIT_CODES
 
 SCRIPT = Path(sys.executable).with_name("modelport")
-COMMANDS = ("inspect", "convert", "verify", "formats", "bench", "demo")
+COMMANDS = ("inspect", "convert", "verify", "formats", "bench", "demo", "package", "serve", "deploy", "transform")
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     exe = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "modelport"]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    return subprocess.run(exe + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+    return subprocess.run(exe + [str(a) for a in args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
 
 
 def assert_one_line_error(p: subprocess.CompletedProcess, code: int, match: str = "") -> None:
@@ -40,7 +40,12 @@ def test_console_script_is_installed():
 @pytest.mark.parametrize("command", (None,) + COMMANDS)
 def test_help_everywhere(command):
     p = run(*([command] if command else []), "--help")
-    assert p.returncode == 0 and "usage: modelport" in p.stdout and "--json" in (p.stdout if command else "--json")
+    grouped = command == "deploy"  # its actions (sagemaker, update, delete) take the options
+    assert p.returncode == 0 and "usage: modelport" in p.stdout and "--json" in (p.stdout if command and not grouped else "--json")
+    if grouped:
+        for action in ("sagemaker", "update", "delete"):
+            p = run(command, action, "--help")
+            assert p.returncode == 0 and "--json" in p.stdout, action
 
 
 def test_python_dash_m():
@@ -183,13 +188,15 @@ def test_supported_docs_are_generated_from_the_registries():
         assert f"`{name}`" in gen.DOC.read_text()
 
 
+@pytest.mark.slow  # converts, verifies and times every format (compiling C, Java, Go, Rust)
 def test_demo_writes_a_report(tmp_path):
     pytest.importorskip("xgboost")
-    p = run("demo", "--out", tmp_path / "reports", "--rows", "500", "--json", cwd=tmp_path)
+    p = run("demo", "--out", tmp_path / "reports", "--rows", "500", "--json", cwd=tmp_path, timeout=900)
     assert p.returncode == 0, p.stderr[-2000:]
     result = json.loads(p.stdout)
     report = Path(result["report"])
     assert report.exists() and report.suffix == ".md"
+    assert Path(result["html"]).exists()
     assert {c["target"] for c in result["conversions"]} >= {"ir", "onnx"}
     assert all(c["verified"] for c in result["conversions"]), result["conversions"]
     text = report.read_text()
