@@ -174,17 +174,24 @@ def predict_udf(artifact: str | os.PathLike[str], *, output: str = "prediction")
     names, spark_type = _columns(rt, output)
     ret = ("bigint" if spark_type == "long" else "float") if len(names) == 1 else "array<float>"
 
-    @pandas_udf(ret)
-    def predict(*cols: pd.Series) -> pd.Series:
-        X = np.column_stack([c.to_numpy(dtype=np.float64, na_value=np.nan) for c in cols]) if cols else None
+    def _predict(rows):  # the feature columns arrive as one struct: a pandas DataFrame
+        X = rows.to_numpy(dtype=np.float64, na_value=np.nan)
         pred = np.asarray(packed.runtime().predict(X, output=output))
         return pd.Series(pred) if pred.ndim == 1 else pd.Series(list(pred))
 
+    # real classes, not strings: PySpark reads the hints to pick the UDF kind (pandas is
+    # imported here, not at module level, so string annotations would not resolve)
+    _predict.__annotations__ = {"rows": pd.DataFrame, "return": pd.Series}
+    predict = pandas_udf(ret)(_predict)
+
     def column(*cols: Any) -> Any:
+        from pyspark.sql.functions import col, struct
+
         if cols and len(cols) != len(features):
             raise UsageError(f"predict_udf: {len(cols)} columns given, the model has {len(features)} features "
                              f"({', '.join(features[:10])})")
-        return predict(*(cols or features))
+        picked = [col(c) if isinstance(c, str) else c for c in (cols or features)]
+        return predict(struct(*[c.alias(f"_{j}") for j, c in enumerate(picked)]))
 
     column.features = features  # type: ignore[attr-defined]
     return column
