@@ -32,7 +32,7 @@ from modelport.core.errors import InputDataError, UsageError
 
 __all__ = ["Layout", "RawChunk", "expand_inputs", "open_layout", "read_chunks", "parse_chunk", "Writer"]
 
-_EXT = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
+_EXT = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
         ".ndjson": "jsonl", ".json": "jsonl"}
 
 
@@ -375,7 +375,7 @@ def _parse_frame(chunk: RawChunk, features: list[str], keep: list[str], on_error
     rejects: list = []
     for j, f in enumerate(features):
         col = df[f]
-        if col.dtype.kind in "fiu":
+        if col.dtype.kind in "fiub":
             X[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
             continue
         vals = col.to_numpy(dtype=object)
