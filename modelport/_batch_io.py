@@ -65,6 +65,9 @@ class RawChunk:
     """1-based line (CSV/JSON Lines) or row (Parquet) number of the first row."""
     data: bytes = b""
     frame: Any = None
+    row_groups: tuple[str, tuple[int, ...]] | None = None
+    """Parquet: ``(path, row group indices)`` the worker reads itself (no copy through the
+    main process)."""
 
     @property
     def lines(self) -> list[bytes]:
@@ -198,6 +201,21 @@ def read_chunks(layout: Layout, handle: Any, *, rows: int, features: list[str], 
     if layout.kind == "parquet":
         row = 1
         cols = list(dict.fromkeys(features + keep))
+        meta = handle.metadata
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        if layout.name != "<stdin>" and sizes and max(sizes) <= 4 * rows:
+            # Row groups of a bounded size: the workers read them (whole groups, about
+            # `rows` rows per chunk), the main process only writes.
+            group: list[int] = []
+            n = 0
+            for i, size in enumerate(sizes):
+                group.append(i)
+                n += size
+                if n >= rows or i == len(sizes) - 1:
+                    yield RawChunk(layout, row, row_groups=(layout.name, tuple(group)))
+                    row += n
+                    group, n = [], 0
+            return
         for batch in handle.iter_batches(batch_size=rows, columns=cols):
             yield RawChunk(layout, row, frame=batch.to_pandas())
             row += batch.num_rows
@@ -367,8 +385,20 @@ def _parse_jsonl(chunk: RawChunk, features: list[str], keep: list[str], on_error
     return X, {k: np.array(v, dtype=object) for k, v in kept.items()}, rejects
 
 
+_PARQUET_FILES: dict[str, Any] = {}
+
+
 def _parse_frame(chunk: RawChunk, features: list[str], keep: list[str], on_error: str):
     df = chunk.frame
+    if chunk.row_groups is not None:
+        import pyarrow.parquet as pq
+
+        path, groups = chunk.row_groups
+        pf = _PARQUET_FILES.get(path)
+        if pf is None:
+            _PARQUET_FILES.clear()  # one open file per worker
+            pf = _PARQUET_FILES[path] = pq.ParquetFile(path)
+        df = pf.read_row_groups(list(groups), columns=list(dict.fromkeys(features + keep))).to_pandas()
     n = len(df)
     X = np.empty((n, len(features)), dtype=np.float64)
     good = np.ones(n, dtype=bool)

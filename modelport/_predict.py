@@ -160,8 +160,12 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             from concurrent.futures import ProcessPoolExecutor
 
             del rt
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker, initargs=init)
+            # forkserver: workers fork from a clean server that imported the heavy modules
+            # once (fast start, none of this process's threads or sessions inherited)
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["numpy", "pandas", "pyarrow.parquet", "modelport._batch_io",
+                                        "modelport.runtimes"])
+            pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=init)
         else:
             _WORKER.update(rt=rt, output=args.output, features=features, keep=keep, on_error=args.on_error)
         startup = time.perf_counter() - t0
