@@ -189,23 +189,28 @@ def _select_nodes(ens: TreeEnsemble, levels: list, budget: int,
         keys.append(np.stack([depth[nodes], tree.feature[nodes], tree.default_left[nodes]], axis=1).astype(np.int64))
         cost.append(np.where(tree.is_categorical[nodes], 9, 5))
     masks = [np.zeros(t.left.size, bool) for t in ens.trees]
+    bounds = np.cumsum([0] + [n.size for n in nid])
     tid, nid, cost = np.concatenate(tid), np.concatenate(nid), np.concatenate(cost)
     if cost.sum() <= budget:
-        for t, n in zip(tid.tolist(), nid.tolist(), strict=True):
-            masks[t][n] = True
+        for t, mask in enumerate(masks):
+            mask[nid[bounds[t]:bounds[t + 1]]] = True
         return masks, None
-    _, first, group = np.unique(np.concatenate(keys), axis=0, return_index=True, return_inverse=True)
+    k = np.concatenate(keys)
+    k = (k[:, 0] * (int(k[:, 1].max()) + 1) + k[:, 1]) * 2 + k[:, 2]  # one int64 per group
+    _, group = np.unique(k, return_inverse=True)
+    group = group.reshape(-1)
     groups = [np.full(t.left.size, -1, np.int64) for t in ens.trees]
-    for t, n, g in zip(tid.tolist(), nid.tolist(), group.reshape(-1).tolist(), strict=True):
-        groups[t][n] = g
+    for t, g in enumerate(groups):
+        g[nid[bounds[t]:bounds[t + 1]]] = group[bounds[t]:bounds[t + 1]]
     order = rng.permutation(tid.size)
     lead = np.zeros(order.size, bool)
-    lead[np.unique(group.reshape(-1)[order], return_index=True)[1]] = True
+    lead[np.unique(group[order], return_index=True)[1]] = True
     ranked = np.concatenate([order[lead], order[~lead]])
     # a tenth of the budget stays free for stand-ins of representatives nothing reaches
     chosen = ranked[np.cumsum(cost[ranked]) <= budget - budget // 10]
-    for t, n in zip(tid[chosen].tolist(), nid[chosen].tolist(), strict=True):
-        masks[t][n] = True
+    for t, mask in enumerate(masks):
+        mine = chosen[tid[chosen] == t]
+        mask[nid[mine]] = True
     return masks, groups
 
 
@@ -321,6 +326,23 @@ class _Path:
         return out
 
 
+#: When sampling, nodes walked in full (every node a possible stand-in) before the walk only
+#: goes to the sampled nodes: bounds the pure-Python walk on huge models.
+_FULL_WALK = 50_000
+
+
+def _with_ancestors(mask: np.ndarray, depth: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    """``mask`` plus every ancestor of a marked node, one depth level at a time."""
+    need = mask.copy()
+    order = np.argsort(-depth, kind="stable")
+    d = depth[order]
+    cuts = np.flatnonzero(np.diff(d)) + 1
+    for level in np.split(order, cuts):
+        up = parent[level[need[level]]]
+        need[up[up >= 0]] = True
+    return need
+
+
 def path_rows(model: Model, *, budget: int, seed: int = 0, neutral: np.ndarray | None = None,
               dtype=np.float32) -> tuple[np.ndarray, list[np.ndarray]]:
     """Rows that reach internal nodes along their root-to-node path and then put the node's
@@ -345,14 +367,15 @@ def path_rows(model: Model, *, budget: int, seed: int = 0, neutral: np.ndarray |
     rules = (ens.categories_in_set_go_left, ens.invalid_category_goes_left, lt)
     # groups whose NaN already reached a node of theirs (only when sampling)
     done = None if groups is None else np.zeros(int(max(g.max(initial=-1) for g in groups)) + 1, bool)
+    visits = 0
     for t, (tree, (depth, parent), sel) in enumerate(zip(ens.trees, levels, masks, strict=True)):
-        if groups is None and not sel.any():
+        # The walk goes where a node or a descendant is selected; when sampling, the first
+        # _FULL_WALK nodes are all walked so that unselected nodes can stand in for groups.
+        full = groups is not None and visits < _FULL_WALK
+        if not full and not sel.any():
             continue
-        # the walk goes where a node or a descendant is selected (everywhere when sampling)
-        need = sel.copy() if groups is None else tree.left != -1
-        for n in np.argsort(-depth, kind="stable").tolist():
-            if need[n] and parent[n] >= 0:
-                need[parent[n]] = True
+        need = _with_ancestors(tree.left != -1 if full else sel, depth, parent)
+        visits += int(need.sum())
         stack: list[tuple[int, int, bool]] = [(0, -1, False)]
         while stack:
             node, par, go_left = stack.pop()
