@@ -8,9 +8,9 @@ Each engine runs in a fresh subprocess; reported per engine: start-up seconds (r
 load, worker pool / SparkSession / Dask start), scoring seconds, rows/s over the scoring
 time, and peak memory: the largest resident set of any one process of that run (through
 ``RUSAGE_CHILDREN`` of a fresh parent, so the JVM and Python workers count, but the sum over
-processes does not appear).  The model: XGBoost binary:logistic, 100 trees of depth 6 on 8
-features, converted to ONNX; every engine writes nowhere (Spark: the ``noop`` sink) or to
-a scratch file, so what is timed is reading + scoring.
+processes does not appear; ``modelport predict``'s workers report their own peak).  The
+model: XGBoost binary:logistic, 100 trees of depth 6 on 8 features, converted to ONNX;
+every engine writes nowhere (Spark: the ``noop`` sink) or to a scratch file.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ res = subprocess.run([sys.executable, "-m", "modelport._predict", sys.argv[1], s
                       "--workers", str(os.cpu_count())], capture_output=True, text=True, check=True)
 d = json.loads(res.stdout)
 print(json.dumps({"rows": d["rows"], "startup": d["startup_seconds"], "score": d["seconds"] - d["startup_seconds"],
-                  "workers": d["workers"]}))
+                  "workers": d["workers"], "peak_worker_mb": d["peak_worker_rss_mb"], "cpu": d["cpu_seconds"]}))
 """
 
 _SPARK = """
@@ -90,7 +90,9 @@ _MEASURE = textwrap.dedent("""
     if res.returncode:
         print(json.dumps({"error": (res.stderr.strip().splitlines() or ["failed"])[-1]})); sys.exit(0)
     d = json.loads(res.stdout.strip().splitlines()[-1])
-    d.update(wall=wall, peak_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    # forkserver workers are not our descendants' waited-for children: they report their own peak
+    d.update(wall=wall, peak_mb=max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                                    d.get("peak_worker_mb", 0)))
     print(json.dumps(d))
 """)
 

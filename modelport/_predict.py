@@ -60,13 +60,23 @@ def _init_worker(artifact: str, output: str, features: list[str], keep: list[str
     _WORKER.update(rt=runtimes.load(artifact), output=output, features=features, keep=keep, on_error=on_error)
 
 
-def _score_chunk(chunk: Any) -> tuple[np.ndarray, dict[str, Any], list, int]:
+def _usage() -> tuple[int, float, float]:
+    """``(pid, peak RSS MB, CPU seconds)`` of this process (workers report it with every
+    chunk: a forkserver's workers are not the command's children, so RUSAGE_CHILDREN
+    would miss them)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return os.getpid(), r.ru_maxrss / 1024, r.ru_utime + r.ru_stime
+
+
+def _score_chunk(chunk: Any) -> tuple[np.ndarray, dict[str, Any], list, int, tuple[int, float, float]]:
     from modelport._batch_io import parse_chunk
 
     w = _WORKER
     X, kept, rejects = parse_chunk(chunk, features=w["features"], keep=w["keep"], on_error=w["on_error"])
     pred = score_array(w["rt"], X, output=w["output"]) if len(X) else np.empty((0,), dtype=np.float32)
-    return pred, kept, rejects, len(X)
+    return pred, kept, rejects, len(X), _usage()
 
 
 def score_array(rt: Any, X: np.ndarray, *, output: str) -> np.ndarray:
@@ -174,12 +184,14 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         rows = 0
         rejects: list = []
         pending: deque = deque()
+        usage: dict[int, tuple[int, float, float]] = {}
 
         def drain(limit: int) -> None:
             nonlocal rows
             while len(pending) > limit:
                 fut = pending.popleft()
-                pred, kept, rej, n = fut.result() if pool is not None else fut
+                pred, kept, rej, n, use = fut.result() if pool is not None else fut
+                usage[use[0]] = use
                 if n:
                     writer.write(prediction_frame(pred, kept, args.output, names))
                 rows += n
@@ -214,7 +226,12 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     data = {"out": args.out, "rows": rows, "errors": len(rejects), "rejects": rejects_path,
             "seconds": round(seconds, 3), "startup_seconds": round(startup, 3),
             "rows_per_second": round(rows / seconds, 1) if seconds > 0 else None, "workers": workers,
-            "inputs": len(files), "output": args.output}
+            "inputs": len(files), "output": args.output,
+            # peak resident memory of this process and of the largest worker, and the CPU
+            # seconds of all of them (rows per CPU-second is the efficiency on a busy machine)
+            "peak_rss_mb": round(_usage()[1], 1),
+            "peak_worker_rss_mb": round(max((u[1] for u in usage.values()), default=0.0), 1),
+            "cpu_seconds": round(_usage()[2] + (sum(u[2] for u in usage.values()) if workers > 1 else 0.0), 2)}
     text = (f"wrote {args.out}: {rows:,} rows in {seconds:.2f}s ({data['rows_per_second']:,.0f} rows/s, "
             f"{workers} worker{'s' if workers > 1 else ''})")
     if rejects:
