@@ -142,7 +142,7 @@ def open_layout(path: str, features: list[str], keep: list[str]) -> tuple[Layout
     if kind == "parquet":
         from modelport.core.errors import require
 
-        pq = require("pyarrow.parquet", extra="parquet", purpose="reading Parquet input")
+        pq = require("pyarrow.parquet", extra="batch", purpose="reading Parquet input")
         src = io.BytesIO(fh.read()) if path == "-" else path  # stdin cannot seek: Parquet needs its footer
         if path != "-":
             fh.close()
@@ -433,6 +433,10 @@ class Writer:
         self.kind = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(ext)
         if self.kind is None:
             raise UsageError(f"-o {path}: choose the output format by the extension: .csv, .parquet or .jsonl")
+        if self.kind == "parquet":
+            from modelport.core.errors import require
+
+            require("pyarrow.parquet", extra="batch", purpose="writing Parquet output")
         self._pq = None
         self._fh = None
         self._header = True

@@ -144,6 +144,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from modelport import runtimes
     from modelport._batch_io import Writer, expand_inputs, open_layout, read_chunks
 
+    from modelport.core.errors import require
+
+    require("pandas", extra="batch", purpose="modelport predict")
     if args.chunk_rows < 1:
         raise UsageError(f"--chunk-rows must be at least 1, got {args.chunk_rows}")
     if args.workers is not None and args.workers < 1:

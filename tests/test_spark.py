@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 pd = pytest.importorskip("pandas")
-pytest.importorskip("pyarrow", reason="Parquet needs pyarrow (pip install 'modelport[parquet]')")
+pytest.importorskip("pyarrow", reason="Parquet needs pyarrow (pip install 'modelport[batch]')")
 xgb = pytest.importorskip("xgboost", reason="training the test model needs xgboost")
 
 import modelport  # noqa: E402
