@@ -206,7 +206,7 @@ def _no_ir(path: Path, framework: str) -> UnsupportedModelError:
         "scikit-learn models into its IR yet; use --backend onnxmltools (--to onnx)")
 
 
-def _check_native_options(path: Path, options: LoadOptions, framework: str) -> None:
+def _check_framework_options(path: Path, options: LoadOptions, framework: str) -> None:
     """Truncation and missing sentinels change the model as read: a framework object opened
     for a third-party converter cannot carry them, so they are refused rather than ignored."""
     if not options.changes_model:
@@ -237,11 +237,11 @@ def _rows(data, feature_names: tuple[str, ...], dtype) -> np.ndarray | None:
     return arr
 
 
-def _native_rows(data, native) -> np.ndarray | None:
+def _framework_rows(data, fm) -> np.ndarray | None:
     """``--data`` rows for a framework source: float64 (the framework's own precision)."""
     import numpy as np
 
-    return _rows(data, tuple(native.feature_names), np.float64)
+    return _rows(data, tuple(fm.feature_names), np.float64)
 
 
 def read_data(data: str | os.PathLike[str] | np.ndarray | None, model: Model) -> np.ndarray | None:
@@ -323,17 +323,17 @@ def convert(model_path: str | os.PathLike[str], *, to: str, out: str | os.PathLi
         if be is None:
             raise _no_ir(model_path, src.framework)
         get_backend(to, backend, framework=src.framework)
-        _check_native_options(model_path, load_options, src.framework)
+        _check_framework_options(model_path, load_options, src.framework)
         say(f"opening {model_path} with {src.framework}")
         fm = src.open(model_path, load_options)
-        rows = _native_rows(data, fm)
+        rows = _framework_rows(data, fm)
         source = BackendSource(path=model_path, framework=src.framework, framework_model=fm)
 
         def reference_check(staged: Path) -> ParityReport:
-            from modelport._verify_native import verify_native
+            from modelport._verify_framework import verify_framework
 
             say(f"verifying against {src.framework}'s own predict")
-            return verify_native(fm, staged, rows=rows, options=options or VerifyOptions())
+            return verify_framework(fm, staged, rows=rows, options=options or VerifyOptions())
     else:
         if be is not None and load_options.changes_model:
             # A third-party backend converts the FILE, which records none of these: its artifact
@@ -462,17 +462,17 @@ def verify(model_path: str | os.PathLike[str], artifact_path: str | os.PathLike[
         for _key, be in all_backends().items():
             src = src or _backend_source(Path(model_path), be)
     if src is not None:  # the framework's own object is the reference (as when it was converted)
-        from modelport._verify_native import verify_native
+        from modelport._verify_framework import verify_framework
 
         load_options = load_options or LoadOptions()
         if trust_pickle:
             load_options = dataclasses.replace(load_options, trust_pickle=True)
-        _check_native_options(Path(model_path), load_options, src.framework)
-        native = src.open(Path(model_path), load_options)
-        rows = _native_rows(data, native)
+        _check_framework_options(Path(model_path), load_options, src.framework)
+        fm = src.open(Path(model_path), load_options)
+        rows = _framework_rows(data, fm)
         if not artifact.exists():
             raise ModelFormatError(f"cannot read artifact {str(artifact)!r}: no such file")
-        return verify_native(native, artifact, rows=rows, options=options or VerifyOptions())
+        return verify_framework(fm, artifact, rows=rows, options=options or VerifyOptions())
     model = load(model_path, trust_pickle=trust_pickle, options=load_options)
     rows = read_data(data, model)
     if not artifact.exists():

@@ -68,7 +68,7 @@ class BenchOptions:
 class _Source:
     path: Path
     model: Any  # the IR Model, or None for a framework source no IR frontend reads
-    native: Any  # NativeModel for LightGBM / scikit-learn sources, else None
+    fm: Any  # FrameworkModel for LightGBM / scikit-learn sources, else None
     feature_names: tuple[str, ...]
     dtype: Any
     summary: dict
@@ -79,11 +79,11 @@ def _open_source(path: Path, load_options) -> _Source:
 
     src = framework_source(path)
     if src is not None:
-        native = src.open(path, load_options)
-        return _Source(path, None, native, tuple(native.feature_names), np.float64,
-                       {"framework": native.framework, "framework_version": native.framework_version,
-                        "objective": native.objective, "task": native.task, "n_trees": native.n_trees,
-                        "n_features": native.n_features, "format": native.source})
+        fm = src.open(path, load_options)
+        return _Source(path, None, fm, tuple(fm.feature_names), np.float64,
+                       {"framework": fm.framework, "framework_version": fm.framework_version,
+                        "objective": fm.objective, "task": fm.task, "n_trees": fm.n_trees,
+                        "n_features": fm.n_features, "format": fm.source})
     model = load(path, options=load_options)
     prov = model.provenance
     trees = getattr(model.booster, "trees", ())
@@ -128,7 +128,7 @@ def synth_rows(source: _Source, n: int, *, seed: int = 0) -> np.ndarray:
             lo, hi = float(t.min()), float(t.max())
             pad = 0.1 * (hi - lo) if hi > lo else max(1.0, abs(lo))
             X[:, j] = rng.uniform(lo - pad, hi + pad, size=n)
-    if source.native is None or source.native.accepts_nan:
+    if source.framework_object is None or source.native.accepts_nan:
         X[rng.random(X.shape) < 0.01] = np.nan
     return X.astype(source.dtype)
 
@@ -152,24 +152,24 @@ def _rows(source: _Source, opts: BenchOptions) -> tuple[np.ndarray, str]:
 def _baseline(source: _Source, threads: int, load_options) -> tuple[str, Callable | None, str]:
     """(name, predict, reason-if-None) of the original framework's own predict, given
     ``threads`` threads where the framework takes a count."""
-    fw = source.native.framework if source.native is not None else source.summary["framework"]
+    fw = source.native.framework if source.framework_object is not None else source.summary["framework"]
     if fw == "xgboost" and source.summary["format"] in ("xgboost-json", "xgboost-ubj"):
         return _xgboost_baseline(source, threads, load_options)
     if fw in ("lightgbm", "scikit-learn"):
-        native = source.native
-        if native is None:
+        fm = source.framework_object
+        if fm is None:
             from modelport.converters.frontends._sources import detect_source
 
             src = detect_source(source.path)
-            native = src.open(source.path, load_options) if src is not None else None
-        if native is not None:
-            obj = native.native
+            fm = src.open(source.path, load_options) if src is not None else None
+        if fm is not None:
+            obj = fm.framework_object
             if fw == "lightgbm" and hasattr(obj, "predict"):  # a lightgbm.Booster: pin its OpenMP threads
-                return (f"lightgbm {native.framework_version} Booster.predict",
+                return (f"lightgbm {fm.framework_version} Booster.predict",
                         lambda X: obj.predict(np.asarray(X, np.float64), num_threads=threads), "")
             if hasattr(obj, "n_jobs"):
                 obj.n_jobs = threads
-            return f"scikit-learn {native.framework_version} {type(obj).__name__}.predict", native.predict, ""
+            return f"scikit-learn {fm.framework_version} {type(obj).__name__}.predict", fm.predict, ""
     from modelport.core.ir.evaluate import predict
 
     model = source.model

@@ -2,7 +2,7 @@
 run through :mod:`modelport.runtimes` against the framework's OWN predict (the first hop of
 parity; there is no IR evaluator for these models yet).
 
-Probe rows (:func:`native_probe_rows`): random rows across each feature's threshold range,
+Probe rows (:func:`framework_probe_rows`): random rows across each feature's threshold range,
 rows on the float32 rounding of every threshold and one float32 ULP either side, for LightGBM
 (float64 ``x <= t``) also one float64 ULP either side (trap 2 of docs/parity-traps.md), NaN in each feature
 and all-NaN when the framework accepts NaN (3), every category code of categorical splits plus
@@ -20,16 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from modelport._verify import LABELS, PROBABILITY, ParityReport, Tolerance, VerifyOptions, _mismatch, compare
-from modelport.converters.frontends._sources import NativeModel
+from modelport.converters.frontends._sources import FrameworkModel
 from modelport.core.numerics import FLOAT32_UNIT_ROUNDOFF  # one definition; in __all__ too
 from modelport.core.ir.probe import edge_rows, edge_values, random_rows, substitute_rows, with_extra
 from modelport.core.ir.model import Task
 
-__all__ = ["native_probe_rows", "native_tolerance", "verify_native", "FLOAT32_UNIT_ROUNDOFF"]
+__all__ = ["framework_probe_rows", "framework_tolerance", "verify_framework", "FLOAT32_UNIT_ROUNDOFF"]
 
 
 
-def native_tolerance(native: NativeModel) -> Tolerance:
+def framework_tolerance(fm: FrameworkModel) -> Tolerance:
     """The named tolerance for comparing the artifact with the framework's predict.
 
     Classifiers: :data:`~modelport._verify.PROBABILITY` (probabilities in [0, 1], a link
@@ -47,13 +47,13 @@ def native_tolerance(native: NativeModel) -> Tolerance:
     Other regressors (no tree bound known): within 2 float32 ULP of the float64 reference,
     which a float64 graph meets and a float32 one may not (reported, never loosened).
     """
-    if native.task != "regression":
+    if fm.task != "regression":
         return PROBABILITY
-    if native.leaf_scale is not None and native.n_trees:
-        n_terms = native.n_trees + 1
-        bound = (n_terms + 1) * FLOAT32_UNIT_ROUNDOFF * native.leaf_scale
+    if fm.leaf_scale is not None and fm.n_trees:
+        n_terms = fm.n_trees + 1
+        bound = (n_terms + 1) * FLOAT32_UNIT_ROUNDOFF * fm.leaf_scale
         return Tolerance("float32-tree-sum", bound, 0.0, 0,
-                         f"the framework sums {native.n_trees} trees in float64, onnxruntime in float32: "
+                         f"the framework sums {fm.n_trees} trees in float64, onnxruntime in float32: "
                          f"(n + 1) * 2**-24 * (|intercept| + sum of max |leaf|) = {bound:.3g}")
     return Tolerance("float64-reference", 0.0, 0.0, 2,
                      "no float32 accumulation bound is known for this estimator: within 2 float32 ULP of the "
@@ -66,41 +66,41 @@ def _edges64(t: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf)])) if t.size else t
 
 
-def native_probe_rows(native: NativeModel, *, n_random: int = 256, seed: int = 0,
+def framework_probe_rows(fm: FrameworkModel, *, n_random: int = 256, seed: int = 0,
                       extra: np.ndarray | None = None, max_edge_rows: int = 20_000) -> np.ndarray:
-    """float64 rows ``[n, n_features]`` that aim at every split edge of ``native``
+    """float64 rows ``[n, n_features]`` that aim at every split edge of ``fm``
     (deterministic for a ``seed``); ``extra`` rows are appended as given.  Built from the
     same pieces as the IR's :func:`~modelport.core.ir.probe.probe_set`."""
     rng = np.random.default_rng(seed)
-    nf = native.n_features
+    nf = fm.n_features
     # random rows are float32 values (what the artifact can be given), held as float64
-    base = random_rows(list(native.thresholds), list(native.categories), max(n_random, 1), rng).astype(np.float64)
+    base = random_rows(list(fm.thresholds), list(fm.categories), max(n_random, 1), rng).astype(np.float64)
     parts = [base[:n_random]]
-    edge = [edge_values(t).astype(np.float64) for t in native.thresholds]
-    if native.float64_compare:
-        edge = [np.unique(np.concatenate([e, _edges64(t)])) for e, t in zip(edge, native.thresholds, strict=True)]
-    for f, c in enumerate(native.categories):
+    edge = [edge_values(t).astype(np.float64) for t in fm.thresholds]
+    if fm.float64_compare:
+        edge = [np.unique(np.concatenate([e, _edges64(t)])) for e, t in zip(edge, fm.thresholds, strict=True)]
+    for f, c in enumerate(fm.categories):
         if c.size:
             edge[f] = np.unique(np.concatenate([edge[f], c, [c.max() + 1, -1.0, 0.5]]))
     parts.append(edge_rows(base, edge, rng, max_edge_rows))
-    if native.accepts_nan:
+    if fm.accepts_nan:
         parts.append(substitute_rows(base, np.arange(nf), np.full(nf, np.nan), rng))
         parts.append(np.full((1, nf), np.nan))
     return with_extra(parts, extra, nf, np.float64)
 
 
-def _signature_check(artifact: Path, sig, native: NativeModel) -> None:
+def _signature_check(artifact: Path, sig, fm: FrameworkModel) -> None:
     if sig is None:
         return
-    if sig.n_features != native.n_features:
-        raise _mismatch(artifact, "features", sig.n_features, native.n_features)
-    if sig.task != native.task:
-        raise _mismatch(artifact, "as its task", sig.task, native.task)
-    if native.task == "multiclass" and sig.n_classes != native.n_classes:
-        raise _mismatch(artifact, "classes", sig.n_classes, native.n_classes)
+    if sig.n_features != fm.n_features:
+        raise _mismatch(artifact, "features", sig.n_features, fm.n_features)
+    if sig.task != fm.task:
+        raise _mismatch(artifact, "as its task", sig.task, fm.task)
+    if fm.task == "multiclass" and sig.n_classes != fm.n_classes:
+        raise _mismatch(artifact, "classes", sig.n_classes, fm.n_classes)
 
 
-def verify_native(native: NativeModel, artifact: str | Path, *, rows: np.ndarray | None = None,
+def verify_framework(fm: FrameworkModel, artifact: str | Path, *, rows: np.ndarray | None = None,
                   options: VerifyOptions | None = None) -> ParityReport:
     """Compare ``artifact`` (any file :mod:`modelport.runtimes` loads) with the framework's
     own predict on the probe rows (+ ``rows``); labels too when both sides give them."""
@@ -108,16 +108,16 @@ def verify_native(native: NativeModel, artifact: str | Path, *, rows: np.ndarray
 
     opts = options or VerifyOptions()
     artifact = Path(artifact)
-    X = native_probe_rows(native, n_random=opts.n_random, seed=opts.seed, extra=rows)
+    X = framework_probe_rows(fm, n_random=opts.n_random, seed=opts.seed, extra=rows)
     rt = runtimes.load(artifact)
     sig = getattr(rt, "signature", None)
-    _signature_check(artifact, sig, native)
-    task = Task(native.task)
-    report = compare(native.predict(X), np.asarray(rt.predict(X, output="prediction")), task=task,
-                     output="prediction", tolerance=native_tolerance(native), max_listed=opts.max_listed,
+    _signature_check(artifact, sig, fm)
+    task = Task(fm.task)
+    report = compare(fm.predict(X), np.asarray(rt.predict(X, output="prediction")), task=task,
+                     output="prediction", tolerance=framework_tolerance(fm), max_listed=opts.max_listed,
                      artifact=str(artifact))
-    if native.predict_label is not None and sig is not None and "label" in sig.outputs:
-        ref_labels, cand_labels = _label_codes(native.predict_label(X), np.asarray(rt.predict(X, output="label")))
+    if fm.predict_label is not None and sig is not None and "label" in sig.outputs:
+        ref_labels, cand_labels = _label_codes(fm.predict_label(X), np.asarray(rt.predict(X, output="label")))
         labels = compare(ref_labels, cand_labels, task=Task.REGRESSION,
                          output="label", tolerance=LABELS, max_listed=opts.max_listed, artifact=str(artifact))
         report = dataclasses.replace(report, labels=labels, passed=report.passed and labels.passed)

@@ -186,35 +186,35 @@ def _progress(enabled: bool) -> Callable[[str], None]:
 # --------------------------------------------------------------------------- commands
 
 
-def _inspect_native(args: argparse.Namespace, src: Any) -> tuple[dict[str, Any], str]:
+def _inspect_framework(args: argparse.Namespace, src: Any) -> tuple[dict[str, Any], str]:
     """``inspect`` for a framework source (LightGBM model.txt, pickled scikit-learn)."""
     from pathlib import Path
 
-    native = src.open(Path(args.model), _load_options(args))
+    fm = src.open(Path(args.model), _load_options(args))
     info: dict[str, Any] = {
         "file": args.model,
-        "format": native.source,
-        "framework": native.framework,
-        "framework_version": native.framework_version,
-        "objective": native.objective,
-        "task": native.task,
-        "n_trees": native.n_trees or 0,
-        "n_features": native.n_features,
-        "feature_names": list(native.feature_names),
-        "n_classes": native.n_classes,
+        "format": fm.source,
+        "framework": fm.framework,
+        "framework_version": fm.framework_version,
+        "objective": fm.objective,
+        "task": fm.task,
+        "n_trees": fm.n_trees or 0,
+        "n_features": fm.n_features,
+        "feature_names": list(fm.feature_names),
+        "n_classes": fm.n_classes,
         "ir": False,
-        "sha256": native.sha256,
-        **native.details,
+        "sha256": fm.sha256,
+        **fm.details,
     }
     names = info["feature_names"]
     shown = ", ".join(names[:12]) + (f", ... ({len(names)} total)" if len(names) > 12 else "")
     lines = [
         f"file:        {info['file']}",
-        f"format:      {info['format']} ({native.framework} {native.framework_version}"
-        + (f", file format {native.details['format_version']}" if native.details.get("format_version") else "") + ")",
+        f"format:      {info['format']} ({fm.framework} {fm.framework_version}"
+        + (f", file format {fm.details['format_version']}" if fm.details.get("format_version") else "") + ")",
         f"objective:   {info['objective'] or '-'}",
         f"task:        {info['task']}" + (f", {info['n_classes']} classes" if info["n_classes"] else ""),
-        f"trees:       {info['n_trees']}" if native.n_trees else "trees:       - (not a tree model)",
+        f"trees:       {info['n_trees']}" if fm.n_trees else "trees:       - (not a tree model)",
         f"features:    {info['n_features']}: {shown}",
         "converts:    only with --to onnx --backend onnxmltools (no IR frontend for this format yet)",
     ]
@@ -230,7 +230,7 @@ def _cmd_inspect(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
     src = framework_source(Path(args.model))
     if src is not None:
-        return _inspect_native(args, src)
+        return _inspect_framework(args, src)
     m = load(args.model, options=_load_options(args))
     prov = m.provenance
     b = m.booster

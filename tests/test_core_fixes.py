@@ -16,7 +16,7 @@ def test_data_csv_rows_for_framework_sources_keep_float64(tmp_path):
     csv = tmp_path / "rows.csv"
     csv.write_text("a,b\n0.1,3.0000001\n", encoding="utf-8")
     fake = types.SimpleNamespace(feature_names=("a", "b"))
-    rows = _api._native_rows(csv, fake)
+    rows = _api._framework_rows(csv, fake)
     assert rows.dtype == np.float64
     assert rows[0, 0] == 0.1 and rows[0, 1] == 3.0000001
 

@@ -35,7 +35,7 @@ from test_cli import assert_one_line_error, run
 
 import modelport
 from modelport._verify import VerifyOptions
-from modelport._verify_native import native_probe_rows, native_tolerance
+from modelport._verify_framework import framework_probe_rows, framework_tolerance
 from modelport.converters.frontends import LoadOptions
 from modelport.converters.frontends._lightgbm_source import sniff_lightgbm_text
 from modelport.converters.frontends._sklearn_source import sniff_pickle
@@ -109,8 +109,8 @@ def _convert(model: Path, tmp_path: Path, *extra: str):
 def _failed_rows(model: Path, artifact: Path, **kw) -> tuple[np.ndarray, np.ndarray, object]:
     """(probe rows, indices of every differing row, report) of a native verification."""
     report = modelport.verify(model, artifact, options=ALL_ROWS, **kw)
-    native = open_source(model, LoadOptions(trust_pickle=True))
-    X = native_probe_rows(native, n_random=ALL_ROWS.n_random, seed=ALL_ROWS.seed)
+    fm = open_source(model, LoadOptions(trust_pickle=True))
+    X = framework_probe_rows(fm, n_random=ALL_ROWS.n_random, seed=ALL_ROWS.seed)
     bad = set(report.differing_rows) | (set(report.labels.differing_rows) if report.labels else set())
     return X, np.array(sorted(bad), dtype=np.int64), report
 
@@ -140,8 +140,8 @@ def test_lightgbm_threshold_rounding_is_caught(models, tmp_path, name):
     n_random = ALL_ROWS.n_random
     nan_rows = np.flatnonzero(np.isnan(X).any(axis=1))
     assert bad.min() >= n_random and not np.isin(bad, nan_rows).any(), bad[:20]
-    native = open_source(models[name])
-    assert all(_near_threshold(X[i], native.thresholds) for i in bad)
+    fm = open_source(models[name])
+    assert all(_near_threshold(X[i], fm.thresholds) for i in bad)
     print(name, "differing rows", bad.size, "of", X.shape[0], "max abs diff", rep.max_abs_diff)
 
 
@@ -152,11 +152,11 @@ def test_lightgbm_random_and_nan_rows_within_tolerance(models, tmp_path):
     for name in ("lgb_regression", "lgb_binary", "lgb_multiclass"):
         _, out = _convert(models[name], tmp_path)
         rt = runtimes.load(out.with_name(out.name + ".unverified"))
-        native = open_source(models[name])
-        X = np.random.default_rng(7).normal(size=(2000, native.n_features)).astype(np.float32).astype(np.float64)
+        fm = open_source(models[name])
+        X = np.random.default_rng(7).normal(size=(2000, fm.n_features)).astype(np.float32).astype(np.float64)
         X[::50, 1] = np.nan
-        diff = np.abs(rt.predict(X).astype(np.float64) - native.predict(X))
-        tol = native_tolerance(native)
+        diff = np.abs(rt.predict(X).astype(np.float64) - fm.predict(X))
+        tol = framework_tolerance(fm)
         assert diff.max() <= tol.atol + tol.rtol, (name, diff.max(), tol)
 
 
@@ -166,10 +166,10 @@ def test_lightgbm_categorical_codes_agree(models, tmp_path):
 
     _, out = _convert(models["lgb_categorical"], tmp_path)
     rt = runtimes.load(out.with_name(out.name + ".unverified"))
-    native = open_source(models["lgb_categorical"])
+    fm = open_source(models["lgb_categorical"])
     X = np.repeat(np.random.default_rng(3).normal(size=(50, 5)).astype(np.float32).astype(np.float64), 9, axis=0)
     X[:, 2] = np.tile([0, 1, 2, 3, 4, 5, 6, 7, np.nan], 50)
-    assert np.abs(rt.predict(X) - native.predict(X)).max() <= native_tolerance(native).atol
+    assert np.abs(rt.predict(X) - fm.predict(X)).max() <= framework_tolerance(fm).atol
 
 
 # --------------------------------------------------------------------------- scikit-learn
@@ -236,16 +236,16 @@ def test_random_forest_nan_routing_and_label_ties_are_caught(models, tmp_path):
     assert rep.max_abs_diff > 0.1
     # Labels: skl2onnx's label output breaks exact 0.5/0.5 ties towards class 1, scikit-learn's
     # predict towards class 0 (trap 16 of docs/parity-traps.md, even in float64): measured 16 tie rows of 2,455.
-    native = open_source(models["rf"], LoadOptions(trust_pickle=True))
+    fm = open_source(models["rf"], LoadOptions(trust_pickle=True))
     ties = [i for i in rep.labels.differing_rows if i not in set(nan_rows)]
-    assert ties and all(native.predict(X[i:i + 1])[0] == 0.5 for i in ties)
+    assert ties and all(fm.predict(X[i:i + 1])[0] == 0.5 for i in ties)
     print("random forest: NaN rows differing", rep.n_differing, "label ties", len(ties), "of", X.shape[0])
     import modelport.runtimes as runtimes
 
     rt = runtimes.load(unverified)
     assert rt.signature.metadata["modelport.input_precision"] == "float64"
     finite = ~np.isin(np.arange(X.shape[0]), nan_rows)
-    assert np.abs(rt.predict(X[finite]) - native.predict(X[finite])).max() <= 1e-7
+    assert np.abs(rt.predict(X[finite]) - fm.predict(X[finite])).max() <= 1e-7
 
 
 def test_random_forest_float32_ties_vs_float64(models):

@@ -37,7 +37,7 @@ class BackendSource:
     model: Any = None
     """The IR :class:`~modelport.core.ir.model.Model`, when an IR frontend read the file."""
     framework_model: Any = None
-    """The :class:`~modelport.converters.frontends._sources.NativeModel` (the framework's own
+    """The :class:`~modelport.converters.frontends._sources.FrameworkModel` (the framework's own
     object), when the file was opened with its framework."""
 
 

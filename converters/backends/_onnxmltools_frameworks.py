@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 
-from modelport.converters.frontends._sources import NativeModel
+from modelport.converters.frontends._sources import FrameworkModel
 from modelport.core.errors import UnsupportedModelError, require
 
 __all__ = ["build_framework_onnx", "SKL2ONNX_OPSET"]
@@ -36,7 +36,7 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def _lightgbm(native: NativeModel):
+def _lightgbm(fm: FrameworkModel):
     from modelport.converters.backends._onnxmltools_xgboost import ONNXMLTOOLS_OPSET
 
     onnxmltools = require("onnxmltools", extra="onnxmltools", purpose="--backend onnxmltools")
@@ -44,8 +44,8 @@ def _lightgbm(native: NativeModel):
 
     try:
         proto = onnxmltools.convert_lightgbm(
-            native.native, name="modelport-onnxmltools", zipmap=False, target_opset=ONNXMLTOOLS_OPSET,
-            initial_types=[("input", FloatTensorType([None, native.n_features]))])
+            fm.framework_object, name="modelport-onnxmltools", zipmap=False, target_opset=ONNXMLTOOLS_OPSET,
+            initial_types=[("input", FloatTensorType([None, fm.n_features]))])
     except Exception as exc:  # onnxmltools raises bare RuntimeError/KeyError/...
         raise UnsupportedModelError(f"onnxmltools cannot convert this LightGBM model: {_first_line(exc)}") from None
     return proto, "float32", {"onnxmltools_version": getattr(onnxmltools, "__version__", "")}
@@ -64,16 +64,16 @@ def _loads_in_onnxruntime(proto) -> str:
     return ""
 
 
-def _sklearn(native: NativeModel):
+def _sklearn(fm: FrameworkModel):
     skl2onnx = require("skl2onnx", extra="onnxmltools", purpose="--backend onnxmltools (scikit-learn)")
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 
-    est = native.native
-    options = {id(est): {"zipmap": False}} if native.task != "regression" else None
+    est = fm.framework_object
+    options = {id(est): {"zipmap": False}} if fm.task != "regression" else None
     why_not_double = ""
     for precision, tensor in (("float64", DoubleTensorType), ("float32", FloatTensorType)):
         try:
-            proto = skl2onnx.to_onnx(est, initial_types=[("input", tensor([None, native.n_features]))],
+            proto = skl2onnx.to_onnx(est, initial_types=[("input", tensor([None, fm.n_features]))],
                                      options=options, target_opset=SKL2ONNX_OPSET)
         except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError/... per estimator
             problem = _first_line(exc)
@@ -87,35 +87,35 @@ def _sklearn(native: NativeModel):
         if precision == "float64":
             why_not_double = problem
         else:
-            raise UnsupportedModelError(f"skl2onnx cannot convert this {native.objective}: {problem}")
+            raise UnsupportedModelError(f"skl2onnx cannot convert this {fm.objective}: {problem}")
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def build_framework_onnx(native: NativeModel, *, source_format: str):
-    """The ``onnx.ModelProto`` of ``native`` written by onnxmltools / skl2onnx, with
+def build_framework_onnx(fm: FrameworkModel, *, source_format: str):
+    """The ``onnx.ModelProto`` of ``fm`` written by onnxmltools / skl2onnx, with
     modelport's metadata."""
-    if native.framework == "lightgbm":
-        proto, precision, extra = _lightgbm(native)
-    elif native.framework == "scikit-learn":
-        proto, precision, extra = _sklearn(native)
+    if fm.framework == "lightgbm":
+        proto, precision, extra = _lightgbm(fm)
+    elif fm.framework == "scikit-learn":
+        proto, precision, extra = _sklearn(fm)
     else:
-        raise UnsupportedModelError(f"--backend onnxmltools has no converter for {native.framework} models")
+        raise UnsupportedModelError(f"--backend onnxmltools has no converter for {fm.framework} models")
     from onnx import helper
 
     from modelport.core.version import __version__
     from modelport.core.contract import METADATA_PREFIX
 
     props = {
-        "features": json.dumps([{"name": n, "type": "float", "categories": None} for n in native.feature_names]),
-        "task": native.task,
-        "n_classes": str(native.n_classes),
-        "n_outputs": str(native.n_classes if native.task == "multiclass" else 1),
+        "features": json.dumps([{"name": n, "type": "float", "categories": None} for n in fm.feature_names]),
+        "task": fm.task,
+        "n_classes": str(fm.n_classes),
+        "n_outputs": str(fm.n_classes if fm.task == "multiclass" else 1),
         "missing": repr(float("nan")),
-        "objective": native.objective,
+        "objective": fm.objective,
         "source_format": source_format,
-        "framework": native.framework,
-        "framework_version": native.framework_version,
-        "source_sha256": native.sha256,
+        "framework": fm.framework,
+        "framework_version": fm.framework_version,
+        "source_sha256": fm.sha256,
         "modelport_version": __version__,
         "backend": "onnxmltools",
         "input_precision": precision,

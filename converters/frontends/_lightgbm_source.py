@@ -25,7 +25,7 @@ import numpy as np
 
 from modelport.converters.frontends._sources import (
     SOURCES,
-    NativeModel,
+    FrameworkModel,
     Source,
     default_names,
     per_feature,
@@ -127,8 +127,8 @@ def trial_load(text: bytes, name: str) -> None:
         raise ModelFormatError(f"{name}: LightGBM cannot read it: {why.splitlines()[0][:200]}")
 
 
-def open_lightgbm_text(path: Path, options: Any = None) -> NativeModel:
-    """Open a LightGBM ``model.txt`` into a :class:`NativeModel`.
+def open_lightgbm_text(path: Path, options: Any = None) -> FrameworkModel:
+    """Open a LightGBM ``model.txt`` into a :class:`FrameworkModel`.
 
     The file is read once (regular files only, size-capped), its bytes are first parsed by
     LightGBM in a limited child process (:func:`trial_load`), and only then in this process.
@@ -156,7 +156,7 @@ def open_lightgbm_text(path: Path, options: Any = None) -> NativeModel:
                                f"{' '.join(str(exc).split())[:120]})") from None
 
 
-def _native(path: Path, lgb: Any, booster: Any, dump: dict, data: bytes) -> NativeModel:
+def _native(path: Path, lgb: Any, booster: Any, dump: dict, data: bytes) -> FrameworkModel:
     json.dumps(dump, allow_nan=False)  # non-finite numbers anywhere: ValueError, refused
     objective = str(dump.get("objective", "") or "")
     kind = objective.split()[0] if objective else ""
@@ -176,11 +176,11 @@ def _native(path: Path, lgb: Any, booster: Any, dump: dict, data: bytes) -> Nati
         # LGBMClassifier.predict: p > 0.5 for binary, the first argmax for multiclass (sklearn.py).
         return (p > 0.5).astype(np.int64) if p.ndim == 1 else np.argmax(p, axis=1).astype(np.int64)
 
-    return NativeModel(
+    return FrameworkModel(
         source="lightgbm-text",
         framework="lightgbm",
         framework_version=getattr(lgb, "__version__", ""),
-        native=booster,
+        framework_object=booster,
         task=task,
         n_features=n_features,
         n_classes=n_classes,

@@ -17,7 +17,7 @@ import numpy as np
 
 from modelport.converters.frontends._sources import (
     SOURCES,
-    NativeModel,
+    FrameworkModel,
     Source,
     default_names,
     file_sha256,
@@ -87,8 +87,8 @@ def _accepts_nan(est: Any, n_features: int, call) -> bool:
     return True
 
 
-def open_sklearn_pickle(path: Path, options: Any = None) -> NativeModel:
-    """Unpickle (only with ``trust_pickle``) a scikit-learn estimator into a :class:`NativeModel`."""
+def open_sklearn_pickle(path: Path, options: Any = None) -> FrameworkModel:
+    """Unpickle (only with ``trust_pickle``) a scikit-learn estimator into a :class:`FrameworkModel`."""
     if not getattr(options, "trust_pickle", False):
         raise UnsupportedModelError(
             f"{path.name} is a Python pickle; unpickling runs code from the file: pass --trust-pickle "
@@ -140,11 +140,11 @@ def open_sklearn_pickle(path: Path, options: Any = None) -> NativeModel:
         init = getattr(est, "init_", None)
         base = float(np.max(np.abs(init.predict(np.zeros((1, n_features)))))) if hasattr(init, "predict") else 0.0
         scale = base + weight * sum(float(np.max(np.abs(tr.value))) for tr in trees)
-    return NativeModel(
+    return FrameworkModel(
         source="sklearn-pickle",
         framework="scikit-learn",
         framework_version=sklearn.__version__,
-        native=est,
+        framework_object=est,
         task=task,
         n_features=n_features,
         n_classes=int(classes.size),

@@ -4,7 +4,7 @@ framework itself so that a third-party backend (``--backend onnxmltools``) can c
 docs/architecture.md: third-party backends exist for what the IR does not model.  For such a source
 the reference that verification compares the artifact with is the framework's OWN predict
 (the first hop of parity), not the IR evaluator.  Each registered :class:`Source` sniffs a
-file by content and opens it into a :class:`NativeModel`: the framework object, its task and
+file by content and opens it into a :class:`FrameworkModel`: the framework object, its task and
 input width, the split thresholds the probe rows aim at, and ``predict`` = what the framework
 returns, shaped like :mod:`modelport.runtimes` output.
 
@@ -23,13 +23,13 @@ import numpy as np
 
 from modelport.core.registry import Registry
 
-__all__ = ["NativeModel", "Source", "SOURCES", "all_sources", "detect_source", "open_source", "file_sha256"]
+__all__ = ["FrameworkModel", "Source", "SOURCES", "all_sources", "detect_source", "open_source", "file_sha256"]
 
 TASKS = ("regression", "binary", "multiclass")
 
 
 @dataclass(frozen=True)
-class NativeModel:
+class FrameworkModel:
     """A model opened with its own framework (no IR)."""
 
     source: str
@@ -39,7 +39,7 @@ class NativeModel:
     framework_version: str
     """Version of the framework library that loaded it (and, where the file records one,
     the file's format version in ``details``)."""
-    native: Any
+    framework_object: Any
     """The framework object (``lightgbm.Booster``, a scikit-learn estimator or Pipeline)."""
     task: str
     """``"regression"``, ``"binary"`` or ``"multiclass"``, read from the object."""
@@ -69,7 +69,7 @@ class NativeModel:
     """Trees in the model, when it has trees."""
     leaf_scale: float | None
     """``|intercept| + sum over trees of max |leaf value|`` (contribution to the output):
-    bounds the float32 accumulation error of a regressor (:mod:`modelport._verify_native`)."""
+    bounds the float32 accumulation error of a regressor (:mod:`modelport._verify_framework`)."""
     objective: str = ""
     """The objective / estimator description, e.g. ``"binary sigmoid:1"`` or ``"Pipeline(StandardScaler, LogisticRegression)"``."""
     sha256: str = ""
@@ -92,8 +92,8 @@ class Source:
     """Usual file name endings (a hint; detection is by content)."""
     sniff: Callable[[bytes, str], bool]
     """``sniff(first_bytes, file_name)``: True if the file looks like this format."""
-    open: Callable[[Path, Any], NativeModel]
-    """``open(path, load_options)``: the :class:`NativeModel`, or a ModelportError."""
+    open: Callable[[Path, Any], FrameworkModel]
+    """``open(path, load_options)``: the :class:`FrameworkModel`, or a ModelportError."""
 
 
 SOURCES: Registry[Source] = Registry("source")
@@ -122,7 +122,7 @@ def detect_source(path: str | Path) -> Source | None:
         return None
 
 
-def open_source(path: str | Path, options: Any = None) -> NativeModel:
+def open_source(path: str | Path, options: Any = None) -> FrameworkModel:
     """Open ``path`` with the framework of the detected source (``options``: LoadOptions)."""
     from modelport.converters.frontends import LoadOptions
     from modelport.core.errors import ModelFormatError
