@@ -55,7 +55,7 @@ def _synthetic(n: int, d: int, *, seed: int, nan: float = 0.0, kind: str = "bina
 
 
 def _dataset(name: str):
-    datasets = require("sklearn.datasets", extra="dev", purpose="the zoo's real data sets")
+    datasets = require("sklearn.datasets", extra="sklearn", purpose="the zoo's real data sets")
     data = getattr(datasets, f"load_{name}")()
     return np.asarray(data.data, np.float32), np.asarray(data.target, float), [str(n) for n in data.feature_names]
 
@@ -74,7 +74,7 @@ def _xgb(params: dict, rounds: int, data) -> Callable[[Path], Path]:
 
 def _lgb(params: dict, rounds: int, data) -> Callable[[Path], Path]:
     def train(directory: Path) -> Path:
-        lgb = require("lightgbm", extra="dev", purpose="the zoo's LightGBM models")
+        lgb = require("lightgbm", extra="lightgbm", purpose="the zoo's LightGBM models")
         X, y, names = data()
         names = [n.replace(" ", "_") for n in names]  # LightGBM refuses spaces in feature names
         booster = lgb.train({"num_threads": 1, "seed": 0, "verbose": -1, "deterministic": True, **params},
@@ -90,7 +90,7 @@ def _skl(make: Callable[[], object], data) -> Callable[[Path], Path]:
     def train(directory: Path) -> Path:
         import pickle
 
-        require("sklearn", extra="dev", purpose="the zoo's scikit-learn models")
+        require("sklearn", extra="sklearn", purpose="the zoo's scikit-learn models")
         X, y, _names = data()
         est = make()
         est.fit(np.asarray(X, np.float64), y)

@@ -161,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="reports", metavar="DIR", help="report directory (default: reports)")
     s.add_argument("--rows", type=int, default=10_000, metavar="N", help="benchmark rows (default: 10000)")
 
+    s = sub.add_parser("predict", parents=[common], help="score CSV/Parquet/JSON Lines files with an artifact",
+                       description="Stream files through an artifact (or a model file, converted and verified first): "
+                                   "one output row per input row, in order, every core for large inputs.")
+    from modelport._predict import add_arguments as predict_arguments
+    from modelport._predict import run as predict_run
+
+    predict_arguments(s)
+    s.set_defaults(_handler=predict_run)
+
     from modelport.deploy.sagemaker.cli import register as register_sagemaker
 
     register_sagemaker(sub)  # package, serve, deploy, transform

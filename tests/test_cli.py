@@ -16,7 +16,7 @@ from modelport.core.ir import serialize
 from modelport.core.errors import EXIT_CODES
 
 SCRIPT = Path(sys.executable).with_name("modelport")
-COMMANDS = ("inspect", "convert", "verify", "formats", "bench", "demo", "package", "serve", "deploy", "transform")
+COMMANDS = ("inspect", "convert", "verify", "formats", "bench", "demo", "predict", "package", "serve", "deploy", "transform")
 
 
 def run(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

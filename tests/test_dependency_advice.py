@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = [p for d in ("modelport", "converters", "runtimes", "benchmarks") for p in (ROOT / d).rglob("*.py")]
+SOURCES = [p for d in ("modelport", "core", "converters", "runtimes", "deploy", "benchmarks") for p in (ROOT / d).rglob("*.py")]
 
 
 def _require_calls() -> list[tuple[str, str, str]]:
@@ -65,3 +65,21 @@ def test_require_names_an_extra_that_installs_the_module(where, module, extra):
     assert providers & _distributions(extra, extras), (
         f"{where}: pip install 'modelport[{extra}]' installs {sorted(_distributions(extra, extras))}, "
         f"none of which provides {module!r} (provided by {sorted(providers)})")
+
+
+def test_install_hints_name_user_extras_and_every_extra_has_code():
+    """An install hint names the extra that carries the module for users, never the test
+    suite's `dev`; and every user-facing extra is one some code asks for (or a bundle of
+    them): an extra with no code behind it goes."""
+    extras = _extras()
+    named = {extra for _where, _module, extra in CALLS}
+    assert "dev" not in named, [w for w, _m, e in CALLS if e == "dev"]
+    # Named by a require() call, included by one that is, or imported with its own message.
+    other_uses = {"bench": "modelport/_report.py", "serve": "deploy/sagemaker/serve.py"}
+    for extra in extras:
+        if extra in ("all", "dev", "anchors") or extra in named:
+            continue
+        included = any("modelport[" in r and extra in r.split("[", 1)[1] for e in named for r in extras.get(e, []))
+        assert included or extra in other_uses, f"extra {extra!r} has no code asking for it"
+        if extra in other_uses:
+            assert f"modelport[{extra}]" in (ROOT / other_uses[extra]).read_text() or extra == "serve"
