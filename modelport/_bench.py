@@ -68,7 +68,7 @@ class BenchOptions:
 class _Source:
     path: Path
     model: Any  # the IR Model, or None for a framework source no IR frontend reads
-    fm: Any  # FrameworkModel for LightGBM / scikit-learn sources, else None
+    framework_model: Any  # FrameworkModel for LightGBM / scikit-learn sources, else None
     feature_names: tuple[str, ...]
     dtype: Any
     summary: dict
@@ -117,8 +117,8 @@ def synth_rows(source: _Source, n: int, *, seed: int = 0) -> np.ndarray:
     if source.model is not None:
         thr, cats = _thresholds_from_ir(source.model)
     else:
-        thr = [list(np.asarray(t, float)) for t in source.native.thresholds]
-        cats = [list(np.asarray(c, int)) for c in source.native.categories] or [[] for _ in thr]
+        thr = [list(np.asarray(t, float)) for t in source.framework_model.thresholds]
+        cats = [list(np.asarray(c, int)) for c in source.framework_model.categories] or [[] for _ in thr]
     X = rng.normal(size=(n, len(source.feature_names)))
     for j in range(X.shape[1]):
         t = np.asarray([v for v in thr[j] if np.isfinite(v)] if j < len(thr) else [])
@@ -128,7 +128,7 @@ def synth_rows(source: _Source, n: int, *, seed: int = 0) -> np.ndarray:
             lo, hi = float(t.min()), float(t.max())
             pad = 0.1 * (hi - lo) if hi > lo else max(1.0, abs(lo))
             X[:, j] = rng.uniform(lo - pad, hi + pad, size=n)
-    if source.framework_object is None or source.native.accepts_nan:
+    if source.framework_model is None or source.framework_model.accepts_nan:
         X[rng.random(X.shape) < 0.01] = np.nan
     return X.astype(source.dtype)
 
@@ -152,11 +152,11 @@ def _rows(source: _Source, opts: BenchOptions) -> tuple[np.ndarray, str]:
 def _baseline(source: _Source, threads: int, load_options) -> tuple[str, Callable | None, str]:
     """(name, predict, reason-if-None) of the original framework's own predict, given
     ``threads`` threads where the framework takes a count."""
-    fw = source.native.framework if source.framework_object is not None else source.summary["framework"]
+    fw = source.framework_model.framework if source.framework_model is not None else source.summary["framework"]
     if fw == "xgboost" and source.summary["format"] in ("xgboost-json", "xgboost-ubj"):
         return _xgboost_baseline(source, threads, load_options)
     if fw in ("lightgbm", "scikit-learn"):
-        fm = source.framework_object
+        fm = source.framework_model
         if fm is None:
             from modelport.converters.frontends._sources import detect_source
 

@@ -54,7 +54,9 @@ def _check_result(result, formats, batches):
     assert result["baseline"]["status"] == "ok" and result["baseline"]["name"].startswith("xgboost")
     for r in result["formats"]:
         assert r["status"] in ("ok", "unavailable", "unsupported", "failed", "parity_failure", "no_runtime"), r
-        assert r["status"] != "parity_failure", r
+        # modelport's own formats never differ; a third-party backend's difference (onnxmltools adds
+        # the intercept after the trees: a few ULP, docs/onnx.md) is reported with its figures.
+        assert r["status"] != "parity_failure" or (r["backend"] != "modelport" and r["parity"]), r
         if r["status"] == "ok":
             assert r["parity"]["passed"] is True and r["parity"]["rows"] > 0
             assert sorted(r["throughput"], key=int) == [str(b) for b in batches]
