@@ -1,5 +1,5 @@
-"""Regenerate the example code in docs/native-examples/ (C and Python, both code shapes) for a
-hand-built two-tree model.
+"""Regenerate the example code in docs/native-examples/ (C and Python in both code shapes; Java,
+JavaScript, Go and Rust unrolled) for a hand-built two-tree model.
 
     python scripts/gen_native_examples.py           # rewrite the examples
     python scripts/gen_native_examples.py --check   # exit 1 if any is out of date (the tests run this)
@@ -60,7 +60,11 @@ def _without_metadata(text: str) -> str:
 def render() -> dict[str, str]:
     """File name -> text of every example."""
     from modelport.converters.targets.native.c import generate_c
+    from modelport.converters.targets.native.go import generate_go
+    from modelport.converters.targets.native.java import generate_java
+    from modelport.converters.targets.native.javascript import generate_javascript
     from modelport.converters.targets.native.python import generate_python
+    from modelport.converters.targets.native.rust import generate_rust
 
     m = example_model()
     out: dict[str, str] = {}
@@ -69,6 +73,12 @@ def render() -> dict[str, str]:
         out["model.h"] = files["model.h"]
         out[f"model_{shape}.c"] = files["model.c"]
         out[f"model_{shape}.py"] = _without_metadata(generate_python(m, shape=shape))
+    # The other languages share one emitter family: the unrolled shape shows the trees as code
+    # (the arrays shape carries its node tables as one encoded string).
+    out["Model_unrolled.java"] = generate_java(m, shape="unrolled")
+    out["model_unrolled.mjs"] = generate_javascript(m, shape="unrolled")
+    out["model_unrolled.go"] = generate_go(m, shape="unrolled")
+    out["model_unrolled.rs"] = generate_rust(m, shape="unrolled")
     return out
 
 
