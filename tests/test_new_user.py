@@ -228,3 +228,30 @@ def test_category_names_are_accepted_where_the_artifact_knows_them():
         coerce_input([{"x": 1.5, "c": "medium"}], feats)
     with pytest.raises(InputDataError, match="'vhigh' is not a number"):
         coerce_input([{"x": "vhigh", "c": "low"}], feats)  # a numeric feature still refuses text
+
+
+def test_third_party_output_is_captured(tmp_path):
+    """Item 9: onnxruntime's coloured VerifyOutputSizes warnings (LightGBM classifiers through
+    onnxmltools), scikit-learn's 'X does not have valid feature names' three times, and a 2 KB
+    line with XGBoost's C++ stack trace reached the user's terminal; stderr is modelport's own
+    one-line messages only."""
+    pytest.importorskip("onnxmltools")
+    lgb = pytest.importorskip("lightgbm")
+    pd = pytest.importorskip("pandas")
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "d"])
+    y = (X["a"] + X["b"] > 0).astype(int)
+    booster = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 7}, lgb.Dataset(X, y), 5)
+    lgb_path = tmp_path / "lgb.txt"
+    booster.save_model(str(lgb_path))
+    import pickle
+
+    skl_path = tmp_path / "rf.pkl"
+    skl_path.write_bytes(pickle.dumps(RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)))
+    for path, extra in ((lgb_path, ()), (skl_path, ("--trust-pickle",))):
+        p = run("convert", path, "--to", "onnx", "--backend", "onnxmltools", "-o", tmp_path / f"{path.stem}.onnx", *extra)
+        foreign = [line for line in p.stderr.splitlines() if line.strip() and not line.startswith("modelport: ")]
+        assert foreign == [], (path.name, foreign)
+        assert all(len(line) < 1000 for line in p.stderr.splitlines()), path.name
