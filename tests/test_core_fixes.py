@@ -109,3 +109,30 @@ def test_no_reference_points_outside_the_repository():
     me = "tests/test_core_fixes.py"
     bad = sorted(f for f, text in texts.items() if f != me and outside.search(text))
     assert bad == []
+
+
+def test_a_missing_toolchain_is_one_line_naming_what_to_install(tmp_path):
+    """Targets declare their toolchain; verification checks it first and says what to install
+    (exit 4), leaving nothing behind."""
+    import os
+    import subprocess
+    import sys
+
+    pytest = __import__("pytest")
+    xgb = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    booster = xgb.train({"max_depth": 2}, xgb.DMatrix(X, label=X[:, 0]), 3)
+    model = tmp_path / "m.json"
+    booster.save_model(str(model))
+    env = {k: v for k, v in os.environ.items() if k not in ("CC", "PATH")}
+    env["PATH"] = str(tmp_path / "empty")  # no cc, javac, node, go, rustc
+    out = tmp_path / "out"
+    out.mkdir()
+    for fmt, words in (("c", "apt-get install gcc"), ("java", "JDK"), ("go", "golang-go"), ("rust", "rustc")):
+        p = subprocess.run([sys.executable, "-m", "modelport", "convert", str(model), "--to", fmt, "-o", str(out) + "/"],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 4, (fmt, p.stderr)
+        errors = [line for line in p.stderr.splitlines() if line.startswith("modelport: error: ")]
+        assert len(errors) == 1 and words in errors[0], (fmt, p.stderr)
+    assert list(out.iterdir()) == []
