@@ -13,7 +13,10 @@ import pkgutil
 from types import ModuleType
 from typing import Any
 
-__all__ = ["suites", "run_suite", "best_time"]
+__all__ = ["suites", "run_suite", "best_time", "single_row_latency", "batch_throughput", "BATCHES"]
+
+#: Batch sizes the suites time throughput at.
+BATCHES = (1, 100, 10_000)
 
 
 def best_time(fn, *, repeats: int) -> float:
@@ -27,6 +30,33 @@ def best_time(fn, *, repeats: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def single_row_latency(fn, rows, calls: int) -> dict:
+    """p50 / p99 in microseconds of ``calls`` one-row calls ``fn(rows[i:i+1])``, cycling through
+    ``rows``."""
+    import time
+
+    import numpy as np
+
+    times = np.empty(calls)
+    for i in range(calls):
+        row = rows[i % len(rows): i % len(rows) + 1]
+        t0 = time.perf_counter()
+        fn(row)
+        times[i] = time.perf_counter() - t0
+    return {"p50_us": float(np.percentile(times, 50) * 1e6), "p99_us": float(np.percentile(times, 99) * 1e6)}
+
+
+def batch_throughput(fn, X, repeats: int, batches=BATCHES) -> dict:
+    """Rows/s of ``fn`` on the first ``n`` rows of ``X`` for each batch size, after one warm-up
+    call (JIT, caches): the best of ``repeats`` timings."""
+    out = {}
+    for n in batches:
+        batch = X[:n]
+        fn(batch)
+        out[str(n)] = n / best_time(lambda b=batch: fn(b), repeats=repeats)
+    return out
 
 
 def suites() -> dict[str, ModuleType]:

@@ -26,34 +26,14 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-import time
-from collections.abc import Callable
 
 import numpy as np
 
-from modelport.benchmarks import best_time
+from modelport.benchmarks import BATCHES, batch_throughput, single_row_latency
 
 N_TREES, DEPTH, N_FEATURES = 100, 6, 20
-BATCHES = (1, 100, 10_000)
 
 
-def _percentiles(fn: Callable[[np.ndarray], object], rows: np.ndarray, calls: int) -> dict:
-    times = np.empty(calls)
-    for i in range(calls):
-        row = rows[i % len(rows): i % len(rows) + 1]
-        t0 = time.perf_counter()
-        fn(row)
-        times[i] = time.perf_counter() - t0
-    return {"p50_us": float(np.percentile(times, 50) * 1e6), "p99_us": float(np.percentile(times, 99) * 1e6)}
-
-
-def _throughput(fn: Callable[[np.ndarray], object], X: np.ndarray, repeats: int) -> dict:
-    out = {}
-    for n in BATCHES:
-        batch = X[:n]
-        fn(batch)  # warm-up
-        out[str(n)] = n / best_time(lambda b=batch: fn(b), repeats=repeats)
-    return out
 
 
 def run(*, threads: int = 1, repeats: int = 7, calls: int = 2000) -> dict:
@@ -105,7 +85,7 @@ def run(*, threads: int = 1, repeats: int = 7, calls: int = 2000) -> dict:
     }
     results = {}
     for name, fn in contenders.items():
-        results[name] = {"latency": _percentiles(fn, X, calls), "rows_per_s": _throughput(fn, X, repeats)}
+        results[name] = {"latency": single_row_latency(fn, X, calls), "rows_per_s": batch_throughput(fn, X, repeats)}
     base = results["xgboost"]
     for name in ("modelport_onnx", "onnxmltools_onnx"):
         r = results[name]

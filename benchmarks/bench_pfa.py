@@ -34,29 +34,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from modelport.benchmarks import best_time
+from modelport.benchmarks import BATCHES, batch_throughput, single_row_latency
 
 N_TREES, DEPTH, N_FEATURES = 100, 6, 20
-BATCHES = (1, 100, 10_000)
 
 
-def _percentiles(fn: Callable[[np.ndarray], object], rows: np.ndarray, calls: int) -> dict:
-    times = np.empty(calls)
-    for i in range(calls):
-        row = rows[i % len(rows): i % len(rows) + 1]
-        t0 = time.perf_counter()
-        fn(row)
-        times[i] = time.perf_counter() - t0
-    return {"p50_us": float(np.percentile(times, 50) * 1e6), "p99_us": float(np.percentile(times, 99) * 1e6)}
-
-
-def _throughput(fn: Callable[[np.ndarray], object], X: np.ndarray, repeats: int) -> dict:
-    out = {}
-    for n in BATCHES:
-        batch = X[:n]
-        fn(batch)  # warm-up
-        out[str(n)] = n / best_time(lambda b=batch: fn(b), repeats=repeats)
-    return out
 
 
 def _cpu_throughput(fn: Callable[[np.ndarray], object], X: np.ndarray, repeats: int) -> dict:
@@ -122,7 +104,7 @@ def run(*, repeats: int = 7, calls: int = 2000, titus_rows: int = 200) -> dict:
         "xgboost": lambda a: booster.inplace_predict(a, missing=np.nan),
         "modelport_pfa": ours.predict,
     }
-    results = {name: {"latency": _percentiles(fn, X, calls), "rows_per_s": _throughput(fn, X, repeats),
+    results = {name: {"latency": single_row_latency(fn, X, calls), "rows_per_s": batch_throughput(fn, X, repeats),
                       "cpu_rows_per_s": _cpu_throughput(fn, X, repeats)}
                for name, fn in contenders.items()}
     if titus is not None:
@@ -139,7 +121,7 @@ def run(*, repeats: int = 7, calls: int = 2000, titus_rows: int = 200) -> dict:
         for r in _records(sub):
             titus.action(r)
         cpu_rate = len(sub) / (time.process_time() - c0)
-        results["titus2"] = {"latency": _percentiles(lambda a: titus.action(_records(a)[0]), sub, titus_rows),
+        results["titus2"] = {"latency": single_row_latency(lambda a: titus.action(_records(a)[0]), sub, titus_rows),
                              "rows_per_s": {str(n): batch_rate for n in BATCHES},
                              "cpu_rows_per_s": {str(n): cpu_rate for n in BATCHES}}
     base, ours_r = results["xgboost"], results["modelport_pfa"]

@@ -31,35 +31,16 @@ import json
 import os
 import platform
 import tempfile
-import time
 from collections.abc import Callable
 
 import numpy as np
 
-from modelport.benchmarks import best_time
+from modelport.benchmarks import BATCHES, batch_throughput, single_row_latency
 
 N_TREES, DEPTH, N_FEATURES = 100, 6, 20
-BATCHES = (1, 100, 10_000)
 PROBA_ATOL = 1e-6
 
 
-def _percentiles(fn: Callable[[np.ndarray], object], rows: np.ndarray, calls: int) -> dict:
-    times = np.empty(calls)
-    for i in range(calls):
-        row = rows[i % len(rows): i % len(rows) + 1]
-        t0 = time.perf_counter()
-        fn(row)
-        times[i] = time.perf_counter() - t0
-    return {"p50_us": float(np.percentile(times, 50) * 1e6), "p99_us": float(np.percentile(times, 99) * 1e6)}
-
-
-def _throughput(fn: Callable[[np.ndarray], object], X: np.ndarray, repeats: int) -> dict:
-    out = {}
-    for n in BATCHES:
-        batch = X[:n]
-        fn(batch)  # warm-up (JIT, caches)
-        out[str(n)] = n / best_time(lambda b=batch: fn(b), repeats=repeats)
-    return out
 
 
 def _jvm_contenders(path: str, names: list[str]) -> tuple[dict, dict]:
@@ -160,8 +141,8 @@ def run(*, repeats: int = 5, calls: int = 1000) -> dict:
     results = {}
     for name, fn in contenders.items():
         slow = name not in ("xgboost", "modelport_pmml")
-        results[name] = {"latency": _percentiles(fn, X, calls // 4 if slow else calls),
-                         "rows_per_s": _throughput(fn, X, max(1, repeats // 2) if slow else repeats)}
+        results[name] = {"latency": single_row_latency(fn, X, calls // 4 if slow else calls),
+                         "rows_per_s": batch_throughput(fn, X, max(1, repeats // 2) if slow else repeats)}
     base = results["xgboost"]["rows_per_s"]
     for r in results.values():
         r["time_vs_xgboost"] = {n: base[n] / r["rows_per_s"][n] for n in r["rows_per_s"]}
