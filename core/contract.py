@@ -41,6 +41,7 @@ __all__ = [
     "write_manifest",
     "read_manifest",
     "sha256_file",
+    "check_listed_files",
 ]
 
 OUTPUTS: tuple[str, ...] = ("prediction", "margin", "probabilities", "label")
@@ -207,18 +208,34 @@ def is_bundle(path: str | os.PathLike[str]) -> bool:
     return p.is_dir() and (p / MANIFEST_NAME).is_file()
 
 
-def _bundle_files(root: Path) -> list[str]:
+def _bundle_files(root: Path, *, manifest: str = MANIFEST_NAME, where: str = "") -> list[str]:
+    """Every file below ``root`` but ``manifest``, as sorted POSIX paths; a symbolic link is refused."""
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames):
             full = Path(dirpath) / name
             if full.is_symlink():
-                raise ModelFormatError(f"{root.name}: bundles hold regular files only, {name!r} is a symbolic link")
+                raise ModelFormatError(f"{where or root.name}: only regular files are allowed, {name!r} is a symbolic link")
             rel = full.relative_to(root).as_posix()
-            if rel != MANIFEST_NAME:
+            if rel != manifest:
                 out.append(rel)
     return out
+
+
+def check_listed_files(root: str | os.PathLike[str], files: dict[str, str], *, manifest: str, where: str,
+                       what: str) -> None:
+    """The directory ``root`` holds exactly the ``files`` its ``manifest`` lists (relative
+    POSIX path -> hex SHA-256), each with its checksum, and no symbolic link: a one-line
+    ModelFormatError naming ``what`` (``"bundle"``, ``"package"``) otherwise."""
+    root = Path(root)
+    present = set(_bundle_files(root, manifest=manifest, where=where))
+    if present != set(files):
+        extra, missing = sorted(present - set(files)), sorted(set(files) - present)
+        raise ModelFormatError(f"{where}: {what} files do not match its manifest (missing: {missing[:5]}, unlisted: {extra[:5]})")
+    for rel, digest in files.items():
+        if sha256_file(root / rel) != digest:
+            raise ModelFormatError(f"{where}: {rel} does not match its checksum in {manifest} (modified after writing?)")
 
 
 def write_manifest(bundle_dir: str | os.PathLike[str], *, format: str, runtime: str, metadata: dict[str, str],  # noqa: A002
@@ -268,11 +285,5 @@ def read_manifest(bundle_dir: str | os.PathLike[str], *, check: bool = True) -> 
         if Path(rel).is_absolute() or ".." in parts or not parts:
             raise ModelFormatError(f"{where}: manifest path {rel!r} leaves the bundle")
     if check:
-        present = set(_bundle_files(root))
-        if present != set(files):
-            extra, missing = sorted(present - set(files)), sorted(set(files) - present)
-            raise ModelFormatError(f"{where}: bundle files do not match its manifest (missing: {missing[:5]}, unlisted: {extra[:5]})")
-        for rel, digest in files.items():
-            if sha256_file(root / rel) != digest:
-                raise ModelFormatError(f"{where}: {rel} does not match its checksum in {MANIFEST_NAME} (modified after writing?)")
+        check_listed_files(root, files, manifest=MANIFEST_NAME, where=where, what="bundle")
     return man

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from modelport.core.contract import MANIFEST_NAME, is_bundle, sha256_file
+from modelport.core.contract import MANIFEST_NAME, check_listed_files, is_bundle, sha256_file
 from modelport.core.errors import ModelFormatError, ModelportError
 from modelport.core.version import __version__
 
@@ -229,25 +229,10 @@ def read_package(model_dir: str | os.PathLike[str]) -> Package:
         raise ModelFormatError(f"{where}: malformed {PACKAGE_MANIFEST} ({type(exc).__name__}: {exc})") from None
     if pkg.kind not in ("file", "bundle") or "/" in pkg.artifact or pkg.artifact in ("", ".", ".."):
         raise ModelFormatError(f"{where}: malformed {PACKAGE_MANIFEST} (artifact {pkg.artifact!r}, kind {pkg.kind!r})")
-    present = set()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in filenames:
-            full = Path(dirpath) / name
-            if full.is_symlink():
-                raise ModelFormatError(f"{where}: {name!r} is a symbolic link")
-            rel = full.relative_to(root).as_posix()
-            if rel != PACKAGE_MANIFEST:
-                present.add(rel)
-    if present != set(pkg.files):
-        extra, missing = sorted(present - set(pkg.files)), sorted(set(pkg.files) - present)
-        raise ModelFormatError(f"{where}: package files do not match its manifest (missing: {missing[:5]}, unlisted: {extra[:5]})")
-    for rel, digest in pkg.files.items():
-        top = rel.split("/")[0]
-        if top != pkg.artifact:
+    for rel in pkg.files:
+        if rel.split("/")[0] != pkg.artifact:
             raise ModelFormatError(f"{where}: {rel!r} is outside the artifact {pkg.artifact!r}")
-        if sha256_file(root / rel) != digest:
-            raise ModelFormatError(f"{where}: {rel} does not match its checksum in {PACKAGE_MANIFEST}")
+    check_listed_files(root, pkg.files, manifest=PACKAGE_MANIFEST, where=where, what="package")
     return pkg
 
 
