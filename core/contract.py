@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelport.core.ir.model import Model
 
 __all__ = [
+    "read_versioned_json",
     "OUTPUTS",
     "METADATA_PREFIX",
     "MANIFEST_NAME",
@@ -257,22 +258,33 @@ def write_manifest(bundle_dir: str | os.PathLike[str], *, format: str, runtime: 
 MAX_MANIFEST_BYTES = 16 << 20
 
 
+def read_versioned_json(path: Path, *, version_key: str, version: int, where: str, missing: str,
+                        kind: str, max_bytes: int = MAX_MANIFEST_BYTES) -> dict:
+    """Read a manifest-like JSON object (a bundle's or a SageMaker package's): at most
+    ``max_bytes``, a JSON object whose ``version_key`` equals ``version``.  Every failure is a
+    one-line :class:`ModelFormatError` starting with ``where``; ``missing`` is the message for
+    an absent file and ``kind`` names the document ("modelport bundle manifest")."""
+    try:
+        if path.stat().st_size > max_bytes:
+            raise ModelFormatError(f"{where}: {path.name} is larger than {max_bytes} bytes")
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFormatError(f"{where}: {missing}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelFormatError(f"{where}: unreadable {path.name} ({type(exc).__name__})") from None
+    if not isinstance(doc, dict) or doc.get(version_key) != version:
+        raise ModelFormatError(f"{where}: {path.name} is not a {kind} of version {version}")
+    return doc
+
+
 def read_manifest(bundle_dir: str | os.PathLike[str], *, check: bool = True) -> Manifest:
     """Read and (with ``check``) verify a bundle's manifest: every listed file exists inside
     the directory with its recorded checksum, and no unlisted file is present."""
     root = Path(bundle_dir)
-    mpath = root / MANIFEST_NAME
     where = root.name
-    try:
-        if mpath.stat().st_size > MAX_MANIFEST_BYTES:
-            raise ModelFormatError(f"{where}: {MANIFEST_NAME} is larger than {MAX_MANIFEST_BYTES} bytes")
-        doc = json.loads(mpath.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFormatError(f"{where}: not a bundle (no {MANIFEST_NAME})") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelFormatError(f"{where}: unreadable {MANIFEST_NAME} ({type(exc).__name__})") from None
-    if not isinstance(doc, dict) or doc.get("modelport_bundle") != MANIFEST_VERSION:
-        raise ModelFormatError(f"{where}: {MANIFEST_NAME} is not a modelport bundle manifest of version {MANIFEST_VERSION}")
+    doc = read_versioned_json(root / MANIFEST_NAME, version_key="modelport_bundle", version=MANIFEST_VERSION,
+                              where=where, missing=f"not a bundle (no {MANIFEST_NAME})",
+                              kind="modelport bundle manifest")
     try:
         files = {str(k): str(v) for k, v in doc["files"].items()}
         meta = {str(k): str(v) for k, v in doc["metadata"].items()}

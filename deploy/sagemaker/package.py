@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from modelport.core.contract import MANIFEST_NAME, check_listed_files, is_bundle, sha256_file
+from modelport.core.contract import MANIFEST_NAME, check_listed_files, is_bundle, read_versioned_json, sha256_file
 from modelport.core.errors import ModelFormatError, ModelportError
 from modelport.core.version import __version__
 
@@ -210,17 +210,9 @@ def read_package(model_dir: str | os.PathLike[str]) -> Package:
     none unlisted, every checksum equal)."""
     root = Path(model_dir)
     where = str(root)
-    mpath = root / PACKAGE_MANIFEST
-    try:
-        if mpath.stat().st_size > _MAX_MANIFEST_BYTES:
-            raise ModelFormatError(f"{where}: {PACKAGE_MANIFEST} is too large")
-        doc = json.loads(mpath.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFormatError(f"{where}: no {PACKAGE_MANIFEST} (not a directory written by 'modelport package')") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelFormatError(f"{where}: unreadable {PACKAGE_MANIFEST} ({type(exc).__name__})") from None
-    if not isinstance(doc, dict) or doc.get("modelport_package") != PACKAGE_VERSION:
-        raise ModelFormatError(f"{where}: {PACKAGE_MANIFEST} is not a modelport package manifest of version {PACKAGE_VERSION}")
+    doc = read_versioned_json(root / PACKAGE_MANIFEST, version_key="modelport_package", version=PACKAGE_VERSION,
+                              where=where, missing=f"no {PACKAGE_MANIFEST} (not a directory written by 'modelport package')",
+                              kind="modelport package manifest", max_bytes=_MAX_MANIFEST_BYTES)
     try:
         pkg = Package(artifact=str(doc["artifact"]), kind=str(doc["kind"]), runtime=str(doc["runtime"]),
                       signature=doc.get("signature") or {}, modelport_version=str(doc["modelport_version"]),
