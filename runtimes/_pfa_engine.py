@@ -64,6 +64,11 @@ class Program:
         if self.sentinel is not None:
             miss |= X == X.dtype.type(self.sentinel)
         m = self._linear(X, miss) if self.lay.margin == "linear" else self._trees(X, miss)
+        return self.outputs(m)
+
+    def outputs(self, m: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`run`'s result from the margins ``m`` (float32 [n, k], computed here or by the
+        compiled kernel): the document's links and probabilities."""
         p = self._link(m)
         return {"margin": m, "prediction": p, "probabilities": self._probs(m, p)}
 

@@ -13,6 +13,7 @@ import numpy as np
 from modelport.core.errors import ModelFormatError
 from modelport.runtimes._pmml_models import Document, Model
 from modelport.runtimes._pmml_trees import unsupported
+from modelport.runtimes._tree_kernel_lower import AGGREGATES, pmml_aggregate
 
 __all__ = ["evaluate_document", "evaluate_model", "add_derived"]
 
@@ -111,13 +112,19 @@ def evaluate_model(m: Model, env: dict[str, np.ndarray], n: int) -> dict:
                 if undefined:
                     raise ModelFormatError(f"{m.where}: predicate field {undefined[0]!r} is never defined")
                 X = np.column_stack([local_env[f] for f in batch.preds.fields]) if batch.preds.fields else np.zeros((n, 1))
-                cols.append(batch.evaluate(X))
+                kernel = getattr(batch, "kernel", None)  # the compiled walk, attached by PmmlRuntime (_tree_kernel_lower)
+                if kernel is not None and len(m.parts) == 1 and m.method in AGGREGATES:
+                    cols = []
+                    res = {"value": pmml_aggregate(kernel, X, math=m.math, method=m.method, weights=m.weights)}
+                    break
+                cols.append(kernel.scores(X) if kernel is not None else batch.evaluate(X))
             else:
                 sub = evaluate_model(part[1], env, n)
                 if "value" not in sub:
                     raise unsupported("classification segment", m.where, f"inside a {m.method} Segmentation")
                 cols.append(sub["value"][:, None])
-        res = {"value": _sum(cols, m.weights, m.math, m.method)}
+        else:
+            res = {"value": _sum(cols, m.weights, m.math, m.method)}
     _outputs(m, res, env, n)
     return res
 

@@ -12,6 +12,7 @@ document's top-level ``metadata`` map (the artifact contract).  See docs/pfa.md.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from modelport.core.errors import InputDataError, ModelFormatError
 from modelport.runtimes._coerce import coerce_input
 from modelport.runtimes._pfa_engine import load_program
 from modelport.runtimes._pfa_load import read_document, recognise
+from modelport.runtimes._tree_kernel import choose_kernel
+from modelport.runtimes._tree_kernel_lower import lower_pfa
 from modelport.runtimes.base import RUNTIMES, RuntimeSpec, select_output
 
 __all__ = ["PfaRuntime", "load_pfa", "sniff_pfa"]
@@ -38,9 +41,11 @@ def sniff_pfa(head: bytes, name: str = "") -> bool:
 
 
 class PfaRuntime:
-    """A PFA document executed by modelport's vectorised engine."""
+    """A PFA document executed by modelport's vectorised engine, its trees walked by the
+    compiled kernel (:mod:`._tree_kernel`) when ``kernel`` allows it and a C compiler is
+    present.  ``kernel`` reports what runs ("c" or "numpy"), ``kernel_reason`` why numpy."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, kernel: str = "auto", cc: str | None = None) -> None:
         self.path = Path(path)
         where = self.path.name
         doc = read_document(self.path)
@@ -54,11 +59,27 @@ class PfaRuntime:
             raise ModelFormatError(f"{where}: metadata says {self.signature.n_features} features / "
                                    f"{self.signature.n_outputs} outputs, the document has {lay.n_features} / "
                                    f"{self.program.n_outputs}")
+        lib = choose_kernel(kernel, where, cc=cc)
+        self._kernel, self.kernel_reason = (None, "kernel='numpy'" if kernel == "numpy" else "no C compiler") if lib is None \
+            else lower_pfa(self.program, lib)
+        self.kernel = "numpy" if self._kernel is None else "c"
+        if lib is not None and self._kernel is None:
+            logging.getLogger("modelport.runtimes").info("%s: numpy engine (%s)", where, self.kernel_reason)
 
     def run(self, X: Any) -> dict[str, np.ndarray]:
         """The document's raw outputs (``margin``, ``prediction``, ``probabilities``) for ``X``."""
         data = coerce_input(X, self.signature.features, dtype=self.program.in_dtype)
+        if self._kernel is not None:
+            return self.program.outputs(self._kernel.sums(data))
         return self.program.run(data)
+
+    def row_function(self):
+        """The single-row fast path of the compiled kernel: ``(x, out, call)`` where ``x`` is
+        a preallocated row of the input dtype, ``call()`` writes its float32 margins into
+        ``out`` (no allocation or conversion per call).  Needs ``kernel == "c"``."""
+        if self._kernel is None:
+            raise InputDataError(f"{self.path.name}: row_function needs the compiled kernel ({self.kernel_reason})")
+        return self._kernel.row_function(self.program.in_dtype)
 
     def predict(self, X: Any, *, output: str = "prediction") -> np.ndarray:
         """Predict for ``X``; see :mod:`modelport.runtimes.base` for shapes and dtypes."""
@@ -80,10 +101,13 @@ class PfaRuntime:
 
 
 def load_pfa(path: str | Path, **options: Any) -> PfaRuntime:
-    """Load a PFA document written by modelport (no options)."""
-    if options:
-        raise InputDataError(f"the pfa runtime takes no options, got {', '.join(sorted(options))}")
-    return PfaRuntime(path)
+    """Load a PFA document written by modelport; options: ``kernel`` ("auto": the compiled
+    tree kernel when a C compiler is present, else numpy, logged; "c": the kernel, a missing
+    compiler is an error; "numpy"), ``cc`` (the compiler)."""
+    unknown = set(options) - {"kernel", "cc"}
+    if unknown:
+        raise InputDataError(f"the pfa runtime takes kernel= and cc=, not {', '.join(sorted(unknown))}")
+    return PfaRuntime(path, **options)
 
 
 RUNTIMES.register(

@@ -19,6 +19,7 @@ function is fed metadata derived from its DataDictionary and MiningSchema.  Impo
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from modelport.runtimes._coerce import coerce_input
 from modelport.runtimes._pmml_load import parse_pmml
 from modelport.runtimes._pmml_eval import evaluate_document
 from modelport.runtimes._pmml_models import compile_document
+from modelport.runtimes._tree_kernel import choose_kernel
+from modelport.runtimes._tree_kernel_lower import lower_pmml_batch
 from modelport.runtimes.base import RUNTIMES, RuntimeSpec, select_output
 
 __all__ = ["PmmlRuntime", "load_pmml", "sniff_pmml"]
@@ -39,13 +42,17 @@ _F32 = np.float32
 
 
 class PmmlRuntime:
-    """A PMML file compiled once at load time and evaluated with numpy."""
+    """A PMML file compiled once at load time and evaluated with numpy, its trees walked by
+    the compiled kernel (:mod:`._tree_kernel`) when ``kernel`` allows it and a C compiler is
+    present.  ``kernel`` reports what runs ("c" or "numpy"), ``kernel_reasons`` why any tree
+    batch stays on numpy."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, kernel: str = "auto", cc: str | None = None) -> None:
         self.path = Path(path)
         root = parse_pmml(self.path)
         self.document = compile_document(root, self.path.name)
         doc = self.document
+        self.kernel, self.kernel_reasons = self._attach_kernels(kernel, cc)
         wide = any(doc.fields[f] != "float" for f in doc.active)
         self._dtype = np.dtype(np.float64 if wide else np.float32)
         meta = doc.meta if _P + "features" in doc.meta else self._foreign_metadata()
@@ -58,6 +65,27 @@ class PmmlRuntime:
         get = lambda k: json.loads(meta.get(_P + k, "[]"))  # noqa: E731
         self._margin_fields, self._pred_fields, self._prob_fields = get("pmml_margin_fields"), get("pmml_prediction_fields"), \
             get("pmml_probability_fields")
+
+    def _attach_kernels(self, kernel: str, cc: str | None) -> tuple[str, list[str]]:
+        """Lower every tree batch the kernel can express; the others keep the numpy walk (logged)."""
+        lib = choose_kernel(kernel, self.path.name, cc=cc)
+        if lib is None:
+            return "numpy", ["kernel='numpy'" if kernel == "numpy" else "no C compiler"]
+        used, reasons = 0, []
+        stack = [self.document.model]
+        while stack:
+            m = stack.pop()
+            for part in m.parts:
+                if part[0] == "model":
+                    stack.append(part[1])
+                    continue
+                k, why = lower_pmml_batch(part[1], lib, math=m.math, method=m.method, weights=m.weights)
+                part[1].kernel = k
+                if k is None:
+                    reasons.append(f"{m.where}: {why}")
+                    logging.getLogger("modelport.runtimes").info("%s: numpy tree walk for %s (%s)", self.path.name, m.where, why)
+                used += k is not None
+        return ("c" if used else "numpy"), reasons
 
     def _classifier(self) -> bool:
         return self.document.model.function == "classification"
@@ -110,10 +138,13 @@ class PmmlRuntime:
 
 
 def load_pmml(path: str | Path, **options: Any) -> PmmlRuntime:
-    """Load a PMML file (no options)."""
-    if options:
-        raise InputDataError(f"the pmml runtime takes no options, got {', '.join(sorted(options))}")
-    return PmmlRuntime(path)
+    """Load a PMML file; options: ``kernel`` ("auto": the compiled tree kernel when a C
+    compiler is present, else numpy, logged; "c": the kernel, a missing compiler is an error;
+    "numpy"), ``cc`` (the compiler)."""
+    unknown = set(options) - {"kernel", "cc"}
+    if unknown:
+        raise InputDataError(f"the pmml runtime takes kernel= and cc=, not {', '.join(sorted(unknown))}")
+    return PmmlRuntime(path, **options)
 
 
 def sniff_pmml(head: bytes, name: str = "") -> bool:

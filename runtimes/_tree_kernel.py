@@ -1,0 +1,362 @@
+"""A compiled tree-walking kernel shared by the PMML and PFA runtimes (ctypes, no Python per row).
+
+The runtimes parse their documents into their own structures and then *lower* them into the
+flat node tables of :class:`TreeTables` (:mod:`._tree_kernel_lower`); this module compiles one
+fixed C source (:data:`C_SOURCE`, the same for every model: the model is data, not code) with
+the system compiler and the flags of :mod:`modelport.runtimes.native.c` (C99, no FMA
+contraction, no fast-math), caches the library outside any bundle keyed by source, flags and
+compiler (:func:`~modelport.runtimes.native.c.build_library`), and walks a whole batch per call
+(ctypes releases the GIL during it).
+
+What the kernel computes is exactly what the numpy paths compute:
+
+* a node holds a three-valued decision (FALSE -> slot 0, UNKNOWN/missing -> slot 1, TRUE ->
+  slot 2 of ``next``), with the comparison operator the document states, evaluated in double:
+  the runtimes hold float32 inputs and thresholds as float32 values, and a comparison of two
+  float32 values is the same in double (the conversion is exact);
+* ``KIND_CMP``: ``x op thr`` (PMML's six operators, isMissing, isNotMissing); missing (NaN or
+  the sentinel) is UNKNOWN for the six comparisons;
+* ``KIND_SET``: ``x`` equal to one of the node's members (PMML SimpleSetPredicate; ``op`` 0
+  isIn, 1 isNotIn);
+* ``KIND_CAT``: XGBoost categorical split (PFA): ``floor(x)`` in the node's codes, invalid
+  codes (< 0 or >= 2**24) go ``invalid_left``;
+* a walk advances at most ``depth`` steps (what the numpy paths do: their leaves point to
+  themselves);
+* sums run tree by tree in document order, in float32 (every ``+=`` rounded, C99 with
+  ``FLT_EVAL_METHOD == 0``, no contraction) or in double, from the given start values or from
+  the first tree's value (numpy's ``cumsum``), ``leaf * weight`` rounded first for weighted
+  trees; the optional double tail (``/ count``, ``+ post``) then one rounding to float32.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelport.core.errors import InputDataError, MissingDependencyError, ModelportError
+
+__all__ = ["C_SOURCE", "KERNELS", "KIND_LEAF", "KIND_CMP", "KIND_SET", "KIND_CAT", "TreeTables", "TreeKernel",
+           "choose_kernel", "compiled_library"]
+
+KERNELS = ("auto", "c", "numpy")
+KIND_LEAF, KIND_CMP, KIND_SET, KIND_CAT = 0, 1, 2, 3
+_LOG = logging.getLogger("modelport.runtimes")
+
+C_SOURCE = r"""/* modelport tree kernel: flat node tables walked for a whole batch (see _tree_kernel.py). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+typedef struct { double thr; int32_t col; int32_t nx[3]; } tk_node;
+
+typedef struct {
+    int64_t n_nodes, n_trees, n_cols, n_out, leaf_dim, depth;
+    const int8_t *kind, *op;
+    const int32_t *col, *set_lo, *set_hi, *next, *roots, *tree_out;
+    const double *thr, *members, *value, *tree_w, *init, *count, *post;
+    int32_t acc_f32, has_sentinel, cat_in_set_left, cat_invalid_left;
+    double sentinel;
+    const tk_node *fast;
+    int32_t fast_op;
+} tk_model;
+
+static int tk_in(const double *m, int32_t lo, int32_t hi, double x) {
+    int32_t a = lo, b = hi;
+    while (a < b) {
+        int32_t mid = a + (b - a) / 2;
+        if (m[mid] < x) a = mid + 1; else b = mid;
+    }
+    return a < hi && m[a] == x;
+}
+
+static int32_t tk_leaf(const tk_model *M, int32_t nd, const void *row, int x_f32) {
+    for (int64_t d = 0; d < M->depth; d++) {
+        int k = M->kind[nd];
+        if (k == 0) break;
+        int32_t c = M->col[nd];
+        double x = x_f32 ? (double)((const float *)row)[c] : ((const double *)row)[c];
+        int miss = x != x || (M->has_sentinel && x == M->sentinel);
+        int slot;
+        if (k == 1) {
+            int op = M->op[nd];
+            double t = M->thr[nd];
+            if (op == 6) slot = miss ? 2 : 0;
+            else if (op == 7) slot = miss ? 0 : 2;
+            else if (miss) slot = 1;
+            else {
+                int r = op == 2 ? x < t : op == 3 ? x <= t : op == 4 ? x > t : op == 5 ? x >= t : op == 0 ? x == t : x != t;
+                slot = r ? 2 : 0;
+            }
+        } else if (k == 2) {
+            if (miss) slot = 1;
+            else {
+                int in = tk_in(M->members, M->set_lo[nd], M->set_hi[nd], x);
+                slot = (in == (M->op[nd] == 0)) ? 2 : 0;
+            }
+        } else {
+            if (miss) slot = 1;
+            else if (!(x >= 0.0 && x < 16777216.0)) slot = M->cat_invalid_left ? 2 : 0;
+            else {
+                int in = tk_in(M->members, M->set_lo[nd], M->set_hi[nd], floor(x));
+                slot = (in == M->cat_in_set_left) ? 2 : 0;
+            }
+        }
+        nd = M->next[3 * (int64_t)nd + slot];
+    }
+    return nd;
+}
+
+/* The fast form (every internal node a numeric comparison with one operator, depth <= 64):
+   nodes packed as {thr, col, next[3]} (leaves: col 0, next = themselves), TK_B rows walked
+   together branch-free for the same tree (independent chains overlap), exactly `depth` steps. */
+#define TK_B 8
+#define TK_FAST(NAME, XT, CMP)                                                                       \
+static void NAME(const tk_model *M, int32_t root, const char *rows, size_t stride, int nb, int32_t *nd) { \
+    const tk_node *N = M->fast;                                                                      \
+    int hs = M->has_sentinel; double sv = M->sentinel;                                               \
+    for (int i = 0; i < nb; i++) nd[i] = root;                                                       \
+    for (int64_t d = 0; d < M->depth; d++) {                                                         \
+        for (int i = 0; i < nb; i++) {                                                               \
+            const tk_node *p = N + nd[i];                                                            \
+            double x = (double)((const XT *)(rows + (size_t)i * stride))[p->col];                     \
+            int miss = (x != x) | (hs & (x == sv));                                                  \
+            int hit = x CMP p->thr;                                                                  \
+            nd[i] = p->nx[miss ? 1 : 2 * hit];                                                       \
+        }                                                                                            \
+    }                                                                                                \
+}
+TK_FAST(tk_fast_f32_lt, float, <)
+TK_FAST(tk_fast_f32_le, float, <=)
+TK_FAST(tk_fast_f64_lt, double, <)
+TK_FAST(tk_fast_f64_le, double, <=)
+
+static void tk_block(const tk_model *M, int32_t root, const char *rows, size_t stride, int x_f32, int nb, int32_t *nd) {
+    if (M->fast) {
+        if (x_f32) (M->fast_op == 2 ? tk_fast_f32_lt : tk_fast_f32_le)(M, root, rows, stride, nb, nd);
+        else (M->fast_op == 2 ? tk_fast_f64_lt : tk_fast_f64_le)(M, root, rows, stride, nb, nd);
+        return;
+    }
+    for (int i = 0; i < nb; i++) nd[i] = tk_leaf(M, root, rows + (size_t)i * stride, x_f32);
+}
+
+/* Per-tree values: out[r * n_trees + t] = value[leaf] (leaf_dim 1). */
+int modelport_tk_scores(const tk_model *M, const void *X, int x_f32, int64_t n, double *out) {
+    size_t stride = (size_t)M->n_cols * (x_f32 ? sizeof(float) : sizeof(double));
+    int32_t nd[TK_B];
+    for (int64_t r0 = 0; r0 < n; r0 += TK_B) {
+        int nb = n - r0 < TK_B ? (int)(n - r0) : TK_B;
+        const char *rows = (const char *)X + (size_t)r0 * stride;
+        for (int64_t t = 0; t < M->n_trees; t++) {
+            tk_block(M, M->roots[t], rows, stride, x_f32, nb, nd);
+            for (int i = 0; i < nb; i++) out[(r0 + i) * M->n_trees + t] = M->value[nd[i]];
+        }
+    }
+    return 0;
+}
+
+/* Sums per output, tree by tree in order; out is float32 (out_f32) or double [n, n_out]. */
+int modelport_tk_sums(const tk_model *M, const void *X, int x_f32, int64_t n, void *out, int out_f32) {
+    size_t stride = (size_t)M->n_cols * (x_f32 ? sizeof(float) : sizeof(double));
+    int64_t K = M->n_out, L = M->leaf_dim, BK = TK_B * K;
+    float s32[TK_B * 4]; double s64[TK_B * 4]; unsigned char s8[TK_B * 4];
+    int heap = K > 4;
+    float *a32 = heap ? (float *)malloc((size_t)BK * sizeof(float)) : s32;
+    double *a64 = heap ? (double *)malloc((size_t)BK * sizeof(double)) : s64;
+    unsigned char *started = heap ? (unsigned char *)malloc((size_t)BK) : s8;
+    if (!a32 || !a64 || !started) { if (heap) { free(a32); free(a64); free(started); } return 1; }
+    int32_t nd[TK_B];
+    for (int64_t r0 = 0; r0 < n; r0 += TK_B) {
+        int nb = n - r0 < TK_B ? (int)(n - r0) : TK_B;
+        const char *rows = (const char *)X + (size_t)r0 * stride;
+        for (int64_t q = 0; q < nb * K; q++) {
+            int64_t k = q % K;
+            started[q] = M->init != 0;
+            if (M->init) { a32[q] = (float)M->init[k]; a64[q] = M->init[k]; }
+        }
+        for (int64_t t = 0; t < M->n_trees; t++) {
+            tk_block(M, M->roots[t], rows, stride, x_f32, nb, nd);
+            for (int i = 0; i < nb; i++) {
+                const double *v = M->value + (int64_t)nd[i] * L;
+                for (int64_t j = 0; j < L; j++) {
+                    int64_t q = i * K + (M->tree_out ? M->tree_out[t] : j);
+                    if (M->acc_f32) {
+                        float s = (float)v[j];
+                        if (M->tree_w) s = s * (float)M->tree_w[t];
+                        if (started[q]) a32[q] = a32[q] + s; else { a32[q] = s; started[q] = 1; }
+                    } else {
+                        double s = v[j];
+                        if (M->tree_w) s = s * M->tree_w[t];
+                        if (started[q]) a64[q] = a64[q] + s; else { a64[q] = s; started[q] = 1; }
+                    }
+                }
+            }
+        }
+        for (int i = 0; i < nb; i++) {
+            for (int64_t k = 0; k < K; k++) {
+                int64_t q = i * K + k, o = (r0 + i) * K + k;
+                double s = M->acc_f32 ? (double)a32[q] : a64[q];
+                if (!M->acc_f32) {
+                    if (M->count) s = s / M->count[k];
+                    if (M->post) s = s + M->post[k];
+                }
+                if (out_f32) ((float *)out)[o] = M->acc_f32 ? a32[q] : (float)s;
+                else ((double *)out)[o] = s;
+            }
+        }
+    }
+    if (heap) { free(a32); free(a64); free(started); }
+    return 0;
+}
+"""
+
+_P = ctypes.c_void_p
+
+
+class _Model(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_int64) for n in ("n_nodes", "n_trees", "n_cols", "n_out", "leaf_dim", "depth")] + \
+        [(n, _P) for n in ("kind", "op", "col", "set_lo", "set_hi", "next", "roots", "tree_out",
+                           "thr", "members", "value", "tree_w", "init", "count", "post")] + \
+        [(n, ctypes.c_int32) for n in ("acc_f32", "has_sentinel", "cat_in_set_left", "cat_invalid_left")] + \
+        [("sentinel", ctypes.c_double), ("fast", _P), ("fast_op", ctypes.c_int32)]
+
+#: The fast form's packed node (C ``tk_node``).
+_NODE = np.dtype([("thr", "<f8"), ("col", "<i4"), ("nx", "<i4", (3,))], align=True)
+#: Deepest tree walked in the fast form (every walk takes exactly ``depth`` steps there).
+FAST_MAX_DEPTH = 64
+
+
+@functools.lru_cache(maxsize=4)
+def compiled_library(cc: str | None = None) -> ctypes.CDLL:
+    """The kernel compiled (once per source, flags and compiler; cached on disk) and loaded."""
+    from modelport.runtimes.native.c import build_library
+
+    path = build_library({"model.c": C_SOURCE.encode()}, cc=cc)
+    lib = ctypes.CDLL(str(path))
+    lib.modelport_tk_scores.argtypes = (_P, _P, ctypes.c_int, ctypes.c_int64, _P)
+    lib.modelport_tk_sums.argtypes = (_P, _P, ctypes.c_int, ctypes.c_int64, _P, ctypes.c_int)
+    lib.modelport_tk_scores.restype = lib.modelport_tk_sums.restype = ctypes.c_int
+    return lib
+
+
+def choose_kernel(kernel: str, where: str, *, cc: str | None = None) -> ctypes.CDLL | None:
+    """The compiled library for ``kernel="c"`` (a missing compiler is an error) or ``"auto"``
+    (a missing compiler or a failed build falls back to numpy, logged); None for ``"numpy"``."""
+    if kernel not in KERNELS:
+        raise InputDataError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
+    if kernel == "numpy":
+        return None
+    try:
+        return compiled_library(cc)
+    except (MissingDependencyError, ModelportError, OSError) as exc:
+        if kernel == "c":
+            raise
+        _LOG.info("%s: numpy tree walk (compiled kernel unavailable: %s)", where, str(exc).splitlines()[0][:200])
+        return None
+
+
+@dataclass
+class TreeTables:
+    """Flat node tables (see the module docstring); arrays are converted to the kernel's dtypes."""
+
+    kind: np.ndarray
+    op: np.ndarray
+    col: np.ndarray
+    thr: np.ndarray
+    next: np.ndarray  # [3 * n_nodes]: FALSE, UNKNOWN, TRUE
+    roots: np.ndarray
+    value: np.ndarray  # [n_nodes, leaf_dim]
+    depth: int
+    n_cols: int
+    set_lo: np.ndarray | None = None
+    set_hi: np.ndarray | None = None
+    members: np.ndarray | None = None
+    tree_out: np.ndarray | None = None  # scalar leaves: the output each tree adds to
+    n_out: int = 1
+    sentinel: float | None = None
+    cat_in_set_left: bool = False
+    cat_invalid_left: bool = True
+
+
+class TreeKernel:
+    """One lowered ensemble bound to the compiled library."""
+
+    def __init__(self, lib: ctypes.CDLL, t: TreeTables, *, acc_f32: bool, tree_w: np.ndarray | None = None,
+                 init: np.ndarray | None = None, count: np.ndarray | None = None, post: np.ndarray | None = None) -> None:
+        n = int(t.kind.size)
+        if n >= 2**31 - 1 or t.next.size != 3 * n:
+            raise ModelportError("tree kernel: node tables too large or inconsistent")
+        keep = self._keep = {}
+
+        def arr(name, a, dtype):
+            if a is None:
+                return None
+            keep[name] = np.ascontiguousarray(a, dtype=dtype)
+            return keep[name].ctypes.data
+
+        empty_i = np.zeros(n, np.int32)
+        m = _Model()
+        value = np.asarray(t.value, np.float64).reshape(n, -1)
+        m.n_nodes, m.n_trees, m.n_cols, m.n_out, m.leaf_dim, m.depth = n, t.roots.size, t.n_cols, t.n_out, value.shape[1], t.depth
+        m.kind, m.op, m.col = arr("kind", t.kind, np.int8), arr("op", t.op, np.int8), arr("col", t.col, np.int32)
+        m.set_lo = arr("set_lo", t.set_lo if t.set_lo is not None else empty_i, np.int32)
+        m.set_hi = arr("set_hi", t.set_hi if t.set_hi is not None else empty_i, np.int32)
+        m.members = arr("members", t.members if t.members is not None else np.zeros(1), np.float64)
+        m.next, m.roots = arr("next", t.next, np.int32), arr("roots", t.roots, np.int32)
+        m.tree_out = arr("tree_out", t.tree_out, np.int32)
+        m.thr, m.value = arr("thr", t.thr, np.float64), arr("value", value, np.float64)
+        m.tree_w, m.init = arr("tree_w", tree_w, np.float64), arr("init", init, np.float64)
+        m.count, m.post = arr("count", count, np.float64), arr("post", post, np.float64)
+        m.acc_f32, m.has_sentinel = int(acc_f32), int(t.sentinel is not None)
+        m.sentinel = float(t.sentinel) if t.sentinel is not None else 0.0
+        m.cat_in_set_left, m.cat_invalid_left = int(t.cat_in_set_left), int(t.cat_invalid_left)
+        internal = t.kind != KIND_LEAF
+        ops = np.unique(np.asarray(t.op)[internal])
+        if np.all(t.kind[internal] == KIND_CMP) and ops.size <= 1 and set(ops.tolist()) <= {2, 3} and t.depth <= FAST_MAX_DEPTH:
+            own = np.arange(n, dtype=np.int32)
+            nodes = np.zeros(n, _NODE)
+            nodes["thr"] = np.where(internal, t.thr, 0.0)
+            nodes["col"] = np.where(internal, t.col, 0)
+            nodes["nx"] = np.where(internal[:, None], np.asarray(t.next, np.int64).reshape(n, 3), own[:, None])
+            m.fast, m.fast_op = arr("fast", nodes, _NODE), int(ops[0]) if ops.size else 2
+        self._model, self._lib = m, lib
+        self._ref = ctypes.byref(m)
+        self.n_trees, self.n_out, self.n_cols = int(t.roots.size), int(t.n_out), int(t.n_cols)
+
+    @staticmethod
+    def _rows(X: np.ndarray) -> tuple[np.ndarray, int]:
+        if X.dtype == np.float32:
+            return np.ascontiguousarray(X), 1
+        return np.ascontiguousarray(X, dtype=np.float64), 0
+
+    def scores(self, X: np.ndarray) -> np.ndarray:
+        """Each tree's leaf value, float64 [n, n_trees] (leaf_dim 1)."""
+        X, f32 = self._rows(X)
+        out = np.empty((X.shape[0], self.n_trees), np.float64)
+        if X.shape[0]:
+            self._lib.modelport_tk_scores(self._ref, X.ctypes.data, f32, X.shape[0], out.ctypes.data)
+        return out
+
+    def sums(self, X: np.ndarray, *, out_dtype=np.float32) -> np.ndarray:
+        """The sums per output, [n, n_out] in ``out_dtype`` (float32 or float64)."""
+        X, f32 = self._rows(X)
+        out = np.empty((X.shape[0], self.n_out), out_dtype)
+        if X.shape[0] and self._lib.modelport_tk_sums(self._ref, X.ctypes.data, f32, X.shape[0], out.ctypes.data,
+                                                      int(out.dtype == np.float32)):
+            raise MemoryError("tree kernel: out of memory")
+        return out
+
+    def row_function(self, in_dtype) -> tuple[np.ndarray, np.ndarray, functools.partial]:
+        """``(x, out, call)``: fill the preallocated row ``x`` (``in_dtype``), ``call()``, read
+        the float32 sums in ``out``; no allocation or conversion per call."""
+        x = np.zeros(max(1, self.n_cols), dtype=np.dtype(in_dtype))
+        out = np.zeros(self.n_out, np.float32)
+        fn = self._lib["modelport_tk_sums"]  # a fresh function object: no per-call argtype conversion
+        fn.restype = ctypes.c_int
+        call = functools.partial(fn, self._ref, ctypes.c_void_p(x.ctypes.data), ctypes.c_int(int(x.dtype == np.float32)),
+                                 ctypes.c_int64(1), ctypes.c_void_p(out.ctypes.data), ctypes.c_int(1))
+        self._keep["row"] = (x, out)
+        return x, out, call
