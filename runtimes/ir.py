@@ -16,7 +16,7 @@ import numpy as np
 
 from modelport.core.contract import artifact_metadata, signature_from_metadata
 from modelport.core.ir import evaluate, serialize
-from modelport.core.ir.model import Task, TreeEnsemble
+from modelport.core.ir.model import Task
 from modelport.runtimes._coerce import coerce_input
 from modelport.runtimes.base import RUNTIMES, RuntimeSpec, select_output
 
@@ -33,9 +33,7 @@ class IrRuntime:
                                                  input_type=self._input_dtype().name)
 
     def _input_dtype(self) -> np.dtype:
-        b = self.model.booster
-        wide = isinstance(b, TreeEnsemble) and b.threshold_dtype == "float64"
-        return np.dtype(np.float64 if wide else np.float32)
+        return evaluate.input_dtype(self.model)
 
     def predict(self, X: Any, *, output: str = "prediction") -> np.ndarray:
         """Predict for ``X``; see :mod:`modelport.runtimes.base` for shapes and dtypes."""

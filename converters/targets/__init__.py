@@ -6,12 +6,13 @@ Each target module registers itself in :data:`TARGETS`.  The registry drives the
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 
-from modelport.core.ir.model import Model
+from modelport.core.ir.model import CONSTRUCTS, Model, constructs
 from modelport.core.registry import Registry
 from modelport.core.tolerances import FLOAT32_ACCUMULATION, Tolerance
 from modelport.core.toolchains import Toolchain
@@ -75,6 +76,38 @@ class Target:
     """``FILE`` or ``BUNDLE``."""
     toolchain: tuple[Toolchain, ...] = ()
     """External programs the runtime needs to run the artifact (checked before verifying)."""
+    supports: frozenset[str] = frozenset()
+    """The optional IR constructs (keys of :data:`modelport.core.ir.model.CONSTRUCTS`:
+    preprocessing steps, float64 linear models, nominal features) the target expresses
+    exactly.  A model using any other is refused by :meth:`check_supported` before
+    anything is written; ``write`` runs that check itself."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.supports) - set(CONSTRUCTS)
+        if unknown:
+            raise ValueError(f"target {self.name}: unknown construct(s) {sorted(unknown)}")
+        write = self.write
+        if getattr(write, "_checks_constructs", False):
+            return
+
+        @functools.wraps(write)
+        def checked_write(model: Model, out_path: Path, options: WriteOptions) -> None:
+            self.check_supported(model)
+            write(model, out_path, options)
+
+        checked_write._checks_constructs = True  # type: ignore[attr-defined]
+        object.__setattr__(self, "write", checked_write)
+
+    def check_supported(self, model: Model) -> None:
+        """Raise a one-line UnsupportedModelError naming the first construct of ``model``
+        this target does not express (nothing is written)."""
+        missing = sorted(constructs(model) - set(self.supports))
+        if missing:
+            from modelport.core.errors import UnsupportedModelError
+
+            name = missing[0]
+            raise UnsupportedModelError(f"the {self.name} target cannot express {name} ({CONSTRUCTS[name]}) exactly; "
+                                        "convert to 'ir', which expresses every construct")
 
     @property
     def is_bundle(self) -> bool:

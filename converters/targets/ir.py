@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelport.core.ir.model import Model
+from modelport.core.ir.model import CONSTRUCTS, Model
 from modelport.core.ir.serialize import save
 from modelport.converters.targets import TARGETS, Target, WriteOptions
 from modelport.core.tolerances import EXACT
@@ -31,5 +31,6 @@ TARGETS.register(
         runtime="ir",
         margin_tolerance=EXACT,
         link_tolerance=EXACT,
+        supports=frozenset(CONSTRUCTS),
     ),
 )

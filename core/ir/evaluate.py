@@ -18,6 +18,15 @@ and returns the source's ``predict`` shape.  Upstream behaviour followed (dmlc/x
 * gblinear (``src/gbm/gblinear.cc`` ``Pred``): ``psum = bias[g] + base_margin``, then
   ``psum += x_j * w[j, g]`` over the present features in column order, float32 throughout.
 
+scikit-learn models (docs/ir.md, "Preprocessing and float64 linear models"): preprocessing
+steps run first, in float64 on float64 inputs, with scikit-learn's own operation order
+(``sklearn/preprocessing/_data.py``: StandardScaler ``X -= mean_; X /= scale_``, MinMaxScaler
+``X *= scale_; X += min_``), so they are bit-identical to ``Pipeline.transform``; the booster
+then reads the result (cast to its own input dtype).  A float64 linear model sums
+``x_j * w_j`` in float64 in column order and adds the bias; scikit-learn's BLAS sums in its
+own order, so the margin is within :data:`SKLEARN_LINEAR_MARGIN` of scikit-learn's
+``decision_function`` rather than bit-identical.
+
 Evaluation is vectorised over rows and trees: all trees' nodes are concatenated, leaves point
 to themselves, and every row × tree node index advances one level per numpy step; rows are
 processed in chunks (``_CHUNK_ELEMENTS``) to bound memory.
@@ -30,10 +39,58 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelport.core.ir.model import Comparison, LinearBooster, Model, PostTransform, Task, TreeEnsemble
+from modelport.core.ir.model import (
+    Affine,
+    AffineKind,
+    Comparison,
+    FeatureType,
+    Impute,
+    LinearBooster,
+    Lookup,
+    Model,
+    PostTransform,
+    SelectColumns,
+    Task,
+    TreeEnsemble,
+)
 from modelport.core.errors import InputDataError
+from modelport.core.tolerances import Tolerance
 
-__all__ = ["predict_margin", "predict", "transform", "TRANSFORM_ULP"]
+__all__ = ["predict_margin", "predict", "transform", "TRANSFORM_ULP", "input_dtype", "preprocess",
+           "SKLEARN_LINEAR_MARGIN", "SKLEARN_FLOAT64_LINK"]
+
+#: The evaluator's float64 linear margin against scikit-learn's ``decision_function`` /
+#: ``predict`` (both rounded to float32).  Both sum the same float64 products, in different
+#: orders (ours: column order; scikit-learn: its BLAS's blocked, vectorised order), so they
+#: are not bit-identical in general.  Each float64 sum of n products is within
+#: ``gamma_n * S`` of the exact sum (``gamma_n = n * 2**-53 / (1 - n * 2**-53)``,
+#: ``S = sum |x_j * w_j| + |intercept|``; Higham, Accuracy and Stability of Numerical
+#: Algorithms, eq. 3.5), so the two float64 results differ by at most ``2 * gamma_n * S``;
+#: rounding each to float32 then adds at most 1 float32 ULP.  Hence: 1 ULP, or an absolute
+#: ``2 * gamma_n * S`` for margins near zero where cancellation makes ``S`` dwarf the
+#: result: 1e-10 covers n <= 1,000 terms with S <= 4.5e4 (2 * 1000 * 1.11e-16 * 4.5e4).
+SKLEARN_LINEAR_MARGIN = Tolerance(
+    "sklearn-linear-margin", 1e-10, 0.0, 1,
+    "float64 dot products summed in another order (BLAS) than the evaluator's column order",
+    "two float64 sums of n products differ by <= 2*gamma_n*sum|x_j w_j| (Higham eq. 3.5), then +1 float32 ULP "
+    "from rounding each; measured on tests/test_sklearn_linear.py: 0 ULP on every probe row")
+
+#: The evaluator's probabilities against scikit-learn's ``predict_proba`` of a float64 linear
+#: classifier.  scikit-learn applies ``expit`` / ``softmax`` to the float64 margin and rounds
+#: the probability once; the IR applies its float32 link (:func:`transform`) to the margin
+#: already rounded to float32.  That rounding moves the margin by up to ``2**-24 * |m|``;
+#: ``d sigmoid(m) / dm = p (1 - p)``, so the probability moves by at most
+#: ``2**-24 * |m| * p (1 - p)``, relatively ``2**-24 * |m|``; the link adds its own 2 ULP
+#: (:data:`TRANSFORM_ULP`).  With |m| <= 32 that is ``32 * 2**-24 = 1.9e-6`` relative, plus
+#: 2 ULP (2.4e-7 relative): 2.2e-6.  Softmax: each probability moves by at most
+#: ``2 * 2**-24 * max|m|`` relatively, the same bound with max|m| <= 16.  Absolute: 1e-7
+#: for probabilities that underflow differently (below float32's normal range).
+SKLEARN_FLOAT64_LINK = Tolerance(
+    "sklearn-float64-link", 1e-7, 2.2e-6, 2,
+    "scikit-learn applies its link in float64 to the float64 margin; the IR applies its float32 link to the margin "
+    "rounded to float32",
+    "relative error 2**-24*|m| from the margin's rounding (sigmoid slope p(1-p); softmax twice that with max|m|), "
+    "|m| <= 32, plus the float32 link's 2 ULP")
 
 #: Largest difference, in float32 units in the last place, between :func:`predict` and
 #: XGBoost's own transformed output (sigmoid, softmax, exp).  The margins are bit-exact and
@@ -126,6 +183,23 @@ def _flatten(ens: TreeEnsemble) -> _Flat:
     return flat
 
 
+def input_dtype(model: Model) -> np.dtype:
+    """The dtype the model's inputs are rounded to once: float64 for models that compare or
+    compute in float64 (float64 thresholds, float64 linear models, any preprocessing),
+    float32 otherwise (XGBoost's DMatrix)."""
+    b = model.booster
+    wide = (bool(model.preprocessing) or getattr(b, "threshold_dtype", "float32") == "float64"
+            or (isinstance(b, LinearBooster) and b.value_dtype == "float64"))
+    return np.dtype(np.float64 if wide else np.float32)
+
+
+def _booster_dtype(model: Model):
+    b = model.booster
+    if isinstance(b, TreeEnsemble):
+        return np.float64 if b.threshold_dtype == "float64" else np.float32
+    return np.float64 if b.value_dtype == "float64" else np.float32
+
+
 def _as_matrix(model: Model, X, dtype) -> np.ndarray:
     """Rows as a C-contiguous 2-D array in ``dtype``; pandas categoricals become codes."""
     if hasattr(X, "dtypes") and hasattr(X, "columns"):  # pandas DataFrame, without importing pandas
@@ -153,6 +227,19 @@ def _category_key(v) -> str:
     return str(v)
 
 
+def _nominal_codes(values, feat) -> np.ndarray:
+    """Category names as codes of a nominal feature: a known name its index, None/NaN
+    missing (NaN), anything else unknown (``len(categories)``)."""
+    index = {c: i for i, c in enumerate(feat.categories)}
+    out = np.empty(len(values), dtype=np.float64)
+    for r, v in enumerate(values):
+        if v is None or (isinstance(v, (float, np.floating)) and v != v):
+            out[r] = np.nan
+        else:
+            out[r] = index.get(_category_key(v), len(index))
+    return out
+
+
 def _column(s, feat) -> np.ndarray:
     """One DataFrame column as float64; categoricals become codes.
 
@@ -162,6 +249,8 @@ def _column(s, feat) -> np.ndarray:
     the same prediction, and a value never seen in training is an error (XGBoost raises
     "Found a category not in the training set").  Otherwise the column's own codes are used.
     """
+    if feat.type is FeatureType.NOMINAL and feat.categories:
+        return _nominal_codes(s.to_numpy(dtype=object, na_value=None), feat)
     if str(s.dtype) != "category":
         return s.to_numpy(dtype=np.float64, na_value=np.nan)
     codes = s.cat.codes.to_numpy().astype(np.float64)
@@ -256,15 +345,82 @@ def _linear_margins(model: Model, lin: LinearBooster, X: np.ndarray, out: np.nda
         out[...] = np.where(miss, out, out + xj * w[j][None, :])
 
 
+def _linear64_margins(model: Model, lin: LinearBooster, X: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``X @ coef.T + intercept`` in float64: products summed in column order
+    from zero, then the bias, then the base score; rounded once to float32.  NaN propagates."""
+    acc = np.zeros((X.shape[0], model.n_outputs), dtype=np.float64)
+    w = lin.weights.astype(np.float64)
+    for j in range(X.shape[1]):
+        acc += X[:, j:j + 1] * w[j][None, :]
+    acc += lin.bias.astype(np.float64)[None, :]
+    acc += np.asarray(model.base_score, dtype=np.float64)[None, :]
+    return acc.astype(np.float32)
+
+
+def preprocess(model: Model, X) -> np.ndarray:
+    """The model's inputs after its preprocessing steps: float64 ``[n, booster width]``
+    (the input matrix itself, in :func:`input_dtype`, for a model without steps)."""
+    Xm = _as_matrix(model, X, input_dtype(model))
+    if not model.preprocessing:
+        return Xm
+    Xm = np.array(Xm, dtype=np.float64, copy=True)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for step in model.preprocessing:
+            Xm = _apply_step(step, Xm)
+    return Xm
+
+
+def _apply_step(step, X: np.ndarray) -> np.ndarray:
+    if isinstance(step, SelectColumns):
+        return np.ascontiguousarray(X[:, step.sources.astype(np.int64)])
+    if isinstance(step, Affine):
+        cols = step.columns.astype(np.int64)
+        x = X[:, cols]
+        if step.kind is AffineKind.SUBTRACT_DIVIDE:  # X -= offset; X /= scale (two roundings)
+            x = x - step.offset[None, :]
+            x = x / step.scale[None, :]
+        else:  # X *= scale; X += offset (two roundings, no fused multiply-add)
+            x = x * step.scale[None, :]
+            x = x + step.offset[None, :]
+        if step.clip is not None:
+            x = np.clip(x, step.clip[0], step.clip[1])
+        X[:, cols] = x
+        return X
+    if isinstance(step, Impute):
+        cols = step.columns.astype(np.int64)
+        x = X[:, cols]
+        miss = np.isnan(x) if np.isnan(step.missing_value) else (x == step.missing_value)
+        X[:, cols] = np.where(miss, step.fill[None, :], x)
+        return X
+    if isinstance(step, Lookup):
+        x = X[:, step.column]
+        k = step.keys.size
+        order = np.argsort(step.keys, kind="stable")
+        sk = step.keys[order]
+        pos = np.minimum(np.searchsorted(sk, x), max(k - 1, 0))
+        hit = (sk[pos] == x) if k else np.zeros(x.shape, bool)
+        row = np.where(hit, order[pos] if k else 0, k)
+        row = np.where(np.isnan(x), k + 1, row)
+        block = step.table[row]
+        return np.ascontiguousarray(np.concatenate([X[:, :step.column], block, X[:, step.column + 1:]], axis=1))
+    raise TypeError(f"unknown preprocessing step {type(step).__name__}")
+
+
 def predict_margin(model: Model, X) -> np.ndarray:
     """Raw scores (margins), float32 ``[n_rows, n_outputs]``: base score plus the booster's sum.
 
     Bit-identical to XGBoost 3.2's ``predict(DMatrix(X, missing=nan), output_margin=True)``
-    for models read by the XGBoost frontend.
+    for models read by the XGBoost frontend.  Preprocessing steps, if any, run first
+    (:func:`preprocess`).
     """
     booster = model.booster
-    tdt = np.float64 if isinstance(booster, TreeEnsemble) and booster.threshold_dtype == "float64" else np.float32
-    Xm = _as_matrix(model, X, tdt)
+    tdt = _booster_dtype(model)
+    if model.preprocessing:
+        Xm = np.ascontiguousarray(preprocess(model, X), dtype=tdt)
+    else:
+        Xm = _as_matrix(model, X, input_dtype(model))
+    if isinstance(booster, LinearBooster) and booster.value_dtype == "float64":
+        return _linear64_margins(model, booster, Xm)
     if isinstance(booster, TreeEnsemble) and (booster.value_dtype != "float32" or booster.average):
         return _wide_margins(model, booster, Xm)
     out = np.empty((Xm.shape[0], model.n_outputs), dtype=np.float32)

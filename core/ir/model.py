@@ -28,10 +28,24 @@ __all__ = [
     "TreeEnsemble",
     "LinearBooster",
     "Model",
+    "SelectColumns",
+    "AffineKind",
+    "Affine",
+    "Impute",
+    "Lookup",
+    "Step",
+    "READABLE_IR_VERSIONS",
+    "CONSTRUCTS",
+    "constructs",
+    "booster_width",
 ]
 
 #: Version of the IR's JSON form written by :mod:`serialize`; bump on any schema change.
-IR_VERSION = 1
+#: Version 2 added preprocessing steps, float64 linear models and nominal features; a model
+#: using none of them is still written as version 1, byte for byte as before.
+IR_VERSION = 2
+#: Every ``ir_version`` the reader accepts.
+READABLE_IR_VERSIONS = (1, 2)
 
 
 class Task(str, enum.Enum):
@@ -83,6 +97,12 @@ class FeatureType(str, enum.Enum):
     INT = "int"
     INDICATOR = "indicator"
     CATEGORICAL = "categorical"
+    NOMINAL = "nominal"
+    """A categorical input read by a preprocessing :class:`Lookup` (scikit-learn's encoders):
+    the input is the code ``i`` of ``categories[i]``; NaN is missing, and ANY other value (a
+    category name never seen in training, which runtimes map to ``len(categories)``) is
+    unknown; the lookup decides what unknown and missing mean.  Unlike ``CATEGORICAL``, an
+    unseen name is not an input error."""
 
 
 @dataclass(frozen=True)
@@ -195,9 +215,15 @@ class LinearBooster:
     """A linear model: ``margin = X @ weights + bias`` (XGBoost gblinear)."""
 
     weights: np.ndarray
-    """float32 [n_features, n_outputs]."""
+    """[n_features, n_outputs] in ``value_dtype``."""
     bias: np.ndarray
-    """float32 [n_outputs]."""
+    """[n_outputs] in ``value_dtype``."""
+    value_dtype: str = "float32"
+    """``"float32"``: XGBoost gblinear (float32 inputs, ``(bias + base) + x_j * w_j`` in
+    column order, missing features skipped).  ``"float64"``: scikit-learn's linear models
+    (``X @ coef.T + intercept`` in float64): float64 inputs, the products summed in float64
+    in column order from zero, then ``+ bias``, then ``+ base_score``, rounded once to
+    float32; NaN is not skipped (it propagates, scikit-learn refuses it)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,8 +255,117 @@ class Model:
     """Source of the model, if known."""
     output_names: tuple[str, ...] = field(default_factory=tuple)
     """Optional names of the output columns (targets, quantiles)."""
+    preprocessing: tuple[Step, ...] = field(default_factory=tuple)
+    """Steps applied, in order and in float64, to the input columns before the booster
+    (scikit-learn Pipeline / ColumnTransformer transformers).  Empty: the booster reads the
+    input columns directly.  The booster reads ``booster_width(model)`` columns."""
 
     @property
     def n_features(self) -> int:
         """Number of input columns."""
         return len(self.features)
+
+
+class AffineKind(str, enum.Enum):
+    """The float64 operation sequence of an :class:`Affine` step (each operation rounds)."""
+
+    SUBTRACT_DIVIDE = "subtract_divide"
+    """``(x - offset) / scale``: StandardScaler (``X -= mean_; X /= scale_``), RobustScaler
+    (``X -= center_; X /= scale_``), MaxAbsScaler (offset 0: ``x - 0`` is exact)."""
+    MULTIPLY_ADD = "multiply_add"
+    """``x * scale + offset``: MinMaxScaler (``X *= scale_; X += min_``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class SelectColumns:
+    """``x' = x[:, sources]``: reorder, drop or repeat columns (ColumnTransformer routing)."""
+
+    sources: np.ndarray
+    """int32 [m]: for each output column, the index of the current column it copies."""
+
+
+@dataclass(frozen=True, eq=False)
+class Affine:
+    """Per-column affine map in float64 on the listed columns (others unchanged); NaN stays NaN."""
+
+    columns: np.ndarray
+    """int32 [k]: current column indices."""
+    offset: np.ndarray
+    """float64 [k]."""
+    scale: np.ndarray
+    """float64 [k]."""
+    kind: AffineKind
+    """Which operation sequence (and so which rounding) applies."""
+    clip: tuple[float, float] | None = None
+    """``(low, high)``: clip the result afterwards (MinMaxScaler/MaxAbsScaler ``clip=True``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Impute:
+    """Replace missing cells of the listed columns by a per-column value (SimpleImputer)."""
+
+    columns: np.ndarray
+    """int32 [k]: current column indices."""
+    fill: np.ndarray
+    """float64 [k]: the replacement of each column (finite)."""
+    missing_value: float = float("nan")
+    """The cell value that means missing: NaN (then NaN cells are filled), or a number (then
+    cells equal to it are filled and NaN cells stay NaN)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Lookup:
+    """Replace one column by ``table.shape[1]`` columns looked up by its value (OneHotEncoder,
+    OrdinalEncoder): a value equal to ``keys[i]`` gives ``table[i]`` (the first such i), NaN
+    gives ``table[K + 1]`` (missing), any other value ``table[K]`` (unknown), K = len(keys).
+    The new columns take the replaced column's place."""
+
+    column: int
+    """Current index of the column replaced."""
+    keys: np.ndarray
+    """float64 [K]: the known values (category codes of a nominal feature, or the numbers of
+    a numeric one), NaN-free."""
+    table: np.ndarray
+    """float64 [K + 2, n_out]: rows for each key, then unknown, then missing (NaN entries
+    mean 'scikit-learn raises here')."""
+    encoder: str = ""
+    """The source transformer, for messages (e.g. ``"OneHotEncoder"``)."""
+
+
+#: A preprocessing step.
+Step = SelectColumns | Affine | Impute | Lookup
+
+#: The IR constructs a target may lack, by the name its refusal states (see :func:`constructs`).
+CONSTRUCTS = {
+    "linear-float64": "a float64 linear model (scikit-learn)",
+    "preprocessing:select_columns": "column routing (scikit-learn ColumnTransformer)",
+    "preprocessing:affine": "an affine scaling step (StandardScaler/MinMaxScaler/MaxAbsScaler/RobustScaler)",
+    "preprocessing:impute": "an imputation step (SimpleImputer)",
+    "preprocessing:lookup": "a category lookup step (OneHotEncoder/OrdinalEncoder)",
+    "feature:nominal": "a nominal (category-name) input column",
+}
+
+_STEP_CONSTRUCT = {SelectColumns: "preprocessing:select_columns", Affine: "preprocessing:affine",
+                   Impute: "preprocessing:impute", Lookup: "preprocessing:lookup"}
+
+
+def constructs(model: Model) -> set[str]:
+    """The optional constructs (keys of :data:`CONSTRUCTS`) that ``model`` uses; a target
+    that does not declare one of them in ``Target.supports`` refuses the model."""
+    out = {_STEP_CONSTRUCT[type(s)] for s in model.preprocessing}
+    if getattr(model.booster, "value_dtype", "float32") == "float64" and isinstance(model.booster, LinearBooster):
+        out.add("linear-float64")
+    if any(f.type is FeatureType.NOMINAL for f in model.features):
+        out.add("feature:nominal")
+    return out
+
+
+def booster_width(model: Model) -> int:
+    """How many columns the booster reads: the input columns after every preprocessing step."""
+    width = model.n_features
+    for step in model.preprocessing:
+        if isinstance(step, SelectColumns):
+            width = int(np.asarray(step.sources).size)
+        elif isinstance(step, Lookup):
+            width += int(step.table.shape[1]) - 1
+    return width

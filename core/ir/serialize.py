@@ -26,16 +26,24 @@ import numpy as np
 
 from modelport.core.ir.model import (
     IR_VERSION,
+    READABLE_IR_VERSIONS,
+    Affine,
+    AffineKind,
     Comparison,
     Feature,
     FeatureType,
+    Impute,
     LinearBooster,
+    Lookup,
     Model,
     PostTransform,
     Provenance,
+    SelectColumns,
+    Step,
     Task,
     Tree,
     TreeEnsemble,
+    constructs,
 )
 from modelport.core.ir.validate import validate
 from modelport.core.errors import ModelFormatError
@@ -88,11 +96,14 @@ def _tree_doc(tree: Tree) -> dict[str, Any]:
 
 def _booster_doc(booster: TreeEnsemble | LinearBooster) -> dict[str, Any]:
     if isinstance(booster, LinearBooster):
-        return {
+        doc = {
             "kind": "linear",
             "weights": [_floats(row) for row in booster.weights],
             "bias": _floats(booster.bias),
         }
+        if booster.value_dtype != "float32":  # IR version 2; absent means float32 (version 1)
+            doc["value_dtype"] = booster.value_dtype
+        return doc
     return {
         "kind": "tree_ensemble",
         "comparison": booster.comparison.value,
@@ -109,13 +120,30 @@ def _booster_doc(booster: TreeEnsemble | LinearBooster) -> dict[str, Any]:
     }
 
 
+def _step_doc(step: Step) -> dict[str, Any]:
+    if isinstance(step, SelectColumns):
+        return {"step": "select_columns", "sources": _ints(step.sources)}
+    if isinstance(step, Affine):
+        return {"step": "affine", "kind": step.kind.value, "columns": _ints(step.columns),
+                "offset": _floats(step.offset), "scale": _floats(step.scale),
+                "clip": None if step.clip is None else [_float(step.clip[0]), _float(step.clip[1])]}
+    if isinstance(step, Impute):
+        return {"step": "impute", "columns": _ints(step.columns), "fill": _floats(step.fill),
+                "missing_value": _float(step.missing_value)}
+    return {"step": "lookup", "encoder": step.encoder, "column": int(step.column), "keys": _floats(step.keys),
+            "table": [_floats(row) for row in step.table]}
+
+
 def to_document(model: Model) -> dict[str, Any]:
-    """The JSON-ready dict of ``model`` (validated first: never write an inconsistent IR)."""
+    """The JSON-ready dict of ``model`` (validated first: never write an inconsistent IR).
+
+    A model that uses none of version 2's constructs (preprocessing, float64 linear models,
+    nominal features) is written as version 1, exactly as before version 2 existed."""
     validate(model)
     prov = model.provenance
-    return {
+    doc = {
         "format": FORMAT_NAME,
-        "ir_version": IR_VERSION,
+        "ir_version": IR_VERSION if constructs(model) else 1,
         "task": model.task.value,
         "n_outputs": model.n_outputs,
         "n_classes": model.n_classes,
@@ -138,15 +166,21 @@ def to_document(model: Model) -> dict[str, Any]:
         },
         "booster": _booster_doc(model.booster),
     }
+    if model.preprocessing:
+        doc["preprocessing"] = [_step_doc(st) for st in model.preprocessing]
+    return doc
 
 
 def dumps(model: Model) -> str:
     """The model as IR JSON text: one header key per line, one tree per line."""
     doc = to_document(model)
+    steps = doc.pop("preprocessing", None)
     booster = doc.pop("booster")
     trees = booster.pop("trees", None)
     enc = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     lines = [f"  {enc.encode(k)}: {enc.encode(v)}," for k, v in doc.items()]
+    if steps is not None:  # one step per line
+        lines.append('  "preprocessing": [\n' + ",\n".join(f"    {enc.encode(st)}" for st in steps) + "\n  ],")
     blines = [f"    {enc.encode(k)}: {enc.encode(v)}" for k, v in booster.items()]
     if trees is not None:
         tree_lines = ",\n".join(f"      {enc.encode(t)}" for t in trees)
@@ -266,9 +300,13 @@ def _read_booster(r: _Reader, n_features: int, n_outputs: int) -> TreeEnsemble |
         if not (isinstance(rows, list) and len(rows) == n_features and all(isinstance(x, list) for x in rows)):
             raise ModelFormatError(f"IR JSON: booster.weights must be {n_features} lists (one per feature)")
         flat = _Reader({"weights": [x for row in rows for x in row]}, "booster")
+        dt = r.str("value_dtype") if "value_dtype" in r.doc else "float32"
+        if dt not in ("float32", "float64"):
+            raise ModelFormatError(f"IR JSON: booster.value_dtype must be 'float32' or 'float64', got {dt!r}")
         return LinearBooster(
-            weights=flat.array("weights", "float32", shape=(n_features, n_outputs)),
-            bias=r.array("bias", "float32"),
+            weights=flat.array("weights", dt, shape=(n_features, n_outputs)),
+            bias=r.array("bias", dt),
+            value_dtype=dt,
         )
     if kind != "tree_ensemble":
         raise ModelFormatError(f"IR JSON: booster.kind {kind!r} is not 'tree_ensemble' or 'linear'")
@@ -320,8 +358,9 @@ def from_document(doc: Any) -> Model:
     if doc.get("format") != FORMAT_NAME:
         raise ModelFormatError(f"not a modelport IR document (expected \"format\": \"{FORMAT_NAME}\")")
     version = r.raw("ir_version")
-    if version != IR_VERSION or isinstance(version, bool):
-        raise ModelFormatError(f"IR version {_show(version, 20)} is not supported (this modelport reads version {IR_VERSION})")
+    if version not in READABLE_IR_VERSIONS or isinstance(version, bool) or not isinstance(version, int):
+        raise ModelFormatError(f"IR version {_show(version, 20)} is not supported (this modelport reads versions "
+                               f"{', '.join(map(str, READABLE_IR_VERSIONS))}; the newest is {IR_VERSION})")
     n_outputs = r.int("n_outputs")
     feats_raw = r.raw("features")
     if not isinstance(feats_raw, list):
@@ -340,7 +379,12 @@ def from_document(doc: Any) -> Model:
     if not (isinstance(names, list) and all(isinstance(s, str) for s in names)):
         raise ModelFormatError("IR JSON: output_names must be a list of strings")
     missing = _read_scalar(r, "missing")
-    booster = _read_booster(r.child("booster"), len(features), n_outputs)
+    steps = _read_steps(r, version)
+    width = len(features)
+    for st in steps:  # the booster reads the columns the last step leaves
+        width = st.sources.size if isinstance(st, SelectColumns) else (
+            width + st.table.shape[1] - 1 if isinstance(st, Lookup) else width)
+    booster = _read_booster(r.child("booster"), width, n_outputs)
     model = Model(
         task=r.enum("task", Task),
         features=features,
@@ -352,8 +396,48 @@ def from_document(doc: Any) -> Model:
         missing=missing,
         provenance=prov,
         output_names=tuple(names),
+        preprocessing=steps,
     )
     return validate(model)
+
+
+def _read_steps(r: _Reader, version: int) -> tuple[Step, ...]:
+    if "preprocessing" not in r.doc:
+        return ()
+    if version < 2:
+        raise ModelFormatError("IR JSON: preprocessing needs ir_version 2")
+    raw = r.raw("preprocessing")
+    if not isinstance(raw, list):
+        raise ModelFormatError("IR JSON: preprocessing must be a list")
+    return tuple(_read_step(_Reader(d, f"preprocessing[{i}]")) for i, d in enumerate(raw))
+
+
+def _read_step(r: _Reader) -> Step:
+    kind = r.str("step")
+    if kind == "select_columns":
+        return SelectColumns(sources=r.array("sources", "int32"))
+    if kind == "affine":
+        clip = r.raw("clip")
+        if clip is not None:
+            if not (isinstance(clip, list) and len(clip) == 2):
+                raise ModelFormatError(f"IR JSON: {r.where}.clip must be null or [low, high]")
+            lo, hi = (_read_scalar(_Reader({"clip": c}, r.where), "clip") for c in clip)
+            clip = (lo, hi)
+        return Affine(columns=r.array("columns", "int32"), offset=r.array("offset", "float64"),
+                      scale=r.array("scale", "float64"), kind=r.enum("kind", AffineKind), clip=clip)
+    if kind == "impute":
+        return Impute(columns=r.array("columns", "int32"), fill=r.array("fill", "float64"),
+                      missing_value=_read_scalar(r, "missing_value"))
+    if kind == "lookup":
+        keys = r.array("keys", "float64")
+        rows = r.raw("table")
+        if not (isinstance(rows, list) and rows and all(isinstance(x, list) for x in rows)
+                and len({len(x) for x in rows}) == 1):
+            raise ModelFormatError(f"IR JSON: {r.where}.table must be a non-empty list of equal-length lists")
+        table = _Reader({"table": [x for row in rows for x in row]}, r.where).array(
+            "table", "float64", shape=(len(rows), len(rows[0])))
+        return Lookup(column=r.int("column"), keys=keys, table=table, encoder=r.str("encoder"))
+    raise ModelFormatError(f"IR JSON: {r.where}.step {_show(kind)} is not one of: select_columns, affine, impute, lookup")
 
 
 def _read_scalar(r: _Reader, key: str) -> float:

@@ -12,12 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from modelport.core.ir.model import (
+    Affine,
+    AffineKind,
     Comparison,
     Feature,
     FeatureType,
+    Impute,
     LinearBooster,
+    Lookup,
     Model,
     PostTransform,
+    SelectColumns,
     Task,
     Tree,
     TreeEnsemble,
@@ -37,7 +42,7 @@ def _fail(where: str, message: str) -> None:
 def _wide_dtype(booster: object, arr: object) -> str:
     """The dtype a leaf value / base score / tree weight array must have: float32, or the
     ensemble's ``value_dtype`` (float64 for LightGBM and scikit-learn: stored losslessly)."""
-    wide = getattr(booster, "value_dtype", "float32") if isinstance(booster, TreeEnsemble) else "float32"
+    wide = getattr(booster, "value_dtype", "float32") if isinstance(booster, (TreeEnsemble, LinearBooster)) else "float32"
     return wide if getattr(arr, "dtype", None) == np.dtype(wide) else "float32"
 
 
@@ -58,10 +63,11 @@ def validate(model: Model) -> Model:
         _fail("", f"expected a Model, got {type(model).__name__}")
     _check_header(model)
     _check_features(model.features)
+    width = _check_steps(model)
     if isinstance(model.booster, TreeEnsemble):
-        _check_ensemble(model.booster, model.n_outputs, model.n_features)
+        _check_ensemble(model.booster, model.n_outputs, width)
     elif isinstance(model.booster, LinearBooster):
-        _check_linear(model.booster, model.n_outputs, model.n_features)
+        _check_linear(model.booster, model.n_outputs, width)
     else:
         _fail("booster", f"unknown booster type {type(model.booster).__name__}")
     return model
@@ -112,16 +118,82 @@ def _check_features(features: tuple[Feature, ...]) -> None:
         if feat.name in seen:
             _fail(f"feature {i}", f"name {feat.name!r} repeats feature {seen[feat.name]}")
         seen[feat.name] = i
-        if feat.categories is not None and feat.type is not FeatureType.CATEGORICAL:
+        if feat.categories is not None and feat.type not in (FeatureType.CATEGORICAL, FeatureType.NOMINAL):
             _fail(f"feature {i}", "has categories but is not categorical")
+        if feat.type is FeatureType.NOMINAL and not feat.categories:
+            _fail(f"feature {i}", "is nominal but has no categories")
 
 
 def _check_linear(booster: LinearBooster, n_outputs: int, n_features: int) -> None:
-    _check_array("linear booster", "weights", booster.weights, "float32", (n_features, n_outputs))
-    _check_array("linear booster", "bias", booster.bias, "float32", (n_outputs,))
+    dt = getattr(booster, "value_dtype", "float32")
+    if dt not in ("float32", "float64"):
+        _fail("linear booster", f"value_dtype must be 'float32' or 'float64', got {dt!r}")
+    _check_array("linear booster", "weights", booster.weights, dt, (n_features, n_outputs))
+    _check_array("linear booster", "bias", booster.bias, dt, (n_outputs,))
     for name, arr in (("weights", booster.weights), ("bias", booster.bias)):
         if not np.isfinite(arr).all():
             _fail("linear booster", f"{name} must be finite, got {arr[~np.isfinite(arr)][0]}")
+
+
+def _check_steps(model: Model) -> int:
+    """Check each preprocessing step against the column count before it; return the
+    booster's width (the column count after the last step)."""
+    steps = model.preprocessing
+    if not isinstance(steps, tuple):
+        _fail("preprocessing", "must be a tuple of steps")
+    width = model.n_features
+    for i, step in enumerate(steps):
+        where = f"preprocessing step {i}"
+        if isinstance(step, SelectColumns):
+            _check_array(where, "sources", step.sources, "int32", (-1,))
+            _check_columns(where, step.sources, width)
+            if not step.sources.size:
+                _fail(where, "selects no column")
+            width = int(step.sources.size)
+        elif isinstance(step, (Affine, Impute)):
+            _check_array(where, "columns", step.columns, "int32", (-1,))
+            _check_columns(where, step.columns, width)
+            k = step.columns.size
+            if np.unique(step.columns).size != k:
+                _fail(where, "lists a column twice")
+            if isinstance(step, Affine):
+                if not isinstance(step.kind, AffineKind):
+                    _fail(where, f"kind {step.kind!r} is not an AffineKind")
+                for name in ("offset", "scale"):
+                    arr = getattr(step, name)
+                    _check_array(where, name, arr, "float64", (k,))
+                    if not np.isfinite(arr).all():
+                        _fail(where, f"{name} must be finite")
+                if step.clip is not None and not (isinstance(step.clip, tuple) and len(step.clip) == 2
+                                                  and float(step.clip[0]) <= float(step.clip[1])):
+                    _fail(where, f"clip must be a (low, high) pair with low <= high, got {step.clip!r}")
+            else:
+                _check_array(where, "fill", step.fill, "float64", (k,))
+                if not np.isfinite(step.fill).all():
+                    _fail(where, "fill values must be finite")
+                if not isinstance(step.missing_value, float):
+                    _fail(where, f"missing_value must be a float, got {type(step.missing_value).__name__}")
+        elif isinstance(step, Lookup):
+            if not isinstance(step.column, int) or not 0 <= step.column < width:
+                _fail(where, f"column {step.column!r} is out of range [0, {width})")
+            _check_array(where, "keys", step.keys, "float64", (-1,))
+            if not np.isfinite(step.keys).all():
+                _fail(where, "keys must be finite")
+            if np.unique(step.keys).size != step.keys.size:
+                _fail(where, "keys repeat")
+            _check_array(where, "table", step.table, "float64", (step.keys.size + 2, -1))
+            if step.table.shape[1] < 1:
+                _fail(where, "table has no output column")
+            width += step.table.shape[1] - 1
+        else:
+            _fail(where, f"unknown step type {type(step).__name__}")
+    return width
+
+
+def _check_columns(where: str, cols: np.ndarray, width: int) -> None:
+    bad = cols[(cols < 0) | (cols >= width)]
+    if bad.size:
+        _fail(where, f"column {int(bad[0])} is out of range [0, {width})")
 
 
 def _check_ensemble(ens: TreeEnsemble, n_outputs: int, n_features: int) -> None:
