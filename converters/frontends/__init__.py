@@ -86,6 +86,7 @@ _FRONTEND_MODULES = (
     "modelport.converters.frontends.xgboost",
     "modelport.converters.frontends.sagemaker",
     "modelport.converters.frontends.lightgbm",
+    "modelport.converters.frontends.sklearn",
 )
 
 

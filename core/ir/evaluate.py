@@ -508,15 +508,18 @@ def classifier_outputs(model: Model, margin: np.ndarray, prediction: np.ndarray 
     scikit-learn wrapper derives them: binary ``predict_proba = [1 - p, p]`` and
     ``label = p > 0.5``; multiclass probabilities are the softmax, and the label is the first
     maximum of the softmax (multi:softprob) or of the margins (multi:softmax); a multiclass
-    sigmoid (LightGBM multiclassova) gives the unnormalised per-class sigmoids and their argmax."""
+    sigmoid (LightGBM multiclassova) gives the unnormalised per-class sigmoids and their argmax,
+    and a multiclass identity (scikit-learn forests) gives the margins and their argmax."""
     m = np.asarray(margin, dtype=np.float32).reshape(margin.shape[0], -1)
     if model.task is Task.BINARY:
         p = (transform(model.post_transform, m) if prediction is None else np.asarray(prediction, np.float32)).reshape(-1)
         return {"probabilities": np.stack([np.float32(1) - p, p], axis=1), "label": (p > np.float32(0.5)).astype(np.int64)}
-    if model.task is Task.MULTICLASS and model.post_transform is PostTransform.SIGMOID:
+    if model.task is Task.MULTICLASS and model.post_transform in (PostTransform.SIGMOID, PostTransform.IDENTITY):
         # LightGBM multiclassova: one sigmoid per class, not normalised; LGBMClassifier's
         # predict_proba returns them as they are and predict takes their first argmax.
-        probs = transform(PostTransform.SIGMOID, m) if prediction is None else np.asarray(prediction, np.float32)
+        # Identity: the margins ARE the class probabilities (scikit-learn trees and forests:
+        # averaged leaf class proportions); predict is their first argmax.
+        probs = transform(model.post_transform, m) if prediction is None else np.asarray(prediction, np.float32)
         probs = probs.reshape(m.shape[0], -1)
         return {"probabilities": probs, "label": np.argmax(np.nan_to_num(probs, nan=-np.inf), axis=1)}
     if model.task is Task.MULTICLASS:
