@@ -125,8 +125,23 @@ def evaluate_model(m: Model, env: dict[str, np.ndarray], n: int) -> dict:
                 cols.append(sub["value"][:, None])
         else:
             res = {"value": _sum(cols, m.weights, m.math, m.method)}
+    if m.rescale is not None and "value" in res:
+        res["value"] = _rescale(res["value"], m.rescale, m.math)
     _outputs(m, res, env, n)
     return res
+
+
+def _rescale(value: np.ndarray, rescale: tuple[float, float], math: str) -> np.ndarray:
+    """PMML Target rescaling, ``value * rescaleFactor + rescaleConstant``, each operation
+    rounded in the model's x-mathContext (jpmml-evaluator's ``Value.denormalize``: multiply by
+    the factor, then add the constant)."""
+    dt = np.float32 if math == "float" else np.float64
+    factor, constant = dt(rescale[0]), dt(rescale[1])
+    with np.errstate(all="ignore"):
+        v = value.astype(dt)
+        if factor != 1:
+            v = (v * factor).astype(dt)
+        return (v + constant).astype(dt).astype(np.float64)
 
 
 def _regression(m: Model, env: dict[str, np.ndarray], n: int) -> dict:

@@ -9,6 +9,7 @@ Subset (anything else: one-line UnsupportedModelError naming the element):
 * TreeModel (regression): see :mod:`._pmml_trees`;
 * RegressionModel: NumericPredictors (exponent 1); regression normalisation none / exp /
   logit; classification softmax / logit / none / simplemax;
+* Targets with one Target: ``rescaleFactor`` / ``rescaleConstant`` on a regression result;
 * MiningSchema ``missingValueReplacement``; OutputField ``predictedValue``,
   ``probability`` (with ``value``), ``transformedValue`` (expression);
 * expressions: Constant, FieldRef, Apply of floor, ceil, abs, exp, min, max, +, -, *, /,
@@ -61,6 +62,9 @@ class Model:
     weights: list[float] = field(default_factory=list)
     normalization: str = "none"
     tables: list = field(default_factory=list)
+    rescale: tuple[float, float] | None = None
+    """``Targets/Target`` ``(rescaleFactor, rescaleConstant)``: the value becomes
+    ``value * factor + constant`` in the model's x-mathContext (regression models only)."""
 
 
 @dataclass
@@ -197,9 +201,8 @@ class _Compiler:
         for c in el:
             if local(c.tag) == "LocalTransformations":
                 m.derived = self.derived_fields(c, m.where)
-            elif local(c.tag) in ("Targets", "ModelStats", "ModelExplanation", "ModelVerification", "Decisions"):
-                if local(c.tag) == "Targets":
-                    raise unsupported("Targets", m.where)
+            elif local(c.tag) == "Targets":
+                m.rescale = self.targets(c, m)
         self.schema(el, m)
         self.outputs(el, m)
         if tag == "TreeModel":
@@ -213,6 +216,18 @@ class _Compiler:
         else:
             self.mining(el, m, nesting)
         return m
+
+    def targets(self, el, m: Model) -> tuple[float, float]:
+        """``(rescaleFactor, rescaleConstant)`` of a Targets element with one Target (what
+        JPMML-XGBoost writes for the base score); anything else is refused."""
+        kids = [c for c in el if local(c.tag) != "Extension"]
+        allowed = {"field", "optype", "rescaleFactor", "rescaleConstant"}
+        if (m.function != "regression" or len(kids) != 1 or local(kids[0].tag) != "Target"
+                or set(kids[0].keys()) - allowed or any(local(c.tag) != "Extension" for c in kids[0])):
+            raise unsupported("Targets", m.where, "one Target with rescaleFactor/rescaleConstant in a regression model only")
+        kind = "float" if m.math == "float" else "double"
+        t = kids[0]
+        return (_num(t.get("rescaleFactor", "1"), kind, m.where), _num(t.get("rescaleConstant", "0"), kind, m.where))
 
     def tree_into(self, batch: TreeBatch, el, m: Model) -> None:
         if el.get("functionName") != "regression":
@@ -295,7 +310,7 @@ class _Compiler:
             weight = _num(s.get("weight", "1"), "double", where)
             sub = kids[1]
             plain_tree = (local(sub.tag) == "TreeModel" and m.method != "modelChain"
-                          and not any(local(c.tag) in ("Output", "LocalTransformations") for c in sub))
+                          and not any(local(c.tag) in ("Output", "LocalTransformations", "Targets") for c in sub))
             if plain_tree:
                 if batch is None:
                     batch = TreeBatch()

@@ -61,7 +61,7 @@ class Backend:
 
 BACKENDS: Registry[Backend] = Registry("backend")
 
-_BACKEND_MODULES = ("modelport.converters.backends.onnxmltools",)
+_BACKEND_MODULES = ("modelport.converters.backends.onnxmltools", "modelport.converters.backends.sklearn2pmml")
 
 
 def all_backends() -> Registry[Backend]:
