@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from modelport.converters.frontends._sources import FrameworkModel
 from modelport.core.errors import UnsupportedModelError, require
 
-__all__ = ["build_framework_onnx", "SKL2ONNX_OPSET"]
+__all__ = ["build_framework_onnx", "refuse_infinite_thresholds", "SKL2ONNX_OPSET"]
 
 #: Opsets for skl2onnx: modelport's own default-domain opset, ``ai.onnx.ml`` 3 (the tree
 #: operators onnxruntime executes with float and double inputs).
@@ -64,7 +66,39 @@ def _loads_in_onnxruntime(proto) -> str:
     return ""
 
 
+def _tree_objects(est) -> list:
+    """Every fitted ``tree_`` inside ``est`` (ensembles, pipeline steps, column transformers)."""
+    out, stack, seen = [], [est], set()
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if hasattr(obj, "tree_"):
+            out.append(obj.tree_)
+        members = getattr(obj, "estimators_", None)
+        if members is not None:
+            stack.extend(np.asarray(members, dtype=object).ravel().tolist())
+        stack.extend(step for _name, step, *_rest in getattr(obj, "steps", []) or [])
+        stack.extend(t for _name, t, *_rest in getattr(obj, "transformers_", []) or [])
+    return out
+
+
+def refuse_infinite_thresholds(est) -> None:
+    """Refuse, before skl2onnx runs, a tree with an infinite split threshold: scikit-learn
+    writes ``+inf`` for a split that separates only the missing values (a tree trained on
+    NaN), and skl2onnx 1.20's ``find_switch_point`` (``skl2onnx/common/tree_ensemble.py``)
+    never returns on it."""
+    for tree in _tree_objects(est):
+        internal = np.asarray(tree.children_left) != -1
+        if np.isinf(np.asarray(tree.threshold)[internal]).any():
+            raise UnsupportedModelError(
+                "skl2onnx cannot convert a tree with an infinite threshold (scikit-learn's split for missing values "
+                "only, from training on NaN; skl2onnx's find_switch_point never returns): use the default backend")
+
+
 def _sklearn(fm: FrameworkModel):
+    refuse_infinite_thresholds(fm.framework_object)
     skl2onnx = require("skl2onnx", extra="onnxmltools", purpose="--backend onnxmltools (scikit-learn)")
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 

@@ -9,30 +9,111 @@ docs/onnx.md lists what each gets wrong, measured.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from modelport.converters.backends import BACKENDS, Backend, BackendSource
-from modelport.core.errors import UnsupportedModelError, require
+from modelport.core.errors import ModelportError, UnsupportedModelError, UsageError, require
 
-__all__ = ["write_onnxmltools"]
+__all__ = ["write_onnxmltools", "run_bounded", "converter_timeout", "CONVERTER_TIMEOUT_S"]
+
+
+#: Seconds a third-party converter may run before it is stopped (environment variable
+#: ``MODELPORT_CONVERTER_TIMEOUT`` overrides): skl2onnx has looped forever on a model
+#: (``find_switch_point`` on an infinite threshold), so no converter runs unbounded.
+CONVERTER_TIMEOUT_S = 600.0
+
+
+def converter_timeout() -> float:
+    """The time limit of one third-party conversion, in seconds."""
+    raw = os.environ.get("MODELPORT_CONVERTER_TIMEOUT", "")
+    try:
+        value = float(raw) if raw else CONVERTER_TIMEOUT_S
+    except ValueError:
+        raise UsageError(f"MODELPORT_CONVERTER_TIMEOUT={raw[:20]!r} is not a number of seconds") from None
+    if not value > 0:
+        raise UsageError(f"MODELPORT_CONVERTER_TIMEOUT must be positive, got {raw[:20]!r}")
+    return value
+
+
+def _child(conn, build: Callable[[], Any]) -> None:
+    try:
+        try:
+            conn.send((True, build().SerializeToString()))
+        except ModelportError as exc:
+            conn.send((False, (type(exc).__name__, str(exc))))
+        except BaseException as exc:  # noqa: BLE001 - everything a converter raises becomes one line
+            text = str(exc).strip()
+            conn.send((False, ("UnsupportedModelError",
+                               f"the converter failed: {type(exc).__name__}: {text.splitlines()[0] if text else ''}")))
+    finally:
+        conn.close()
+        os._exit(0)  # no atexit handlers or buffered output of the parent's copy
+
+
+def run_bounded(build: Callable[[], Any], *, what: str, seconds: float | None = None):
+    """``build()`` (returning an ``onnx.ModelProto``) in a forked child process, stopped after
+    ``seconds``: a converter that never returns becomes a one-line UnsupportedModelError."""
+    import multiprocessing
+
+    import onnx
+
+    seconds = converter_timeout() if seconds is None else seconds
+    if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows
+        return build()
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, build), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(seconds):
+            raise UnsupportedModelError(f"{what} did not finish within {seconds:g} s and was stopped "
+                                        "(MODELPORT_CONVERTER_TIMEOUT sets the limit)")
+        try:
+            ok, payload = parent.recv()
+        except EOFError:
+            raise UnsupportedModelError(f"{what} died without an answer (exit code {proc.exitcode})") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        parent.close()
+    if ok:
+        return onnx.load_from_string(payload)
+    kind, message = payload
+    import modelport.core.errors as errors
+
+    cls = getattr(errors, kind, None)
+    try:
+        exc = cls(message) if isinstance(cls, type) and issubclass(cls, ModelportError) else None
+    except TypeError:  # an error class with other constructor arguments
+        exc = None
+    raise exc or UnsupportedModelError(message)
 
 
 def write_onnxmltools(source: BackendSource, out_path: Path) -> None:
-    """Convert ``source`` with onnxmltools / skl2onnx and write the checked ONNX file."""
+    """Convert ``source`` with onnxmltools / skl2onnx (in a time-bounded child process) and
+    write the checked ONNX file."""
+    onnx = require("onnx", extra="onnx", purpose="Writing ONNX")
     if source.framework == "xgboost":
         if source.model is None:
             raise UnsupportedModelError("--backend onnxmltools converts XGBoost files that modelport can read")
         from modelport.converters.backends._onnxmltools_xgboost import build_with_onnxmltools
 
-        proto = build_with_onnxmltools(source.model, source.path)
+        proto = run_bounded(lambda: build_with_onnxmltools(source.model, source.path), what="onnxmltools")
     elif source.framework_model is not None:
-        from modelport.converters.backends._onnxmltools_frameworks import build_framework_onnx
+        from modelport.converters.backends._onnxmltools_frameworks import build_framework_onnx, refuse_infinite_thresholds
 
         fm = source.framework_model
-        proto = build_framework_onnx(fm, source_format=fm.source)
+        if fm.framework == "scikit-learn":
+            refuse_infinite_thresholds(fm.framework_object)  # before anything runs
+        proto = run_bounded(lambda: build_framework_onnx(fm, source_format=fm.source),
+                            what="skl2onnx" if fm.framework == "scikit-learn" else "onnxmltools")
     else:
         raise UnsupportedModelError(f"--backend onnxmltools needs the {source.framework} model opened with its framework")
-    onnx = require("onnx", extra="onnx", purpose="Writing ONNX")
     from modelport.converters.targets._onnx_depth import check_onnx_depth
 
     check_onnx_depth(proto)  # refuse what onnxruntime cannot load before anything is written
