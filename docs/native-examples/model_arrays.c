@@ -28,7 +28,7 @@ static const mp_in_t *mp_row(const mp_in_t *src, mp_in_t *buf) {
 }
 #define MP_ROW(dst, src) mp_in_t dst##_buf[NFA]; const mp_in_t *dst = mp_row((src), dst##_buf)
 
-typedef struct { mp_in_t thr; int32_t info; } mp_hnode;
+typedef struct { mp_in_t thr; uint32_t info; } mp_hnode;
 /* Complete trees, level order (children of i: 2i+1, 2i+2); info = feature << 2 |
  * categorical << 1 | default_left; categorical nodes keep their set id in thr. */
 static const mp_hnode mp_h[6] = {
@@ -54,7 +54,7 @@ static const int32_t mp_vbase[2] = {0, 4};
 static const int32_t mp_tree_out[2] = {0, 0};
 static const int32_t mp_gdepth[1] = {2};
 #define NT 2
-#define GROUP 8
+#define GROUP 10
 
 #define MP_STEP(h, i, x) do { const mp_hnode *n_ = (h) + (i); (i) = 2 * (i) + 1 + ((x)[n_->info] >= n_->thr); } while (0)
 
@@ -70,13 +70,28 @@ static void mp_split(const mp_in_t *src, mp_in_t *dst) {
 }
 #define MP_SPLIT(dst, src) mp_in_t dst##_2[2 * NFA]; const mp_in_t *dst = (mp_split((src), dst##_2), dst##_2)
 
-/* One row: GROUP trees in lock step (the last group repeats its last tree), leaves added in order. */
+/* The leaf reached in each of GROUP consecutive trees of one depth (offsets from the
+ * first leaf of each tree). */
+static void mp_walk_group(int32_t depth, const mp_hnode *h, const mp_in_t *x, int32_t *leaf) {
+  switch (depth) {
+    default: (void)h; (void)x; (void)leaf; break;
+  }
+}
+
+/* One row: each full group's GROUP trees in lock step (mp_walk_group), then the
+ * last, partial group with per-tree node pointers (its missing lanes repeat its last
+ * tree); only the walks interleave: leaves are added one by one in tree order. */
 static void mp_acc_row(const mp_in_t *x_in, mp_acc_t *acc) {
   MP_SPLIT(x, x_in);
-  int32_t t, leaf, i0, i1, i2, i3, i4, i5, i6, i7; int g, m, d, depth, o; const mp_hnode *h0, *h1, *h2, *h3, *h4, *h5, *h6, *h7; (void)o;
-  for (t = 0; t < NT; t += GROUP) {
-    int32_t idx[GROUP];
-    m = NT - t < GROUP ? NT - t : GROUP;
+  int32_t t, leaf, i0, i1, i2, i3, i4, i5, i6, i7, i8, i9; int g, m, d, depth, o; const mp_hnode *h0, *h1, *h2, *h3, *h4, *h5, *h6, *h7, *h8, *h9; (void)o;
+  int32_t idx[GROUP];
+  for (t = 0; t + GROUP <= NT; t += GROUP) {
+    depth = mp_gdepth[t / GROUP];
+    mp_walk_group(depth, mp_h + mp_hbase[t], x, idx);
+    for (g = 0; g < GROUP; g++) { leaf = idx[g]; acc[mp_tree_out[t + g]] += mp_hv[mp_vbase[t + g] + leaf]; }
+  }
+  if (t < NT) {
+    m = NT - t;
     depth = mp_gdepth[t / GROUP];
     h0 = mp_h + mp_hbase[t + (0 < m ? 0 : m - 1)]; i0 = 0;
     h1 = mp_h + mp_hbase[t + (1 < m ? 1 : m - 1)]; i1 = 0;
@@ -86,6 +101,8 @@ static void mp_acc_row(const mp_in_t *x_in, mp_acc_t *acc) {
     h5 = mp_h + mp_hbase[t + (5 < m ? 5 : m - 1)]; i5 = 0;
     h6 = mp_h + mp_hbase[t + (6 < m ? 6 : m - 1)]; i6 = 0;
     h7 = mp_h + mp_hbase[t + (7 < m ? 7 : m - 1)]; i7 = 0;
+    h8 = mp_h + mp_hbase[t + (8 < m ? 8 : m - 1)]; i8 = 0;
+    h9 = mp_h + mp_hbase[t + (9 < m ? 9 : m - 1)]; i9 = 0;
     for (d = 0; d < depth; d++) {
       MP_STEP(h0, i0, x);
       MP_STEP(h1, i1, x);
@@ -95,6 +112,8 @@ static void mp_acc_row(const mp_in_t *x_in, mp_acc_t *acc) {
       MP_STEP(h5, i5, x);
       MP_STEP(h6, i6, x);
       MP_STEP(h7, i7, x);
+      MP_STEP(h8, i8, x);
+      MP_STEP(h9, i9, x);
     }
     idx[0] = i0;
     idx[1] = i1;
@@ -104,6 +123,8 @@ static void mp_acc_row(const mp_in_t *x_in, mp_acc_t *acc) {
     idx[5] = i5;
     idx[6] = i6;
     idx[7] = i7;
+    idx[8] = i8;
+    idx[9] = i9;
     for (g = 0; g < m; g++) { leaf = idx[g] - ((1 << depth) - 1); acc[mp_tree_out[t + g]] += mp_hv[mp_vbase[t + g] + leaf]; }
   }
 }

@@ -3,7 +3,9 @@ and called through ctypes.
 
     rt = modelport.runtimes.load("model.c")      # the bundle directory
     rt.predict(X)                                # one C call per batch (no per-row Python)
-    x, out, call = rt.row_function("margin")     # single-row fast path: fill x, call(), read out
+    f = rt.row_predictor("margin")               # single-row fast path: f(row) -> float
+    rt.predict_row(row, output="margin")         # the same, through a method
+    x, out, call = rt.row_function("margin")     # ctypes path: fill x, call(), read out
 
 Build: the system compiler (``$CC``, else cc/gcc/clang) with :data:`CFLAGS` (C99, no FMA
 contraction, no fast-math: required for bit-exact margins), from the bundle's verified bytes,
@@ -12,8 +14,16 @@ bundle, whose manifest lists exactly its files).  The hash covers the sources, t
 the compiler's path, size and modification time, so a rebuilt compiler or an edited model
 never reuses a stale library.
 
+Single rows: :meth:`CRuntime.row_predictor` returns a builtin function of a tiny CPython
+extension (:mod:`._c_ext`, built once per Python and compiler, cached beside the libraries)
+that reads the row straight from a float32/float64 buffer or a list and calls the compiled
+entry point through its address: no ctypes, no numpy, no per-call allocation but the result.
+Without ``Python.h`` it falls back to ctypes and logs why (``fast_path`` says which).
+
 Large batches are split into contiguous row ranges run on ``threads`` threads: ctypes releases
 the GIL during the C call, and rows are independent, so the result is identical to one thread.
+Each range is a multiple of :data:`CHUNK_ALIGN` rows (whole cache lines of output per thread:
+no false sharing between threads writing neighbouring ranges).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import logging
 import os
 import subprocess
 import tempfile
@@ -37,12 +48,18 @@ from modelport.runtimes._coerce import coerce_input
 from modelport.runtimes.base import RUNTIMES, RuntimeSpec, select_output
 from modelport.runtimes.native import classifier_result
 
-__all__ = ["CRuntime", "load_c", "CFLAGS", "build_library", "cache_dir"]
+__all__ = ["CRuntime", "load_c", "CFLAGS", "build_library", "cache_dir", "PARALLEL_MIN_ROWS", "CHUNK_ALIGN"]
+
+_log = logging.getLogger("modelport.runtimes.c")
 
 #: Compiler flags: exactness needs C99 semantics without contraction (FMA) or fast-math.
 CFLAGS = ("-std=c99", "-O2", "-ffp-contract=off", "-fno-fast-math")
 #: Below this many rows a batch runs on the calling thread.
 PARALLEL_MIN_ROWS = 16_384
+#: Thread row ranges start at multiples of this many rows (64 rows of float32 outputs = 4 cache
+#: lines; also a multiple of the generated code's 8-row lanes).
+CHUNK_ALIGN = 64
+_FALLBACK_LOGGED: set[str] = set()
 
 
 def cache_dir() -> Path:
@@ -99,7 +116,8 @@ class CRuntime:
         self.signature = signature_from_metadata(man.metadata, where=self.path.name, input_type=dtype)
         self.n_out = self.signature.n_outputs
         self.n_pred = 1 if self.signature.post_transform == "softmax_label" else self.n_out
-        self.library = build_library(sources, cc=cc)
+        self._cc = cc or CC.require("the c runtime")[0]
+        self.library = build_library(sources, cc=self._cc)
         self._lib = ctypes.CDLL(str(self.library))
         self._fn = {}
         for name, args in (("predict_margin", 2), ("predict", 2), ("predict_margin_batch", 3), ("predict_batch", 3)):
@@ -109,6 +127,9 @@ class CRuntime:
             self._fn[name] = f
         self.threads = max(1, int(threads if threads is not None else min(os.cpu_count() or 1, 8)))
         self._pool: ThreadPoolExecutor | None = None
+        self._rows: dict | None = None
+        #: ``"extension"`` or ``"ctypes: <reason>"`` once :meth:`row_predictor` was called.
+        self.fast_path: str | None = None
 
     def _batch(self, which: str, X: np.ndarray, width: int) -> np.ndarray:
         n = X.shape[0]
@@ -122,6 +143,7 @@ class CRuntime:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="modelport-c")
         step = -(-n // self.threads)
+        step = -(-step // CHUNK_ALIGN) * CHUNK_ALIGN
         xb, ob, isz = X.ctypes.data, out.ctypes.data, X.itemsize
         futures = [self._pool.submit(fn, xb + a * nf * isz, min(step, n - a), ob + a * width * 4)
                    for a in range(0, n, step)]
@@ -142,7 +164,7 @@ class CRuntime:
         return classifier_result(sig, output, margin, pred)
 
     def row_function(self, output: str = "margin"):
-        """The single-row fast path: ``(x, out, call)`` where ``x`` is a preallocated
+        """The ctypes single-row path (:meth:`row_predictor` is faster): ``(x, out, call)`` where ``x`` is a preallocated
         [n_features] array of the input dtype, ``out`` a float32 array, and ``call()`` runs the
         compiled function on ``x`` into ``out`` with no conversion at all (ctypes with the
         addresses bound once).  ``output`` is ``"margin"`` or ``"prediction"`` (the link
@@ -156,6 +178,61 @@ class CRuntime:
         fn = self._lib["modelport_predict_margin" if output == "margin" else "modelport_predict"]
         fn.restype = ctypes.c_int
         return x, out, functools.partial(fn, ctypes.c_void_p(x.ctypes.data), ctypes.c_void_p(out.ctypes.data))
+
+    def _row_callables(self) -> dict:
+        if self._rows is None:
+            from modelport.runtimes.native import _c_ext
+
+            addr = {k: ctypes.cast(self._lib["modelport_" + c], ctypes.c_void_p).value
+                    for k, c in (("margin", "predict_margin"), ("prediction", "predict"))}
+            try:
+                self._rows = _c_ext.row_callables(
+                    cache=cache_dir(), cc=self._cc, addresses=addr, n_features=self.signature.n_features,
+                    n_outputs={"margin": self.n_out, "prediction": self.n_pred},
+                    double=self.dtype == np.float64, error=InputDataError, owner=self._lib)
+                self.fast_path = "extension"
+            except _c_ext.ExtensionUnavailable as exc:
+                self.fast_path = f"ctypes: {exc}"
+                if str(exc) not in _FALLBACK_LOGGED:
+                    _FALLBACK_LOGGED.add(str(exc))
+                    _log.warning("c runtime: single-row calls go through ctypes: %s", exc)
+                self._rows = {k: self._ctypes_row(k) for k in ("margin", "prediction")}
+        return self._rows
+
+    def _ctypes_row(self, output: str):
+        """The fallback one-row function: same contract as the extension's, through ctypes."""
+        x, out, call = self.row_function(output)
+        nf, single = x.size if self.signature.n_features else 0, out.size == 1
+
+        def predict_row(row: Any):
+            try:
+                a = np.asarray(row, dtype=self.dtype)
+            except (TypeError, ValueError):
+                raise InputDataError(f"predict_row: expected one row of {nf} numbers, got "
+                                     f"{type(row).__name__}") from None
+            if a.size != nf:
+                raise InputDataError(f"predict_row: expected {nf} feature values, got {a.size}")
+            x[:nf] = a.reshape(-1)
+            call()
+            return float(out[0]) if single else tuple(out.tolist())
+
+        return predict_row
+
+    def row_predictor(self, output: str = "margin"):
+        """The fastest one-row function: ``f(row) -> float`` (a tuple for several outputs).
+        ``row``: a C-contiguous float32/float64 array of ``n_features`` values (``[F]`` or
+        ``[1, F]``), or a list/tuple of numbers (None = missing).  ``output``: ``"margin"`` or
+        ``"prediction"`` (the model's link applied, one value per prediction column: the
+        probability for binary:logistic, the class index for multi:softmax).  Wrong width or
+        a non-numeric value: :class:`InputDataError`.  With the extension (``fast_path ==
+        "extension"``) ``f`` is a builtin function: call it directly for the lowest latency."""
+        if output not in ("margin", "prediction"):
+            raise InputDataError(f"row_predictor serves output='margin' or 'prediction', not {output!r}")
+        return self._row_callables()[output]
+
+    def predict_row(self, row: Any, *, output: str = "margin"):
+        """One row -> a float (or a tuple of floats); see :meth:`row_predictor`."""
+        return self.row_predictor(output)(row)
 
     def close(self) -> None:
         """Stop the worker threads (the library stays loaded until the process ends)."""

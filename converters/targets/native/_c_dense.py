@@ -103,6 +103,28 @@ def _decl(name: str, n: int) -> str:
     return ", ".join(f"{name}{k}" for k in range(n))
 
 
+def _row_walkers(gd: list[int], nt: int, group: int) -> str:
+    """``mp_walk_D`` for each depth D of a full group, and ``mp_walk_group`` dispatching on the
+    depth.  A full group's trees are contiguous complete trees of 2**D - 1 nodes, so lane g's
+    nodes start at the constant offset g * (2**D - 1): one register per lane (its node index),
+    no per-lane pointers, and ``group`` independent load chains hide each other's latency."""
+    depths = sorted({gd[k] for k in range(nt // group)})
+    out = []
+    for dep in depths:
+        size = (1 << dep) - 1
+        out.append(f"static void mp_walk_{dep}(const mp_hnode *h, const mp_in_t *x, int32_t *leaf) {{\n"
+                   f"  size_t {', '.join(f'i{g} = 0' for g in range(group))}; int d;\n"
+                   f"  for (d = 0; d < {dep}; d++) {{\n"
+                   + "".join(f"    MP_STEP(h + {g * size}, i{g}, x);\n" for g in range(group)) + "  }\n"
+                   + "".join(f"  leaf[{g}] = (int32_t)i{g} - {size};\n" for g in range(group)) + "}\n\n")
+    cases = "".join(f"    case {dep}: mp_walk_{dep}(h, x, leaf); break;\n" for dep in depths)
+    out.append("/* The leaf reached in each of GROUP consecutive trees of one depth (offsets from the\n"
+               " * first leaf of each tree). */\n"
+               "static void mp_walk_group(int32_t depth, const mp_hnode *h, const mp_in_t *x, int32_t *leaf) {\n"
+               f"  switch (depth) {{\n{cases}    default: (void)h; (void)x; (void)leaf; break;\n  }}\n}}\n\n")
+    return "".join(out)
+
+
 def dense_code(plan: L.Plan, set_ids: list[dict[int, int]], *, group: int, lanes: int) -> str:
     """C defining ``mp_acc_row`` (one row, ``group`` trees in lock step) and ``mp_acc_lanes``
     (``lanes`` rows in lock step per tree) over the dense layout."""
@@ -143,7 +165,7 @@ def dense_code(plan: L.Plan, set_ids: list[dict[int, int]], *, group: int, lanes
         add_k = f"for (o = 0; o < NO; o++) accs[k * NO + o] += mp_hv[mp_vbase[t] + leaf * {ld} + o];"
     arr = lambda xs: ", ".join(map(str, xs)) or "0"  # noqa: E731
     return (
-        "typedef struct { mp_in_t thr; int32_t info; } mp_hnode;\n"
+        "typedef struct { mp_in_t thr; uint32_t info; } mp_hnode;\n"
         "/* Complete trees, level order (children of i: 2i+1, 2i+2); info = feature << 2 |\n"
         " * categorical << 1 | default_left; categorical nodes keep their set id in thr. */\n"
         + _tables(plan, nodes, values, nb) +
@@ -153,14 +175,21 @@ def dense_code(plan: L.Plan, set_ids: list[dict[int, int]], *, group: int, lanes
         f"static const int32_t mp_gdepth[{max(1, len(gd))}] = {{{arr(gd)}}};\n"
         f"#define NT {nt}\n#define GROUP {group}\n\n"
         f"#define MP_STEP(h, i, x) do {{ const mp_hnode *n_ = (h) + (i); {step} }} while (0)\n\n"
-        + (_SPLIT if fast else "#define MP_SPLIT(dst, src) const mp_in_t *dst = (src)\n\n") +
-        "/* One row: GROUP trees in lock step (the last group repeats its last tree), leaves added in order. */\n"
+        + (_SPLIT if fast else "#define MP_SPLIT(dst, src) const mp_in_t *dst = (src)\n\n")
+        + _row_walkers(gd, len(plan.trees), group) +
+        "/* One row: each full group's GROUP trees in lock step (mp_walk_group), then the\n"
+        " * last, partial group with per-tree node pointers (its missing lanes repeat its last\n"
+        " * tree); only the walks interleave: leaves are added one by one in tree order. */\n"
         "static void mp_acc_row(const mp_in_t *x_in, mp_acc_t *acc) {\n"
         "  MP_SPLIT(x, x_in);\n"
         f"  int32_t t, leaf, {_decl('i', group)}; int g, m, d, depth, o; const mp_hnode {_decl('*h', group)}; (void)o;\n"
-        "  for (t = 0; t < NT; t += GROUP) {\n"
-        "    int32_t idx[GROUP];\n"
-        "    m = NT - t < GROUP ? NT - t : GROUP;\n    depth = mp_gdepth[t / GROUP];\n"
+        "  int32_t idx[GROUP];\n"
+        "  for (t = 0; t + GROUP <= NT; t += GROUP) {\n"
+        "    depth = mp_gdepth[t / GROUP];\n"
+        "    mp_walk_group(depth, mp_h + mp_hbase[t], x, idx);\n"
+        f"    for (g = 0; g < GROUP; g++) {{ leaf = idx[g]; {add_g} }}\n  }}\n"
+        "  if (t < NT) {\n"
+        "    m = NT - t;\n    depth = mp_gdepth[t / GROUP];\n"
         + "".join(f"    h{g} = mp_h + mp_hbase[t + ({g} < m ? {g} : m - 1)]; i{g} = 0;\n" for g in range(group)) +
         "    for (d = 0; d < depth; d++) {\n"
         + "".join(f"      MP_STEP(h{g}, i{g}, x);\n" for g in range(group)) + "    }\n"
