@@ -264,3 +264,78 @@ def test_c_sparse_node_layout(name, tmp_path, monkeypatch):
     assert "mp_node;" in (tmp_path / "m.c" / "model.c").read_text()
     X = probe.probe_set(m, n_random=200, seed=6)
     assert _bits_equal(_margins(CRuntime(tmp_path / "m.c", threads=1), X), evaluate.predict_margin(m, X))
+
+
+def _zoo_model(name: str) -> Model:
+    return modelport.converters.frontends.load_model(xgb_cases.trained_case(name).json_path)
+
+
+@needs_cc
+@pytest.mark.parametrize("name", ["binary_logistic", "multi_softmax", "nan_heavy", "float64"])
+def test_c_row_predictor_equals_the_evaluator(name, tmp_path):
+    """The single-row fast path (extension) gives the reference margins bit for bit for every
+    accepted row form, and the link output equals predict()'s."""
+    m = _wide(ir_samples.multiclass(), threshold_dtype="float64", value_dtype="float64", average=True) \
+        if name == "float64" else _zoo_model(name)
+    write_c(m, tmp_path / "m.c", WriteOptions())
+    rt = CRuntime(tmp_path / "m.c", threads=1)
+    f, g = rt.row_predictor("margin"), rt.row_predictor("prediction")
+    assert rt.fast_path == "extension"
+    X = probe.probe_set(m, n_random=64, seed=3).astype(rt.dtype)
+    want = evaluate.predict_margin(m, X).reshape(len(X), -1)
+    links = rt._batch("predict_batch", np.ascontiguousarray(X), rt.n_pred)
+    for i, row in enumerate(X):
+        for form in (row, row[None, :], row.tolist(), tuple(row.tolist()), row.astype(np.float64)):
+            got = f(form)
+            assert _bits_equal(np.atleast_1d(np.asarray(got, np.float32)), want[i]), (i, type(form))
+        assert _bits_equal(np.atleast_1d(np.asarray(g(row), np.float32)), links[i])
+        assert _bits_equal(np.atleast_1d(np.asarray(rt.predict_row(row), np.float32)), want[i])
+    assert isinstance(f(X[0]), float if want.shape[1] == 1 else tuple)
+
+
+@needs_cc
+@pytest.mark.parametrize("fallback", [False, True], ids=["extension", "ctypes"])
+def test_c_row_predictor_rejects_bad_rows_in_one_line(fallback, tmp_path, monkeypatch):
+    from modelport.core.errors import InputDataError
+    from modelport.runtimes.native import _c_ext
+
+    if fallback:
+        def unavailable(*a, **k):
+            raise _c_ext.ExtensionUnavailable("Python.h not found (test)")
+        monkeypatch.setattr(_c_ext, "build_extension", unavailable)
+    m = ir_samples.binary()
+    write_c(m, tmp_path / "m.c", WriteOptions())
+    rt = CRuntime(tmp_path / "m.c", threads=1)
+    f = rt.row_predictor("margin")
+    assert rt.fast_path == ("ctypes: Python.h not found (test)" if fallback else "extension")
+    for bad in ([1.0, 2.0], np.zeros(4, np.float32), "abc", [1.0, "x", 2.0], None, {"a": 1}):
+        with pytest.raises(InputDataError) as err:
+            f(bad)
+        assert "\n" not in str(err.value) and "predict_row" in str(err.value)
+    with pytest.raises(InputDataError):
+        rt.row_predictor("probabilities")
+    row = np.array([0.1, np.nan, 3.0], np.float32)
+    assert _bits_equal(np.atleast_1d(np.float32(f(row))), evaluate.predict_margin(m, row[None, :])[0])
+    assert f([0.1, None, 3]) == f(row)
+
+
+@needs_cc
+def test_c_thread_counts_give_identical_results(tmp_path):
+    """Large batches split over 1, 2 and 3 threads (ranges aligned to CHUNK_ALIGN rows, the
+    last one ragged) give the same bits as one call."""
+    from modelport.runtimes.native.c import CHUNK_ALIGN
+
+    m = _zoo_model("binary_logistic")
+    write_c(m, tmp_path / "m.c", WriteOptions())
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(2 * PARALLEL_MIN_ROWS + 37, len(m.features))).astype(np.float32)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    outs = {}
+    for n in (1, 2, 3):
+        rt = CRuntime(tmp_path / "m.c", threads=n)
+        outs[n] = (rt.predict(X, output="margin"), rt.predict(X))
+        rt.close()
+    for n in (2, 3):
+        assert all(_bits_equal(a, b) for a, b in zip(outs[1], outs[n], strict=True))
+    assert _bits_equal(outs[1][0].reshape(-1), evaluate.predict_margin(m, X).reshape(-1))
+    assert CHUNK_ALIGN % 8 == 0
