@@ -26,7 +26,7 @@ from modelport.converters.frontends._sources import (
 from modelport.core.errors import ModelFormatError, UnsupportedModelError, require
 from modelport.core.files import is_pickle, open_regular
 
-__all__ = ["sniff_pickle", "open_sklearn_pickle", "describe_estimator"]
+__all__ = ["sniff_pickle", "open_sklearn_pickle", "open_sklearn_skops", "framework_model", "describe_estimator"]
 
 #: joblib's compressed files start with a zlib header (``joblib.dump(..., compress=3)``).
 _ZLIB_HEADERS = (b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
@@ -93,13 +93,27 @@ def open_sklearn_pickle(path: Path, options: Any = None) -> FrameworkModel:
         raise UnsupportedModelError(
             f"{path.name} is a Python pickle; unpickling runs code from the file: pass --trust-pickle "
             "(trust_pickle=True) only for files you made yourself")
-    sklearn = require("sklearn", extra="sklearn", purpose="reading a pickled scikit-learn model")
-    from sklearn.base import is_classifier, is_regressor
-
+    require("sklearn", extra="sklearn", purpose="reading a pickled scikit-learn model")
     try:
         est = _unpickle(path)
     except Exception as exc:  # any failure inside unpickling is a format error
         raise ModelFormatError(f"{path.name}: cannot unpickle it ({type(exc).__name__}: {exc})") from None
+    return framework_model(est, path, source="sklearn-pickle")
+
+
+def open_sklearn_skops(path: Path, options: Any = None) -> FrameworkModel:
+    """Load a skops file (skops' trusted-types check, :mod:`..sklearn`) into a :class:`FrameworkModel`."""
+    from modelport.converters.frontends import LoadOptions
+    from modelport.converters.frontends.sklearn import _load_skops
+
+    est = _load_skops(path, options if options is not None else LoadOptions())
+    return framework_model(est, path, source="sklearn-skops")
+
+
+def framework_model(est: Any, path: Path, *, source: str) -> FrameworkModel:
+    """A loaded scikit-learn estimator as a :class:`FrameworkModel` (its own predict)."""
+    sklearn = require("sklearn", extra="sklearn", purpose="reading a scikit-learn model")
+    from sklearn.base import is_classifier, is_regressor
     if not type(est).__module__.startswith("sklearn.") or not hasattr(est, "predict"):
         hint = " (save XGBoost models with save_model('model.json'))" if "xgboost" in type(est).__module__ else ""
         raise UnsupportedModelError(f"{path.name}: the pickle holds a {type(est).__module__}.{type(est).__name__}, "
@@ -141,7 +155,7 @@ def open_sklearn_pickle(path: Path, options: Any = None) -> FrameworkModel:
         base = float(np.max(np.abs(init.predict(np.zeros((1, n_features)))))) if hasattr(init, "predict") else 0.0
         scale = base + weight * sum(float(np.max(np.abs(tr.value))) for tr in trees)
     return FrameworkModel(
-        source="sklearn-pickle",
+        source=source,
         framework="scikit-learn",
         framework_version=sklearn.__version__,
         framework_object=est,
@@ -167,4 +181,17 @@ SOURCES.register("sklearn-pickle", Source(
     name="sklearn-pickle", framework="scikit-learn",
     description="pickled / joblib scikit-learn estimator or Pipeline (needs --trust-pickle); --backend onnxmltools only",
     extensions=(".pkl", ".pickle", ".joblib"), sniff=sniff_pickle, open=open_sklearn_pickle,
+))
+
+
+def _sniff_skops(head: bytes, name: str = "") -> bool:
+    from modelport.converters.frontends.sklearn import sniff_skops
+
+    return sniff_skops(head, name)
+
+
+SOURCES.register("sklearn-skops", Source(
+    name="sklearn-skops", framework="scikit-learn",
+    description="scikit-learn estimator saved with skops.io.dump (skops' trusted-types check); for --backend onnxmltools",
+    extensions=(".skops",), sniff=_sniff_skops, open=open_sklearn_skops,
 ))
