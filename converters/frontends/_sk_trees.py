@@ -113,7 +113,14 @@ def _sk_tree(tree_: Any, leaf: np.ndarray, *, nan_routing: bool) -> Tree:
     mgl = np.asarray(getattr(tree_, "missing_go_to_left", np.zeros(left.size)), dtype=bool)
     default_left = (mgl & ~is_leaf) if nan_routing else np.zeros(left.size, bool)
     value = np.where(is_leaf[:, None], leaf, 0.0).astype(np.float64)
-    return _tree(left, right, feature, float32_floor(thr), default_left, value)
+    t32 = float32_floor(thr)
+    # ``+inf`` (a split of the missing values alone, from training on NaN) sends every number
+    # left; so does the largest float32 for every input scikit-learn accepts: it refuses a row
+    # that is infinite after the float32 cast ("Input X contains infinity or a value too large
+    # for dtype('float32')"), so only finite float32 values reach the trees.  PMML and PFA
+    # have no infinite literal.
+    t32[np.isposinf(t32)] = np.finfo(np.float32).max
+    return _tree(left, right, feature, t32, default_left, value)
 
 
 def _class_leaves(tree_: Any, n_classes: int) -> np.ndarray:
