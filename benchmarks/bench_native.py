@@ -1,42 +1,57 @@
-"""Speed of the generated C (and pure Python) against XGBoost, onnxruntime and m2cgen, same
-rows, same process.
+"""Speed of the generated C (and pure Python) against XGBoost, onnxruntime, m2cgen and tl2cgen:
+same rows, same process, one table.
 
-Run: ``python -m modelport.benchmarks.bench_native [--json] [--compile] [--budget S]``.
+Run: ``modelport bench native`` or ``python -m modelport.benchmarks.bench_native [--json]
+[--rounds R] [--big-rows N] [--compile]``.
 
-Trains 100 trees of depth 6 on 20 features (binary:logistic, seeded, 2% NaN), converts it to
-the ``c`` target (default code shape) and loads it with :mod:`modelport.runtimes.native.c`,
-then measures medians (:func:`modelport.benchmarks._timing.measure`) of:
+Trains 100 trees of depth 6 on 20 features (binary:logistic, seeded, 2% NaN; ~590 node visits
+per row), converts it to the ``c`` target and loads it with :mod:`modelport.runtimes.native.c`;
+before timing, modelport's margins must equal XGBoost's bit for bit.  Then, for every engine
+that is installed:
 
-* single-row latency: the C runtime's fast path (``row_function``: a preallocated float32
-  buffer, one ctypes call, no conversion) for margins and for probabilities; the public
-  ``predict`` on one row; ``Booster.inplace_predict`` on one row (nthread 1); onnxruntime on
-  modelport's ONNX (one thread); the generated pure-Python module;
-* batch throughput at 10,000 rows: the C runtime with one thread and with the default thread
-  count, XGBoost ``inplace_predict`` with nthread 1, onnxruntime one thread;
-* m2cgen's Python and C code when m2cgen is installed (it reads the booster's JSON dump and
-  breaks on XGBoost 3.x's array-string base_score: reported, not hidden);
-* ``--compile``: generation + compile time of a synthetic 2,000-tree depth-10 model and of a
-  100-tree model with ~2,000 nodes per tree (forest-sized), in the default shape.
+* single-row latency, p50 and p99 in microseconds over the same 256 rows cycled: each call is
+  timed alone (``perf_counter_ns``, the cost of the clock pair subtracted); ``rounds`` rounds,
+  **p50 = the smallest round median (min-of-medians), p99 = the median of the round p99s**.
+  ``cpu_us`` is the process CPU time of a round divided by its calls (excludes time the
+  process was descheduled: the fairest figure on a shared machine);
+* throughput in rows/s at 1, 100 and 10,000 rows per call: per round, the median per-call time
+  of repeated calls; reported: the best round (min-of-medians);
+* the C runtime's batch at ``big_rows`` rows (default 1,000,000) with 1, 2 and ``cpu_count``
+  threads, and the bits of the threaded results compared with one thread.
 
-Before timing, modelport's margins must equal XGBoost's bit for bit.  Not a test: the figures
-depend on the machine (on a shared machine, compare the ratios, measured side by side).
+Engines: ``c_fast_path`` (``CRuntime.row_predictor("margin")``: the CPython extension, or its
+ctypes fallback) on a float32 array row and on a list; ``c_predict`` (the public ``predict``,
+margins); ``python_generated`` (the generated module, per row); ``onnxruntime`` (modelport's
+ONNX, one thread, margins); ``xgboost`` (``Booster.inplace_predict``, nthread 1, margins);
+``m2cgen_c`` (m2cgen's C compiled with ``cc -O2``, called through ctypes row by row, its only
+interface); ``tl2cgen`` (its compiled library and DMatrix API, one thread).  m2cgen reads the
+scikit-learn wrapper's ``base_score`` parameter and breaks on XGBoost 3.x, whose base_score is
+an array (``"[5E-1]"``): for m2cgen only, a temporary copy of the model JSON gets the scalar and
+the wrapper's ``base_score`` attribute is set to it; its agreement with XGBoost is reported.
+
+Ratios: C single-row p50 against the 1.5 us goal; C batch rows/s at 10,000 rows over XGBoost's
+(goal >= 2); thread scaling (2 threads / 1 thread, and cpu_count / 1).  Not a test: the figures
+depend on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import platform
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from modelport.benchmarks._timing import measure
-
 N_TREES, DEPTH, N_FEATURES, N_ROWS = 100, 6, 20, 10_000
+BATCHES = (1, 100, 10_000)
+SINGLE_ROW_GOAL_US = 1.5
+BATCH_GOAL_X = 2.0
 
 
 def synthetic_model(n_trees: int, depth: int, *, n_features: int = 20, fill: float = 1.0, seed: int = 0):
@@ -97,33 +112,113 @@ def _compile_time(model, name: str) -> dict:
             "compile_s": t2 - t1, "source_mb": size / 1e6}
 
 
-def _m2cgen(src: str, X: np.ndarray) -> dict:
+def _clock_pair_ns() -> float:
+    clock = time.perf_counter_ns
+    s = []
+    for _ in range(5000):
+        t0 = clock()
+        s.append(clock() - t0)
+    return float(np.median(s))
+
+
+def single_row(fn, rows: list, *, calls: int, rounds: int) -> dict:
+    """p50/p99 per call in us (see the module docstring: min-of-medians, median p99) and the
+    process CPU time per call, of ``fn(rows[i % len(rows)])``."""
+    clock, cpu = time.perf_counter_ns, time.process_time_ns
+    pair = _clock_pair_ns()
+    for r in rows[:64]:
+        fn(r)  # warm-up
+    n = len(rows)
+    p50, p99, cpus = [], [], []
+    for _ in range(rounds):
+        t = np.empty(calls)
+        c0 = cpu()
+        for i in range(calls):
+            r = rows[i % n]
+            t0 = clock()
+            fn(r)
+            t[i] = clock() - t0
+        cpus.append((cpu() - c0) / calls)
+        t = np.maximum(t - pair, 0) / 1e3
+        p50.append(float(np.percentile(t, 50)))
+        p99.append(float(np.percentile(t, 99)))
+    # the CPU figure includes the timing loop (two clock reads per call): the least disturbed round
+    return {"p50_us": min(p50), "p99_us": float(np.median(p99)), "cpu_us": min(cpus) / 1e3}
+
+
+def rows_per_s(fn, X: np.ndarray, *, rounds: int, batches=BATCHES, min_round_s: float = 0.05) -> dict:
+    """Rows/s of ``fn(X[:n])`` for each n: per round the median per-call time of repeated calls
+    (at least ``min_round_s`` seconds, at least 3 calls), the best round reported."""
+    out = {}
+    for n in batches:
+        b = X[:n]
+        t0 = time.perf_counter()
+        fn(b)
+        one = max(time.perf_counter() - t0, 1e-7)
+        k = max(3, min(10_000, int(min_round_s / one)))
+        best = float("inf")
+        for _ in range(rounds):
+            ts = []
+            for _ in range(k):
+                t0 = time.perf_counter_ns()
+                fn(b)
+                ts.append(time.perf_counter_ns() - t0)
+            best = min(best, float(np.median(ts)) / 1e9)
+        out[str(n)] = n / best
+    return out
+
+
+def _m2cgen_c(src: str, d: Path) -> tuple[object, str]:
+    """m2cgen's C for the model, compiled and loaded: ``(score(ptr_in, ptr_out), status)``."""
     try:
         import m2cgen
         import xgboost as xgb
     except ImportError:
-        return {"status": "not installed"}
+        return None, "not installed"
+    doc = json.loads(Path(src).read_text())
+    param = doc["learner"]["learner_model_param"]
+    bs = param["base_score"]
+    scalar = float(json.loads(bs)[0]) if bs.strip().startswith("[") else float(bs)
+    param["base_score"] = repr(scalar)  # XGBoost 3.x writes "[5E-1]"; m2cgen needs a number
+    patched = d / "m2cgen_model.json"
+    patched.write_text(json.dumps(doc))
     try:
         clf = xgb.XGBClassifier()  # m2cgen reads scikit-learn wrappers, not raw Boosters
-        clf.load_model(src)
-        code = m2cgen.export_to_python(clf)
+        clf.load_model(str(patched))
+        clf.base_score = scalar  # the wrapper re-reads the array from the booster's config
+        code = m2cgen.export_to_c(clf)
     except Exception as exc:  # noqa: BLE001 - report any m2cgen failure as a figure
-        return {"status": f"export failed: {type(exc).__name__}: {str(exc)[:120]}"}
-    ns: dict = {}
-    exec(compile(code, "m2cgen_model", "exec"), ns)  # noqa: S102 - code m2cgen generated here
-    row = X[0].astype(np.float64).tolist()
-    return {"status": "ok", "python_single_us": measure(lambda: ns["score"](row), budget=0.5).median * 1e6}
+        return None, f"export failed: {type(exc).__name__}: {str(exc)[:120]}"
+    (d / "m2cgen.c").write_text(code)
+    from modelport.core.toolchains import CC
+
+    cc = CC.require("compiling m2cgen's C")[0]
+    proc = subprocess.run([cc, "-O2", "-fPIC", "-shared", "-o", str(d / "m2cgen.so"), str(d / "m2cgen.c"), "-lm"],  # noqa: S603
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        return None, f"compile failed: {proc.stderr.strip()[:120]}"
+    fn = ctypes.CDLL(str(d / "m2cgen.so")).score
+    fn.restype = None
+    return fn, "ok (base_score patched to a scalar in a temporary copy)"
 
 
-def run(*, budget: float = 1.0, compile_models: bool = False) -> dict:
-    """Train, convert, verify, time; returns the figures as a dict."""
+def _tl2cgen(src: str, d: Path) -> tuple[object, str]:
+    try:
+        import tl2cgen
+        import treelite
+    except ImportError:
+        return None, "not installed"
+    try:
+        tl = treelite.frontend.load_xgboost_model(src)
+        tl2cgen.export_lib(tl, toolchain="gcc", libpath=str(d / "tl2cgen.so"), params={}, nthread=1)
+        pred = tl2cgen.Predictor(str(d / "tl2cgen.so"), nthread=1)
+    except Exception as exc:  # noqa: BLE001 - report any tl2cgen failure as a figure
+        return None, f"failed: {type(exc).__name__}: {str(exc)[:120]}"
+    return (lambda b: pred.predict(tl2cgen.DMatrix(b), pred_margin=True)), "ok"
+
+
+def _train():
     import xgboost as xgb
-
-    from modelport import runtimes
-    from modelport.converters.frontends import load_model
-    from modelport.converters.targets import WriteOptions
-    from modelport.converters.targets.native.c import write_c
-    from modelport.converters.targets.native.python import write_python
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(N_ROWS, N_FEATURES)).astype(np.float32)
@@ -132,80 +227,156 @@ def run(*, budget: float = 1.0, compile_models: bool = False) -> dict:
     booster = xgb.train({"objective": "binary:logistic", "max_depth": DEPTH, "seed": 0, "nthread": 1},
                         xgb.DMatrix(X, label=y), N_TREES)
     booster.set_param({"nthread": 1})
-    res: dict = {"trees": N_TREES, "depth": DEPTH, "features": N_FEATURES, "rows": N_ROWS,
-                 "xgboost_version": xgb.__version__, "machine": platform.machine(), "cpus": os.cpu_count(),
-                 "python": platform.python_version()}
-    with tempfile.TemporaryDirectory() as d:
-        src = os.path.join(d, "model.json")
+    return booster, X
+
+
+def run(*, rounds: int = 3, repeats: int | None = None, big_rows: int = 1_000_000, calls: int = 20_000,
+        compile_models: bool = False) -> dict:
+    """Train, convert, verify, time every engine; returns the figures as a dict
+    (``repeats``, from ``modelport bench --repeats``, sets ``rounds``)."""
+    import xgboost as xgb
+
+    from modelport import runtimes
+    from modelport.converters.frontends import load_model
+    from modelport.converters.targets import WriteOptions
+    from modelport.converters.targets.native.c import write_c
+    from modelport.converters.targets.native.python import write_python
+    from modelport.runtimes.native.c import CRuntime
+
+    rounds = max(1, repeats or rounds)
+    booster, X = _train()
+    cpus = os.cpu_count() or 1
+    res: dict = {"trees": N_TREES, "depth": DEPTH, "features": N_FEATURES, "rounds": rounds,
+                 "xgboost_version": xgb.__version__, "machine": platform.machine(), "cpus": cpus,
+                 "python": platform.python_version(), "load_average": list(os.getloadavg())}
+    ref = np.asarray(booster.inplace_predict(X, predict_type="margin"), np.float32).reshape(-1)
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        src = str(d / "model.json")
         booster.save_model(src)
         model = load_model(src)
-        write_c(model, Path(d) / "m.c", WriteOptions())
-        write_python(model, Path(d) / "m.py", WriteOptions())
-        crt = runtimes.load(Path(d) / "m.c", threads=1)
-        crt_mt = runtimes.load(Path(d) / "m.c")
-        prt = runtimes.load(Path(d) / "m.py")
+        write_c(model, d / "m.c", WriteOptions())
+        write_python(model, d / "m.py", WriteOptions())
+        crt = CRuntime(d / "m.c", threads=1)
+        prt = runtimes.load(d / "m.py")
         ort = None
         try:
             from modelport.converters.targets.onnx import write_onnx
 
-            write_onnx(model, Path(d) / "m.onnx", WriteOptions())
-            ort = runtimes.load(Path(d) / "m.onnx", threads=1)
+            write_onnx(model, d / "m.onnx", WriteOptions())
+            ort = runtimes.load(d / "m.onnx", threads=1)
         except ImportError:
             pass
-        res["m2cgen"] = _m2cgen(src, X)
-        res["c_shape"] = json.loads((Path(d) / "m.c" / "modelport.json").read_text())["metadata"].get("modelport.code_shape", "")
-    ref = np.asarray(booster.inplace_predict(X, predict_type="margin"), np.float32)
-    ours = crt.predict(X, output="margin")
-    if not np.array_equal(ours.view(np.uint32), ref.view(np.uint32)):
-        raise SystemExit("the C margins differ from xgboost's: refusing to benchmark")
-    x, out, call = crt.row_function("margin")
-    xp, outp, callp = crt.row_function("prediction")
-    x[:] = X[1]
-    xp[:] = X[1]
-    row1 = X[1:2]
-    row_list = X[1].tolist()
-    t = lambda fn, b=budget: measure(fn, budget=b).median * 1e6  # noqa: E731
-    single = {
-        "c_row_function_margin": t(call),
-        "c_row_function_probability": t(callp),
-        "c_predict_one_row": t(lambda: crt.predict(row1)),
-        "xgboost_inplace_predict": t(lambda: booster.inplace_predict(row1)),
-        "python_module_predict": t(lambda: prt.module.predict(row_list)),
-    }
-    if ort is not None:
-        single["onnxruntime_modelport_onnx"] = t(lambda: ort.predict(row1))
-    tx = measure(lambda: booster.inplace_predict(X), budget=2 * budget).median
-    batch = {
-        "xgboost_nthread1": N_ROWS / tx,
-        "c_1_thread": N_ROWS / measure(lambda: crt.predict(X, output="margin"), budget=2 * budget).median,
-        f"c_{crt_mt.threads}_threads_x10_rows": 10 * N_ROWS / measure(
-            lambda: crt_mt.predict(np.concatenate([X] * 10), output="margin"), budget=2 * budget).median,
-    }
-    if ort is not None:
-        batch["onnxruntime_1_thread"] = N_ROWS / measure(lambda: ort.predict(X), budget=2 * budget).median
-    res["single_row_us"] = single
-    res["batch_rows_per_s"] = batch
-    res["ratios"] = {
-        "c_single_margin_vs_xgboost_latency": single["c_row_function_margin"] / single["xgboost_inplace_predict"],
-        "c_batch_vs_xgboost_throughput": batch["c_1_thread"] / batch["xgboost_nthread1"],
-    }
-    if ort is not None:
-        res["ratios"]["c_batch_vs_onnxruntime_throughput"] = batch["c_1_thread"] / batch["onnxruntime_1_thread"]
+        m2c, res["m2cgen"] = _m2cgen_c(src, d)
+        tl2, res["tl2cgen"] = _tl2cgen(src, d)
+        if not np.array_equal(crt.predict(X, output="margin").reshape(-1).view(np.uint32), ref.view(np.uint32)):
+            raise SystemExit("the C margins differ from xgboost's: refusing to benchmark")
+        fast = crt.row_predictor("margin")
+        res["c_fast_path"] = crt.fast_path
+        X64 = np.ascontiguousarray(X, dtype=np.float64)
+        m2c_out = np.zeros(2)
+        m2c_ptrs = [ctypes.c_void_p(X64.ctypes.data + i * 8 * N_FEATURES) for i in range(N_ROWS)]
+        m2c_optr = ctypes.c_void_p(m2c_out.ctypes.data)
+
+        def m2c_batch(b):
+            out = np.empty(len(b))
+            for i in range(len(b)):  # m2cgen has no batch entry: one call per row
+                m2c(m2c_ptrs[i], m2c_optr)
+                out[i] = m2c_out[1]
+            return out
+
+        rows_np = [X[i] for i in range(256)]
+        rows_2d = [X[i:i + 1] for i in range(256)]
+        rows_list = [X[i].tolist() for i in range(256)]
+        engines = {  # name: (single-row callable, its rows, batch callable or None)
+            "c_fast_path": (fast, rows_np, None),
+            "c_fast_path_list": (fast, rows_list, None),
+            "c_predict": (lambda r: crt.predict(r, output="margin"), rows_2d,
+                          lambda b: crt.predict(b, output="margin")),
+            "xgboost": (lambda r: booster.inplace_predict(r, predict_type="margin"), rows_2d,
+                        lambda b: booster.inplace_predict(b, predict_type="margin")),
+            "python_generated": (prt.module.predict_margin, rows_list,
+                                 lambda b: [prt.module.predict_margin(r) for r in b.tolist()]),
+        }
+        if ort is not None:
+            engines["onnxruntime"] = (lambda r: ort.predict(r, output="margin"), rows_2d,
+                                      lambda b: ort.predict(b, output="margin"))
+        if m2c is not None:
+            engines["m2cgen_c"] = (lambda i: m2c(m2c_ptrs[i], m2c_optr), list(range(256)), m2c_batch)
+            m2c_batch(X[:1000])
+            res["m2cgen_max_abs_diff_vs_xgboost_probability"] = float(np.max(np.abs(
+                m2c_batch(X[:1000]) - booster.inplace_predict(X[:1000]))))
+        if tl2 is not None:
+            engines["tl2cgen"] = (tl2, rows_2d, tl2)
+            res["tl2cgen_margin_bits_equal_xgboost"] = bool(np.array_equal(
+                np.asarray(tl2(X), np.float32).reshape(-1).view(np.uint32), ref.view(np.uint32)))
+        single, batch = {}, {}
+        for name, (fn, rows, bfn) in engines.items():
+            slow = name in ("python_generated", "tl2cgen", "onnxruntime")
+            single[name] = single_row(fn, rows, calls=calls // 10 if slow else calls, rounds=rounds)
+            if bfn is not None:
+                batch[name] = rows_per_s(bfn, X, rounds=rounds)
+        batch["c_fast_path"] = {"1": 1e6 / single["c_fast_path"]["p50_us"]}
+        res["single_row"], res["rows_per_s"] = single, batch
+        res["threads"] = _thread_scaling(d / "m.c", X, big_rows, rounds, cpus, CRuntime)
+    c1 = single["c_fast_path"]["p50_us"]
+    ratios = {"c_single_row_p50_us": c1, "c_single_row_goal_us": SINGLE_ROW_GOAL_US,
+              "c_single_row_meets_goal": c1 <= SINGLE_ROW_GOAL_US,
+              "c_single_row_vs_xgboost_x": single["xgboost"]["p50_us"] / c1,
+              "c_batch_10000_vs_xgboost_x": batch["c_predict"]["10000"] / batch["xgboost"]["10000"],
+              "c_batch_goal_x": BATCH_GOAL_X}
+    ratios["c_batch_meets_goal"] = ratios["c_batch_10000_vs_xgboost_x"] >= BATCH_GOAL_X
+    th = res["threads"]["rows_per_s"]
+    if "2" in th:
+        ratios["thread_scaling_2_vs_1"] = th["2"] / th["1"]
+    ratios[f"thread_scaling_{cpus}_vs_1"] = th[str(cpus)] / th["1"]
+    res["ratios"] = ratios
     if compile_models:
         res["compile"] = [_compile_time(synthetic_model(2000, 10, fill=0.8, seed=1), "2000 trees depth 10"),
                           _compile_time(synthetic_model(100, 11, fill=0.92, seed=2), "100 trees ~2000 nodes")]
     return res
 
 
+def _thread_scaling(path: Path, X: np.ndarray, n: int, rounds: int, cpus: int, CRuntime) -> dict:
+    """Rows/s of the C runtime's margins on ``n`` rows with 1, 2 and ``cpus`` threads (best of
+    ``rounds`` wall times), and whether every thread count gave one thread's bits."""
+    big = np.ascontiguousarray(np.resize(X, (n, X.shape[1])))
+    out, first, same = {}, None, True
+    for k in sorted({1, 2, cpus}):
+        rt = CRuntime(path, threads=k)
+        best = float("inf")
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            m = rt.predict(big, output="margin")
+            best = min(best, time.perf_counter() - t0)
+        rt.close()
+        if first is None:
+            first = m
+        same = same and np.array_equal(m.view(np.uint32), first.view(np.uint32))
+        out[str(k)] = n / best
+    return {"rows": n, "rows_per_s": out, "identical_to_one_thread": same, "timing": "best of rounds, wall"}
+
+
 def format_text(r: dict) -> str:
     """The human-readable summary of :func:`run`'s result."""
     lines = [f"{r['trees']} trees, depth {r['depth']}, {r['features']} features; xgboost {r['xgboost_version']}; "
-             f"C shape {r.get('c_shape') or 'default'}", "single row, median us:"]
-    lines += [f"  {k:32s} {v:10.2f}" for k, v in r["single_row_us"].items()]
-    lines.append(f"batch of {r['rows']:,} rows, rows/s:")
-    lines += [f"  {k:32s} {v:14,.0f}" for k, v in r["batch_rows_per_s"].items()]
-    lines += [f"  {k}: {v:.2f}" for k, v in r["ratios"].items()]
-    lines.append(f"m2cgen: {r['m2cgen']}")
+             f"{r['cpus']} cpus, load {r['load_average'][0]:.1f}; {r['rounds']} rounds; "
+             f"C fast path: {r['c_fast_path']}",
+             "single row (us; p50 = min of round medians, p99 = median of round p99s, cpu = process CPU "
+             "time per call incl. the timing loop) and rows/s (best round's median) per batch size:",
+             f"  {'engine':20s} {'p50':>8s} {'p99':>8s} {'cpu':>8s} " + " ".join(f"{n + ' rows':>14s}" for n in map(str, BATCHES))]
+    for name, s in r["single_row"].items():
+        b = r["rows_per_s"].get(name, {})
+        cells = " ".join(f"{b[k]:14,.0f}" if k in b else f"{'-':>14s}" for k in map(str, BATCHES))
+        lines.append(f"  {name:20s} {s['p50_us']:8.2f} {s['p99_us']:8.2f} {s['cpu_us']:8.2f} {cells}")
+    t = r["threads"]
+    lines.append(f"C batch of {t['rows']:,} rows (margins), rows/s by threads: "
+                 + ", ".join(f"{k}: {v:,.0f}" for k, v in t["rows_per_s"].items())
+                 + f"; identical to one thread: {t['identical_to_one_thread']}")
+    lines.append("ratios: " + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+                                        for k, v in r["ratios"].items()))
+    lines.append(f"m2cgen: {r['m2cgen']}; max |p - xgboost p| {r.get('m2cgen_max_abs_diff_vs_xgboost_probability', '-')}")
+    lines.append(f"tl2cgen: {r['tl2cgen']}; margins bit-equal to xgboost: {r.get('tl2cgen_margin_bits_equal_xgboost', '-')}")
     for c in r.get("compile", []):
         lines.append(f"compile {c['model']}: {c['nodes']:,} nodes, {c['source_mb']:.1f} MB source, "
                      f"generate {c['generate_s']:.1f} s, compile {c['compile_s']:.1f} s")
@@ -216,9 +387,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ap.add_argument("--compile", action="store_true", help="also time generation + compilation of large models")
-    ap.add_argument("--budget", type=float, default=1.0, help="seconds of sampling per figure")
+    ap.add_argument("--rounds", type=int, default=3, help="timing rounds per figure (default 3)")
+    ap.add_argument("--big-rows", type=int, default=1_000_000, help="rows of the thread-scaling batch")
+    ap.add_argument("--calls", type=int, default=20_000, help="single-row calls per round")
     args = ap.parse_args(argv)
-    r = run(budget=args.budget, compile_models=args.compile)
+    r = run(rounds=args.rounds, big_rows=args.big_rows, calls=args.calls, compile_models=args.compile)
     print(json.dumps(r, indent=2) if args.json else format_text(r))
     return 0
 
