@@ -7,14 +7,24 @@ and 1,000-row CSV requests at 1, 16 and 64 connections, in the same run, for:
 * ``modelport serve``: the SageMaker container (granian workers, the full contract: content
   negotiation, limits, errors, the CSV fast path);
 * ``bare``: the HTTP floor, a WSGI app of a few lines around the same runtime on the same
-  server and worker count (``np.loadtxt`` for the body, no checks).
+  server and worker count (``np.loadtxt`` for the body, no checks);
+* ``multi-model-server`` (``--mms-python``): the SageMaker inference toolkit on
+  multi-model-server around onnxruntime, the pattern of the SageMaker XGBoost container;
+* ``mlserver`` (``--mlserver-python``): MLServer's XGBoost runtime serving the XGBoost model
+  the ONNX file was converted from, over its V2 inference protocol (the same rows as a JSON
+  ``FP32`` tensor, since MLServer reads no CSV).
 
-Both answer the same body with the same bytes (checked before timing).  Run::
+modelport and bare answer the same body with the same bytes, and MLServer with the same
+float32 values (checked before timing).  Run::
 
-    python -m modelport.benchmarks.bench_serve [--artifact model.onnx] [--duration 10] [--json]
+    python -m modelport.benchmarks.bench_serve [--artifact model.onnx --xgboost-model model.json]
+        [--mms-python /venv-mms/bin/python] [--mlserver-python /venv-mls/bin/python] [--duration 10] [--json]
 
 Without ``--artifact`` it trains a seeded 100-tree, depth-6 XGBoost model on 20 features and
-converts it to ONNX (needs xgboost and the onnx extra).  Read ratios: the machine is shared.
+converts it to ONNX (needs xgboost and the onnx extra).  multi-model-server and MLServer run
+from their own virtualenvs: their pins (MLServer 1.7: protobuf<7, uvloop 0.21; MMS: Java)
+do not fit modelport's.  Read ratios, not absolutes: the machine is shared, and the load
+average before and after is printed with the table.
 """
 
 from __future__ import annotations
@@ -112,6 +122,46 @@ model_server.start_model_server(handler_service="mms_handler")
 """
 
 
+# MLServer (1.7, mlserver-xgboost): one model directory and a server settings file; the
+# inference pool gets as many workers as the other servers.
+def _start_mlserver(python: str, xgb_model: Path, tmp: Path, port: int, workers: int) -> subprocess.Popen:
+    d = tmp / "mlserver"
+    (d / "bench").mkdir(parents=True)
+    shutil.copy(xgb_model, d / "bench" / "model.json")
+    (d / "bench" / "model-settings.json").write_text(json.dumps({
+        "name": "bench", "implementation": "mlserver_xgboost.XGBoostModel", "parameters": {"uri": "./model.json"}}))
+    (d / "settings.json").write_text(json.dumps({
+        "host": "127.0.0.1", "http_port": port, "grpc_port": _free_port(), "metrics_port": _free_port(),
+        "parallel_workers": workers, "debug": False}))
+    mlserver = str(Path(python).parent / "mlserver")
+    with open(tmp / "mlserver.log", "wb") as fh:
+        proc = subprocess.Popen([mlserver, "start", str(d)], cwd=d, stdout=fh, stderr=subprocess.STDOUT,  # noqa: S603
+                                start_new_session=True)
+    body = _v2_body(np.full((1, N_FEATURES), 0.5))
+    for _ in range(600):  # ready once a prediction answers (the inference pool loads after the HTTP server)
+        if proc.poll() is not None:
+            break
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{_MLSERVER_PATH}", data=body,
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=5) as r:  # noqa: S310 - loopback
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    _signal_group(proc, signal.SIGKILL)
+    raise SystemExit(f"mlserver did not start: {(tmp / 'mlserver.log').read_text()[-1500:]}")
+
+
+_MLSERVER_PATH = "/v2/models/bench/infer"
+
+
+def _v2_body(X: np.ndarray) -> bytes:
+    """The rows as a V2 inference request (the float32 values, spelled as in the CSV body)."""
+    return json.dumps({"inputs": [{"name": "input-0", "shape": list(X.shape), "datatype": "FP32",
+                                   "data": X.astype(np.float32).astype(np.float64).reshape(-1).tolist()}]}).encode()
+
+
 def _start_mms(python: str, artifact: Path, tmp: Path, port: int, workers: int) -> subprocess.Popen:
     d = tmp / "mms"
     (d / "opt_ml" / "model").mkdir(parents=True)
@@ -205,14 +255,16 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def measure(url: str, body_file: Path, *, connections: int, duration: float, wrk: str) -> dict[str, Any]:
-    """One wrk run: requests/s, p50/p99 in ms, errors (non-2xx and socket errors)."""
+def measure(url: str, body_file: Path, *, connections: int, duration: float, wrk: str,
+            content_type: str = "text/csv") -> dict[str, Any]:
+    """One wrk run (POST ``url`` with the body in ``body_file``): requests/s, p50/p99 in ms,
+    errors (non-2xx and socket errors)."""
     script = body_file.with_suffix(".lua")
-    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "text/csv"\n'
+    script.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "{content_type}"\n'
                       f'local f = io.open("{body_file}", "rb")\nwrk.body = f:read("*a")\nf:close()\n')
     threads = max(1, min(connections, 2))
     cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "30s", "--latency", "-s", str(script),
-           url + "/invocations"]
+           url]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)  # noqa: S603 - wrk with our arguments
     out = res.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -224,15 +276,78 @@ def measure(url: str, body_file: Path, *, connections: int, duration: float, wrk
             "socket_errors": sock.group(0) if sock else ""}
 
 
+def _rows(n_rows: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n_rows, N_FEATURES)).astype(np.float32)
+
+
 def _body(n_rows: int, seed: int = 1) -> bytes:
-    X = np.random.default_rng(seed).normal(size=(n_rows, N_FEATURES)).astype(np.float32)
+    X = _rows(n_rows, seed)
     return ("\n".join(",".join(map(repr, r)) for r in X.astype(np.float64).tolist()) + "\n").encode()
+
+
+def _post(url: str, body: bytes, ctype: str) -> bytes:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": ctype})  # noqa: S310 - loopback
+    with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310 - loopback
+        return r.read()
+
+
+def _check_answers(servers: dict[str, dict[str, Any]], n_rows: int, tmp: Path) -> None:
+    """Before timing: modelport and bare answer the same bytes; MLServer the same float32
+    values up to a few ULPs (xgboost's float32 ``expf`` sigmoid against the float64 ``exp``
+    rounded once that the ONNX graph computes: the link tolerance of the conversion);
+    multi-model-server answers 200 (its encoder writes other digits)."""
+    csv = tmp / f"body-{n_rows}.csv"
+    want = _post(servers["modelport serve"]["url"], csv.read_bytes(), "text/csv")
+    if _post(servers["bare"]["url"], csv.read_bytes(), "text/csv") != want:
+        raise SystemExit("modelport serve and the bare app answer differently; not benchmarking")
+    if "mlserver" in servers:
+        doc = json.loads(_post(servers["mlserver"]["url"], (tmp / f"body-{n_rows}.json").read_bytes(), "application/json"))
+        got = np.asarray(doc["outputs"][0]["data"], dtype=np.float64).astype(np.float32)
+        ref = np.array([float(x) for x in want.split()], dtype=np.float64).astype(np.float32)
+        if got.shape != ref.shape or not np.allclose(got, ref, rtol=1e-6, atol=1e-9):
+            diff = np.max(np.abs(got - ref)) if got.shape == ref.shape else f"shape {got.shape}"
+            raise SystemExit(f"mlserver answers other values (max |diff| {diff}); not benchmarking")
+    if "multi-model-server" in servers:
+        _post(servers["multi-model-server"]["url"], csv.read_bytes(), "text/csv")
+
+
+def _summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for r in results:
+        if r["server"] != "modelport serve":
+            continue
+        same = {b["server"]: b for b in results if b["rows"] == r["rows"] and b["connections"] == r["connections"]}
+        row = {"rows": r["rows"], "connections": r["connections"]}
+        for name, key in (("modelport serve", "serve"), ("bare", "bare"), ("multi-model-server", "mms"), ("mlserver", "mlserver")):
+            if name in same:
+                row[f"{key}_rps"], row[f"{key}_p50_ms"], row[f"{key}_p99_ms"] = (same[name]["rps"], same[name]["p50_ms"],
+                                                                             same[name]["p99_ms"])
+                if key != "serve":
+                    row[f"x_{key}"] = r["rps"] / max(same[name]["rps"], 1e-9)
+        out.append(row)
+    return out
+
+
+def _table(summary: list[dict[str, Any]]) -> str:
+    keys = [k for k in ("serve", "bare", "mms", "mlserver") if any(f"{k}_rps" in s for s in summary)]
+    head = "| rows | conns | " + " | ".join(f"{k} req/s | {k} p50/p99 ms" for k in keys) + " | " + \
+        " | ".join(f"x {k}" for k in keys[1:]) + " |"
+    lines = [head, "|" + "---|" * (2 + 2 * len(keys) + len(keys) - 1)]
+    for s in summary:
+        cells = [str(s["rows"]), str(s["connections"])]
+        for k in keys:
+            cells += [f"{s.get(f'{k}_rps', float('nan')):.0f}",
+                      f"{s.get(f'{k}_p50_ms', float('nan')):.2f} / {s.get(f'{k}_p99_ms', float('nan')):.2f}"]
+        cells += [f"{s.get(f'x_{k}', float('nan')):.2f}" for k in keys[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table (or JSON)."""
     p = argparse.ArgumentParser(prog="python -m modelport.benchmarks.bench_serve", description=__doc__.split("\n\n")[0])
     p.add_argument("--artifact", help="artifact to serve (default: train a 100-tree model)")
+    p.add_argument("--xgboost-model", help="the XGBoost model the artifact was converted from (for --mlserver-python)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes per server")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     p.add_argument("--connections", default="1,16,64")
@@ -240,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--mms-python", metavar="PYTHON",
                    help="also measure the SageMaker inference toolkit on multi-model-server, run by this Python")
+    p.add_argument("--mlserver-python", metavar="PYTHON",
+                   help="also measure MLServer's XGBoost runtime (mlserver, mlserver-xgboost, uvloop 0.21 beside this Python)")
     p.add_argument("--bare-server", nargs=2, metavar=("ARTIFACT", "PORT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.bare_server:
@@ -248,71 +365,61 @@ def main(argv: list[str] | None = None) -> int:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
+    if args.mlserver_python and args.artifact and not args.xgboost_model:
+        raise SystemExit("--mlserver-python with --artifact needs --xgboost-model (the model MLServer serves)")
     tmp = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     procs = []
+    load_before = os.getloadavg()
     try:
         artifact = Path(args.artifact) if args.artifact else _train(tmp)
+        xgb_model = Path(args.xgboost_model) if args.xgboost_model else tmp / "bench.json"
         from modelport.deploy.sagemaker.package import package
 
         package(artifact, tmp / "model.tar.gz")
-        ports = {"modelport serve": _free_port(), "bare": _free_port()}
+        servers: dict[str, dict[str, Any]] = {}
+        port = _free_port()
         procs.append(_start([sys.executable, "-m", "modelport.deploy.sagemaker.serve", "serve", str(tmp / "model.tar.gz"),
-                             "--host", "127.0.0.1", "--port", str(ports["modelport serve"]), "--workers", str(args.workers)],
-                            ports["modelport serve"], tmp / "serve.log"))
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)],
+                            port, tmp / "serve.log"))
+        servers["modelport serve"] = {"url": f"http://127.0.0.1:{port}/invocations", "ctype": "text/csv", "ext": "csv"}
+        port = _free_port()
         procs.append(_start([sys.executable, "-m", "modelport.benchmarks.bench_serve", "--workers", str(args.workers),
-                             "--bare-server", str(artifact), str(ports["bare"])], ports["bare"], tmp / "bare.log"))
+                             "--bare-server", str(artifact), str(port)], port, tmp / "bare.log"))
+        servers["bare"] = {"url": f"http://127.0.0.1:{port}/invocations", "ctype": "text/csv", "ext": "csv"}
         if args.mms_python:
-            ports["multi-model-server"] = _free_port()
-            procs.append(_start_mms(args.mms_python, artifact, tmp, ports["multi-model-server"], args.workers))
+            port = _free_port()
+            procs.append(_start_mms(args.mms_python, artifact, tmp, port, args.workers))
+            servers["multi-model-server"] = {"url": f"http://127.0.0.1:{port}/invocations", "ctype": "text/csv", "ext": "csv"}
+        if args.mlserver_python:
+            port = _free_port()
+            procs.append(_start_mlserver(args.mlserver_python, xgb_model, tmp, port, args.workers))
+            servers["mlserver"] = {"url": f"http://127.0.0.1:{port}{_MLSERVER_PATH}", "ctype": "application/json", "ext": "json"}
         results: list[dict[str, Any]] = []
         for n_rows in (int(x) for x in args.rows.split(",")):
-            body_file = tmp / f"body-{n_rows}.csv"
-            body_file.write_bytes(_body(n_rows))
-            answers = set()
-            for name, port in ports.items():
-                if name == "multi-model-server":
-                    continue  # its encoder writes other digits; checked to answer 200 by the start probe
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body_file.read_bytes(),
-                                             headers={"Content-Type": "text/csv"})
-                with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310 - loopback
-                    answers.add(r.read())
-            if len(answers) != 1:
-                raise SystemExit("the two servers answer differently; not benchmarking")
+            (tmp / f"body-{n_rows}.csv").write_bytes(_body(n_rows))
+            (tmp / f"body-{n_rows}.json").write_bytes(_v2_body(_rows(n_rows)))
+            _check_answers(servers, n_rows, tmp)
             for conns in (int(x) for x in args.connections.split(",")):
-                for name, port in ports.items():
-                    m = measure(f"http://127.0.0.1:{port}", body_file, connections=conns, duration=args.duration, wrk=wrk)
+                for name, srv in servers.items():
+                    m = measure(srv["url"], tmp / f"body-{n_rows}.{srv['ext']}", connections=conns, duration=args.duration,
+                                wrk=wrk, content_type=srv["ctype"])
                     results.append({"server": name, "rows": n_rows, "connections": conns, **m})
                     if not args.json:
-                        print(f"{name:<16} rows {n_rows:>5} conns {conns:>3}: {m['rps']:>9.1f} req/s  p50 {m['p50_ms']:7.2f} ms"
+                        print(f"{name:<18} rows {n_rows:>5} conns {conns:>3}: {m['rps']:>9.1f} req/s  p50 {m['p50_ms']:7.2f} ms"
                               f"  p99 {m['p99_ms']:7.2f} ms  non-2xx {m['non_2xx']} {m['socket_errors']}", file=sys.stderr, flush=True)
-        summary = []
-        for r in results:
-            if r["server"] != "modelport serve":
-                continue
-            same = {b["server"]: b for b in results if b["rows"] == r["rows"] and b["connections"] == r["connections"]}
-            row = {"rows": r["rows"], "connections": r["connections"], "rps": r["rps"], "p50_ms": r["p50_ms"],
-                   "p99_ms": r["p99_ms"], "bare_rps": same["bare"]["rps"], "bare_p99_ms": same["bare"]["p99_ms"],
-                   "ratio_to_bare": r["rps"] / same["bare"]["rps"]}
-            if "multi-model-server" in same:
-                row["mms_rps"] = same["multi-model-server"]["rps"]
-                row["mms_p99_ms"] = same["multi-model-server"]["p99_ms"]
-                row["ratio_to_mms"] = r["rps"] / max(row["mms_rps"], 1e-9)
-            summary.append(row)
-        doc = {"workers": args.workers, "duration_s": args.duration, "cpus": os.cpu_count(), "results": results,
-               "summary": summary}
+        summary = _summary(results)
+        doc = {"workers": args.workers, "duration_s": args.duration, "cpus": os.cpu_count(),
+               "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "results": results, "summary": summary}
         if args.json:
             print(json.dumps(doc, indent=2))
         else:
-            mms = any("mms_rps" in s for s in summary)
-            print(f"{'rows':>5} {'conns':>5} {'serve req/s':>12} {'bare req/s':>11} {'x bare':>6} {'p50 ms':>7} {'p99 ms':>7}"
-                  f" {'bare p99':>8}" + (f" {'mms req/s':>10} {'x mms':>6} {'mms p99':>8}" if mms else ""))
-            for s in summary:
-                print(f"{s['rows']:>5} {s['connections']:>5} {s['rps']:>12.1f} {s['bare_rps']:>11.1f} {s['ratio_to_bare']:>6.2f}"
-                      f" {s['p50_ms']:>7.2f} {s['p99_ms']:>7.2f} {s['bare_p99_ms']:>8.2f}"
-                      + (f" {s['mms_rps']:>10.1f} {s['ratio_to_mms']:>6.1f} {s['mms_p99_ms']:>8.2f}" if mms else ""))
+            print(_table(summary))
+            print(f"workers {args.workers}, {os.cpu_count()} CPUs, {args.duration:g} s per cell; load average "
+                  f"{' '.join(f'{x:.2f}' for x in load_before)} before, {' '.join(f'{x:.2f}' for x in doc['loadavg_after'])} after")
     finally:
         # Every server runs in its own session (a main process and its workers; java for
-        # multi-model-server): signal the whole group, so no worker outlives the benchmark.
+        # multi-model-server, the inference pool for MLServer): signal the whole group, so no
+        # worker outlives the benchmark.
         for proc in procs:
             _signal_group(proc, signal.SIGTERM)
         for proc in procs:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from modelport.core.contract import METADATA_PREFIX
 from modelport.core.errors import InputDataError, ModelportError
 from modelport.deploy.sagemaker._codecs import HttpError, choose_accept, decode, encode
 from modelport.deploy.sagemaker.package import PACKAGE_MANIFEST, artifact_path, extract, read_package
@@ -125,6 +126,14 @@ class App:
         if settings.output not in sig.outputs:
             raise ModelportError(f"MODELPORT_OUTPUT={settings.output!r}: this model serves {', '.join(sig.outputs)}")
         self._dtype = np.float64 if sig.input_type == "float64" else np.float32
+        # An index a LIBSVM line leaves out: missing for XGBoost (its sparse entries are
+        # missing values), zero for LightGBM and scikit-learn (their sparse entries are zeros).
+        framework = sig.metadata.get(METADATA_PREFIX + "framework", "")
+        self._absent = np.nan if framework in ("xgboost", "") else 0.0
+        # The per-request settings, read once (the hot path does no property or dict lookups).
+        self._limit = settings.max_payload_bytes
+        self._timeout = settings.timeout
+        self._default_accept = settings.default_accept
         self._exec_params = json.dumps({
             "MaxConcurrentTransforms": settings.max_concurrent_transforms,
             "BatchStrategy": settings.batch_strategy,
@@ -134,7 +143,10 @@ class App:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Route one request; every failure is a one-line text/plain body with its status."""
         try:
-            status, ctype, body = self._route(environ)
+            if environ.get("PATH_INFO") == "/invocations" and environ.get("REQUEST_METHOD") == "POST":
+                status, ctype, body = self.invoke(environ)  # the hot path first
+            else:
+                status, ctype, body = self._route(environ)
         except HttpError as exc:
             status, ctype, body = exc.status, "text/plain; charset=utf-8", (exc.message + "\n").encode()
         except Exception as exc:  # noqa: BLE001 - a model failure must answer 500, never kill the worker
@@ -158,7 +170,7 @@ class App:
         raise HttpError(404, f"no route {path[:100]!r}; the server answers /ping, /invocations, /execution-parameters")
 
     def _read_body(self, environ: dict[str, Any]) -> bytes:
-        limit = self.settings.max_payload_bytes
+        limit = self._limit
         raw_len = environ.get("CONTENT_LENGTH") or ""
         stream = environ["wsgi.input"]
         if raw_len:
@@ -192,20 +204,17 @@ class App:
     def invoke(self, environ: dict[str, Any]) -> tuple[int, str, bytes]:
         """``POST /invocations``: decode, predict (chunked, under the deadline), encode."""
         start = time.monotonic()
-        accept = choose_accept(environ.get("HTTP_ACCEPT"), self.settings.default_accept)
-        ctype = environ.get("CONTENT_TYPE")
+        accept = choose_accept(environ.get("HTTP_ACCEPT"), self._default_accept)
         body = self._read_body(environ)
-        X = decode(body, ctype, self.features)
-        if X.dtype != self._dtype:
-            X = X.astype(self._dtype)
+        X = decode(body, environ.get("CONTENT_TYPE"), self.features, dtype=self._dtype, absent=self._absent)
         output = self._output(environ) if "HTTP_X_AMZN_SAGEMAKER_CUSTOM_ATTRIBUTES" in environ else self.settings.output
         if X.shape[0] <= _CHUNK_ROWS:  # one call: the common case, without the chunking
             try:
                 pred = self.runtime.predict(X, output=output)
             except InputDataError as exc:
                 raise HttpError(400, str(exc)) from None
-            if time.monotonic() - start > self.settings.timeout:
-                raise HttpError(503, f"prediction exceeded the {self.settings.timeout:g}s timeout "
+            if time.monotonic() - start > self._timeout:
+                raise HttpError(503, f"prediction exceeded the {self._timeout:g}s timeout "
                                      "(SAGEMAKER_MODEL_SERVER_TIMEOUT); send fewer rows per request")
             if pred.shape[0] != X.shape[0]:
                 raise HttpError(500, f"model failure: {pred.shape[0]} predictions for {X.shape[0]} rows")
