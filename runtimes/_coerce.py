@@ -198,6 +198,10 @@ def _to_float(v: Any, where: str, feat: Any = None) -> float:
         try:
             return float(feat.categories.index(v))
         except ValueError:
+            if getattr(feat, "type", "") == "nominal":
+                # scikit-learn encoders decide what an unseen category means: its code is
+                # len(categories), the IR's 'unknown' (docs/ir.md, nominal features).
+                return float(len(feat.categories))
             raise InputDataError(f"{where}: category {v!r} was not seen in training") from None
     if isinstance(v, (bool, np.bool_)):
         return float(v)
@@ -212,6 +216,15 @@ def _to_float(v: Any, where: str, feat: Any = None) -> float:
     if isinstance(v, str):
         raise InputDataError(f"{where}: the string {v!r} is not a number")
     raise InputDataError(f"{where}: a {type(v).__name__} is not a number")
+
+
+def _name_key(v: Any) -> str:
+    """A DataFrame cell of a nominal column as a category name (integral numbers without
+    ``.0``, as the reference evaluator spells them)."""
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        f = float(v)
+        return str(int(f)) if f.is_integer() else repr(f)
+    return str(v)
 
 
 def _short(v: Any) -> str:
@@ -287,6 +300,15 @@ def _from_dataframe(df: Any, features: Sequence[Any]) -> np.ndarray:
 
 def _series_to_float64(s: Any, feat: Any) -> np.ndarray:
     dtype = s.dtype
+    if getattr(feat, "type", "") == "nominal" and getattr(feat, "categories", None):
+        # Category names (object or pandas category column): known name -> code, unseen ->
+        # len(categories) (unknown), None/NaN -> missing.
+        values = s.to_numpy(dtype=object, na_value=None) if hasattr(s, "to_numpy") else np.asarray(s, dtype=object)
+        out = np.empty(len(values), dtype=np.float64)
+        for r, v in enumerate(values):
+            out[r] = np.nan if v is None or (isinstance(v, (float, np.floating)) and v != v) else _to_float(
+                _name_key(v), f"row {r}, column {feat.name!r}", feat)
+        return out
     if str(dtype) == "category" and getattr(feat, "type", "float") != "categorical":
         # Its codes (0, 1, 2) are not its values (10, 20, 30): scoring either would be a
         # guess.  Refused: pass the column as numbers (s.astype(float)).

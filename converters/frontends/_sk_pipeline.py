@@ -113,7 +113,9 @@ def _imputer(t: Any, lay: _Layout, start: int, width: int) -> None:
     if getattr(t, "add_indicator", False):
         raise UnsupportedModelError("SimpleImputer with add_indicator=True is not expressible in the IR")
     stats = np.asarray(t.statistics_)
-    if stats.dtype.kind not in "fiub":
+    numeric = stats.dtype.kind in "fiu" or (stats.dtype.kind == "O" and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in stats))
+    if not numeric:  # strategy='constant' keeps an object array of numbers: those are fine
         raise UnsupportedModelError("SimpleImputer on string columns is not expressible in the IR")
     fill = stats.astype(np.float64)
     if fill.size != width:
@@ -229,6 +231,10 @@ def _transformer(t: Any, lay: _Layout, start: int, width: int) -> int:
     if t is None or (isinstance(t, str) and t == "passthrough"):
         return width
     name = type(t).__name__
+    if name == "FunctionTransformer" and getattr(t, "func", 0) is None:
+        # ColumnTransformer's fitted 'passthrough' (sklearn/compose/_column_transformer.py
+        # swaps it for FunctionTransformer(func=None)): the identity.
+        return width
     if name == "Pipeline":
         for _n, step in t.steps:
             width = _transformer(step, lay, start, width)

@@ -442,6 +442,12 @@ def probe_set(model: Model, *, n_random: int = 256, seed: int = 0, extra: np.nda
     opts = options or ProbeOptions(n_random=n_random)
     rng = np.random.default_rng(seed)
     nf = model.n_features
+    if model.preprocessing or getattr(model.booster, "value_dtype", "") == "float64" and isinstance(
+            model.booster, LinearBooster):
+        from modelport.core.ir._probe_steps import step_probe_rows
+
+        return with_extra(step_probe_rows(model, n_random=opts.n_random, rng=rng, edge_values=edge_values),
+                          extra, nf, np.float64)
     splits = split_values(model)
     wide = getattr(model.booster, "threshold_dtype", "float32") == "float64"
     dtype = np.float64 if wide else np.float32

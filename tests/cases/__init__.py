@@ -43,7 +43,7 @@ class ParityCase:
 
 CASES: Registry[ParityCase] = Registry("parity case")
 
-_CASE_MODULES = ("cases.xgboost", "cases.lightgbm", "cases.sklearn")
+_CASE_MODULES = ("cases.xgboost", "cases.lightgbm", "cases.sklearn", "cases.sklearn_linear")
 
 
 def all_cases() -> Registry[ParityCase]:

@@ -1,0 +1,263 @@
+"""scikit-learn linear models and preprocessing held in the IR: the reference evaluator against
+scikit-learn itself on the probe rows.
+
+Preprocessing steps are held bit for bit (same float64 operations in the same order); float64
+linear margins within SKLEARN_LINEAR_MARGIN (BLAS sums in another order) and probabilities
+within SKLEARN_FLOAT64_LINK (scikit-learn's float64 link on the unrounded margin).  Targets
+that do not express the new constructs refuse them with one line, writing nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pd = pytest.importorskip("pandas")
+
+from cases.sklearn_linear import NAMES, UNSEEN, decode, mixed_frame, numeric_data, rows, trained  # noqa: E402
+from modelport.converters.frontends._sk_linear import linear_to_ir  # noqa: E402
+from modelport.converters.frontends._sk_pipeline import pipeline_to_ir  # noqa: E402
+from modelport.core.errors import ModelFormatError, UnsupportedModelError  # noqa: E402
+from modelport.core.ir import evaluate, serialize  # noqa: E402
+from modelport.core.ir.model import FeatureType, SelectColumns, constructs  # noqa: E402
+from modelport.core.ir.probe import probe_set  # noqa: E402
+from modelport.core.ir.validate import validate  # noqa: E402
+from modelport.core.numerics import ulp_distance  # noqa: E402
+
+LINEAR = [n for n in NAMES if n.startswith("lin_")]
+
+
+def _to_ir(est, n_features: int, names=None):
+    feats = list(names) if names is not None else [f"f{i}" for i in range(n_features)]
+    if hasattr(est, "steps"):
+        return pipeline_to_ir(est, feats, final_to_ir=linear_to_ir, provenance=None)
+    return linear_to_ir(est, feats, provenance=None)
+
+
+def _assert_within(got: np.ndarray, want: np.ndarray, tol) -> int:
+    """Every value within ``tol`` (ULPs OR atol + rtol*|want|; NaN only against NaN); returns the max ULP."""
+    got = np.asarray(got, np.float32).reshape(want.shape)
+    want = np.asarray(want, np.float32)
+    nan = np.isnan(got) | np.isnan(want)
+    assert np.array_equal(np.isnan(got), np.isnan(want)), "NaN where the other is a number"
+    ulps = ulp_distance(got[~nan], want[~nan])
+    close = np.abs(got[~nan].astype(np.float64) - want[~nan]) <= tol.atol + tol.rtol * np.abs(want[~nan].astype(np.float64))
+    bad = ~((ulps <= tol.max_ulp) & (ulps >= 0) | close)
+    assert not bad.any(), f"{int(bad.sum())} values beyond {tol.name}: max {int(ulps.max())} ULP"
+    return int(ulps.max()) if ulps.size else 0
+
+
+@pytest.mark.parametrize("name", LINEAR)
+def test_linear_model_matches_sklearn_on_probe_rows(name):
+    est, _ = trained(name)
+    model = _to_ir(est, 4)
+    assert "linear-float64" in constructs(model)
+    X = probe_set(model, extra=rows(name))
+    assert X.dtype == np.float64
+    nan_rows = np.isnan(X).any(axis=1)
+    assert nan_rows.any(), "the probe rows put NaN in every column"
+    margin = evaluate.predict_margin(model, X)
+    assert np.isnan(margin[nan_rows]).all(), "a float64 linear model propagates NaN (scikit-learn refuses it)"
+    X = X[~nan_rows]
+    margin = margin[~nan_rows]
+    raw = est.decision_function(X) if hasattr(est, "decision_function") else est.predict(X)
+    _assert_within(margin, np.asarray(raw, np.float64).reshape(len(X), -1), evaluate.SKLEARN_LINEAR_MARGIN)
+    if model.n_classes:
+        outs = evaluate.classifier_outputs(model, margin)
+        want = np.searchsorted(est.classes_, est.predict(X))
+        assert np.array_equal(outs["label"], want)
+        if hasattr(est, "predict_proba"):
+            _assert_within(outs["probabilities"], est.predict_proba(X), evaluate.SKLEARN_FLOAT64_LINK)
+
+
+def _scaler_pipelines():
+    from sklearn import preprocessing as P
+    from sklearn.impute import SimpleImputer
+
+    return {
+        "standard": P.StandardScaler(), "standard_no_mean": P.StandardScaler(with_mean=False),
+        "standard_no_std": P.StandardScaler(with_std=False), "minmax": P.MinMaxScaler(),
+        "minmax_clip": P.MinMaxScaler(feature_range=(-1, 2), clip=True), "maxabs": P.MaxAbsScaler(),
+        "robust": P.RobustScaler(quantile_range=(10, 90)), "robust_no_centre": P.RobustScaler(with_centering=False),
+        "impute_mean": SimpleImputer(), "impute_median": SimpleImputer(strategy="median"),
+        "impute_most_frequent": SimpleImputer(strategy="most_frequent"),
+        "impute_constant": SimpleImputer(strategy="constant", fill_value=-7.25),
+        "impute_sentinel": SimpleImputer(missing_values=-1.0, strategy="median"),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_scaler_pipelines()))
+def test_numeric_transformers_are_bit_exact(kind):
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(3)
+    X = numeric_data(300, 2)
+    X[:, 3] = np.round(X[:, 3] * 1e3)  # repeated values for most_frequent
+    if kind == "impute_sentinel":
+        X[rng.random(300) < 0.1, 1] = -1.0
+    elif kind.startswith("impute"):
+        X[rng.random(300) < 0.1, 0] = np.nan
+    y = X[:, 0] + rng.normal(size=300) if kind != "impute_mean" else rng.normal(size=300)
+    pipe = make_pipeline(_scaler_pipelines()[kind], LinearRegression()).fit(X, np.nan_to_num(y))
+    model = _to_ir(pipe, 4)
+    P = probe_set(model, extra=np.concatenate([X[:50], [[-1.0, -1.0, 1e300, -0.0]]]))
+    if kind == "impute_sentinel":  # scikit-learn refuses NaN when another value means missing
+        got = evaluate.preprocess(model, P)
+        assert np.array_equal(np.isnan(got), np.isnan(P))
+        P = P[~np.isnan(P).any(axis=1)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = pipe[:-1].transform(P)
+    got = evaluate.preprocess(model, P)
+    assert np.array_equal(got.view(np.int64)[~np.isnan(got)], want.view(np.int64)[~np.isnan(want)]), "not bit for bit"
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+
+
+def _encoders():
+    from sklearn import preprocessing as P
+
+    o = {"dtype": "float64"}
+    return {
+        "onehot_ignore": P.OneHotEncoder(handle_unknown="ignore", **o),
+        "onehot_error": P.OneHotEncoder(**o),
+        "onehot_drop_first": P.OneHotEncoder(drop="first", handle_unknown="ignore", **o),
+        "onehot_if_binary": P.OneHotEncoder(drop="if_binary", handle_unknown="ignore", **o),
+        "onehot_infrequent": P.OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=25, **o),
+        "onehot_max_categories": P.OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=3, **o),
+        "onehot_infrequent_drop": P.OneHotEncoder(handle_unknown="ignore", min_frequency=25, drop="first", **o),
+        "ordinal_unknown": P.OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, **o),
+        "ordinal_missing": P.OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                            encoded_missing_value=-5, **o),
+        "ordinal_error": P.OrdinalEncoder(**o),
+        "ordinal_infrequent": P.OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=99,
+                                               min_frequency=25, **o),
+    }
+
+
+def _row_by_row(transform, frame) -> np.ndarray:
+    """scikit-learn's transform one row at a time; a row it refuses is NaN (the IR's reading)."""
+    out = []
+    for i in range(len(frame)):
+        try:
+            out.append(np.asarray(transform(frame.iloc[i:i + 1]), np.float64)[0])
+        except ValueError:
+            out.append(None)
+    width = max(len(r) for r in out if r is not None)
+    return np.array([r if r is not None else np.full(width, np.nan) for r in out])
+
+
+@pytest.mark.parametrize("kind", list(_encoders()))
+def test_encoders_are_exact_on_every_category_unknown_and_missing(kind):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    df = mixed_frame(400, 2)
+    ct = ColumnTransformer([("num", "passthrough", ["y"]), ("enc", _encoders()[kind], ["colour", "size", "grade"])],
+                           remainder="drop", sparse_threshold=0).fit(df)
+    # Ridge on the NaN-free encoding: the encoders (which may output NaN) are what is tested.
+    ridge = Ridge().fit(np.nan_to_num(ct.transform(df)), df["y"])
+    pipe = Pipeline([("ct", ct), ("ridge", ridge)])
+    model = _to_ir(pipe, 5, df.columns)
+    assert [f.type for f in model.features] == [FeatureType.FLOAT, FeatureType.FLOAT, FeatureType.NOMINAL,
+                                                FeatureType.NOMINAL, FeatureType.FLOAT]
+    X = probe_set(model, extra=rows("pipe_column_transformer_logreg"))
+    frame = decode(X)
+    assert (frame["colour"] == UNSEEN).any() and frame["colour"].isna().any()
+    got = evaluate.preprocess(model, X)
+    want = _row_by_row(ct.transform, frame)
+    refused = np.isnan(want).all(axis=1)
+    if kind.endswith("_error"):
+        assert refused.any(), "scikit-learn refuses unseen categories here"
+    # Where scikit-learn raises, the IR's encoded columns are NaN (so is every prediction).
+    assert np.isnan(got[refused]).any(axis=1).all()
+    assert np.array_equal(got[~refused], want[~refused], equal_nan=True)
+
+
+def test_column_transformer_pipeline_with_unseen_category_through_the_ir_runtime(tmp_path):
+    import modelport.runtimes
+
+    est, _ = trained("pipe_column_transformer_logreg")
+    model = _to_ir(est, 5, ["x", "y", "colour", "size", "grade"])
+    path = serialize.save(model, tmp_path / "m.ir.json")
+    rt = modelport.runtimes.load(path)
+    frame = mixed_frame(80, 21)
+    frame.loc[::7, "colour"] = "magenta"       # unseen at predict time
+    frame.loc[3::11, "size"] = "XXL"
+    frame.loc[5::13, "colour"] = None
+    frame.loc[::5, "grade"] = 9.0              # an unseen number in the passthrough column
+    got = rt.predict(frame, output="probabilities")
+    _assert_within(got, est.predict_proba(frame), evaluate.SKLEARN_FLOAT64_LINK)
+    assert np.array_equal(rt.predict(frame, output="label"), np.searchsorted(est.classes_, est.predict(frame)))
+    margin = rt.predict(frame, output="margin")
+    _assert_within(margin, est.decision_function(frame), evaluate.SKLEARN_LINEAR_MARGIN)
+
+
+def test_serialization_is_lossless_and_versioned():
+    est, _ = trained("pipe_column_transformer_logreg")
+    model = _to_ir(est, 5, ["x", "y", "colour", "size", "grade"])
+    text = serialize.dumps(model)
+    assert '"ir_version": 2' in text and '"preprocessing": [' in text
+    back = serialize.loads(text)
+    X = probe_set(model)
+    assert np.array_equal(evaluate.predict_margin(back, X).view(np.int32), evaluate.predict_margin(model, X).view(np.int32))
+    assert serialize.dumps(back) == text
+    with pytest.raises(ModelFormatError, match="needs ir_version 2"):
+        serialize.loads(text.replace('"ir_version": 2', '"ir_version": 1'))
+    plain = linear_to_ir(trained("lin_lasso")[0], ["a", "b", "c", "d"], provenance=None)
+    assert '"value_dtype":"float64"' in serialize.dumps(plain).replace(" ", "")
+
+
+def test_validate_rejects_a_step_reading_past_the_columns():
+    import dataclasses
+
+    model = _to_ir(trained("pipe_onehot_drop_ridge")[0], 5, ["x", "y", "colour", "size", "grade"])
+    bad = dataclasses.replace(model, preprocessing=(SelectColumns(np.array([0, 9], np.int32)),) + model.preprocessing)
+    with pytest.raises(ModelFormatError, match="column 9 is out of range"):
+        validate(bad)
+
+
+@pytest.mark.parametrize("case", ["lin_logreg_binary", "lin_sgd_regressor", "pipe_column_transformer_logreg"])
+def test_targets_without_the_constructs_refuse_before_writing(case, tmp_path):
+    from modelport.converters.targets import WriteOptions, all_targets
+
+    model = _to_ir(trained(case)[0], 5 if case.startswith("pipe") else 4,
+                   ["x", "y", "colour", "size", "grade"] if case.startswith("pipe") else None)
+    refused = 0
+    for name, target in all_targets().items():
+        out = tmp_path / f"{name}{target.extension}"
+        if constructs(model) <= set(target.supports):
+            continue
+        with pytest.raises(UnsupportedModelError, match=r"cannot express (feature:nominal|linear-float64|preprocessing)") as exc:
+            target.write(model, out, WriteOptions())
+        assert "\n" not in str(exc.value)
+        assert not out.exists()
+        refused += 1
+    assert refused >= len(all_targets().names()) - 2  # every target but ir (and onnx once it expresses them)
+
+
+@pytest.mark.parametrize("kind, word", [("sgd_modified_huber", "modified_huber"),
+                                        ("function_transformer", "FunctionTransformer"),
+                                        ("imputer_indicator", "add_indicator")])
+def test_constructs_the_ir_cannot_express_are_refused(kind, word):
+    from sklearn import linear_model as L
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X = np.abs(numeric_data(100, 1))
+    y = (X[:, 0] > 0.7).astype(int)
+    if kind == "sgd_modified_huber":
+        est = L.SGDClassifier(loss="modified_huber", random_state=0)
+    elif kind == "function_transformer":
+        est = make_pipeline(FunctionTransformer(np.log1p), L.LogisticRegression())
+    else:
+        X[::9, 0] = np.nan
+        est = make_pipeline(SimpleImputer(add_indicator=True), L.LogisticRegression())
+    est.fit(X, y)
+    with pytest.raises(UnsupportedModelError, match=word):
+        _to_ir(est, 4)
