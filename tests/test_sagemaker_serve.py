@@ -125,6 +125,21 @@ def test_jsonlines_and_npy_equal_runtime(server, reference):
     assert np.array_equal(_floats(r.text.splitlines()), want)
 
 
+def test_libsvm_equals_runtime_with_absent_indices_missing(server, reference):
+    """text/libsvm (the SageMaker XGBoost container's format): 0-based indices, an absent index
+    is a missing value for this XGBoost model, the label is optional and ignored."""
+    X = make_rows(50, seed=6)
+    X[X > 1.0] = np.nan  # left out of the line
+    lines = []
+    for i, row in enumerate(X.astype(np.float64).tolist()):
+        pairs = " ".join(f"{j}:{v!r}" for j, v in enumerate(row) if v == v)
+        lines.append(pairs if i % 2 else f"{i % 3} {pairs}")
+    r = requests.post(server.url + "/invocations", data="\n".join(lines) + "\n", timeout=30,
+                      headers={"Content-Type": "text/libsvm"})
+    assert r.status_code == 200, r.text
+    assert np.array_equal(_floats(r.text.splitlines()), reference.predict(X))
+
+
 def test_accept_negotiation(server):
     X = csv_body(make_rows(2))
     for accept, want in [(None, "text/csv"), ("*/*", "text/csv"), ("application/json", "application/json"),
@@ -162,6 +177,9 @@ BAD = [
     ("bad npy", {"Content-Type": "application/x-npy"}, "not an array", 400, ".npy"),
     ("bad charset", {"Content-Type": "text/csv; charset=utf-16"}, _GOOD_ROW, 415, "charset"),
     ("ragged jsonlines", {"Content-Type": "application/jsonlines"}, "[1]\n", 400, "columns"),
+    ("libsvm index out of range", {"Content-Type": "text/libsvm"}, f"1 0:1\n1 {N_FEATURES}:2\n", 400, "line 2: index"),
+    ("libsvm malformed pair", {"Content-Type": "text/x-libsvm"}, "1 0:1 3=2\n", 400, "not index:value"),
+    ("libsvm bad value", {"Content-Type": "text/libsvm"}, "0 2:abc\n", 400, "line 1, index 2: 'abc' is not a number"),
 ]
 
 
@@ -302,3 +320,23 @@ def test_sigterm_drains_in_flight_request(model, reference, tmp_path):
     assert head.startswith(b"HTTP/1.1 200"), head
     assert np.array_equal(_floats(payload.decode().splitlines()), reference.predict(X))
     assert srv.stop(timeout=30) == 0, srv.log.read_text()[-1000:]
+
+
+@pytest.mark.parametrize("framework,absent", [("xgboost", "nan"), ("lightgbm", "0.0"), ("scikit-learn", "0.0")])
+def test_libsvm_absent_index_follows_the_source_framework(reference, framework, absent):
+    """An index a LIBSVM line leaves out: missing for XGBoost, zero for LightGBM and scikit-learn
+    (their sparse inputs mean zero).  The runtime here echoes column 1 of what it is given."""
+    import dataclasses
+    import types
+
+    from modelport.deploy.sagemaker.serve import App, Settings
+
+    sig = reference.signature
+    sig = dataclasses.replace(sig, metadata={**sig.metadata, "modelport.framework": framework})
+    echo = types.SimpleNamespace(signature=sig, predict=lambda X, output="prediction": X[:, 1].copy())
+    body = b"1 0:2.5\n"
+    status = []
+    resp = b"".join(App(echo, Settings())({"REQUEST_METHOD": "POST", "PATH_INFO": "/invocations",
+                                           "CONTENT_TYPE": "text/libsvm", "CONTENT_LENGTH": str(len(body)),
+                                           "wsgi.input": io.BytesIO(body)}, lambda s, h: status.append(s)))
+    assert status == ["200 OK"] and resp == f"{absent}\n".encode()

@@ -150,7 +150,8 @@ def decode_csv(body: bytes, n_features: int, *, dtype: Any = np.float64) -> np.n
     if b'"' in text:
         raise HttpError(400, "quoted CSV cells are not numbers; send numeric cells only")
     n_rows = text.count(b"\n") + 1
-    if len(text) >= ARROW_MIN_BYTES:
+    # (Arrow reads a blank line as a row of empty cells; the split path says it has 1 column.)
+    if len(text) >= ARROW_MIN_BYTES and b"\n\n" not in text and not text.startswith(b"\n") and not text.endswith(b"\n"):
         got = _arrow_csv(text, n_features, n_rows, dtype)
         if got is not None:
             return got
