@@ -141,12 +141,14 @@ class CRuntime:
                 fn(X.ctypes.data, n, out.ctypes.data)
             return out
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="modelport-c")
+            self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="modelport-c")
         step = -(-n // self.threads)
         step = -(-step // CHUNK_ALIGN) * CHUNK_ALIGN
         xb, ob, isz = X.ctypes.data, out.ctypes.data, X.itemsize
+        starts = list(range(0, n, step))
         futures = [self._pool.submit(fn, xb + a * nf * isz, min(step, n - a), ob + a * width * 4)
-                   for a in range(0, n, step)]
+                   for a in starts[1:]]
+        fn(xb, min(step, n), ob)  # the first range on the calling thread (GIL released by ctypes)
         for f in futures:
             f.result()
         return out
