@@ -30,7 +30,8 @@ import numpy as np
 
 from modelport.core.errors import InputDataError, UsageError
 
-__all__ = ["Layout", "RawChunk", "expand_inputs", "open_layout", "read_chunks", "parse_chunk", "Writer"]
+__all__ = ["Layout", "RawChunk", "expand_inputs", "open_layout", "read_chunks", "parse_chunk", "Writer",
+           "output_kind", "encode_text"]
 
 _EXT = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
         ".ndjson": "jsonl", ".json": "jsonl"}
@@ -191,6 +192,13 @@ class _Prepend:
     def __iter__(self) -> Iterator[bytes]:
         return itertools.chain([self._first], self._rest)
 
+    def read(self, size: int = -1) -> bytes:
+        """The pushed-back line first, then the rest."""
+        if self._first:
+            first, self._first = self._first, b""
+            return first
+        return self._rest.read(size)
+
     def close(self) -> None:
         if self._rest is not sys.stdin.buffer:
             self._rest.close()
@@ -221,19 +229,49 @@ def read_chunks(layout: Layout, handle: Any, *, rows: int, features: list[str], 
             row += batch.num_rows
         return
     line = 2 if layout.header else 1
-    it = iter(handle)
     try:
-        while True:
-            block = list(itertools.islice(it, rows))
-            if not block:
-                return
-            if not block[-1].endswith(b"\n"):
-                block[-1] += b"\n"
-            yield RawChunk(layout, line, data=b"".join(block))
-            line += len(block)
+        for block, n in _line_blocks(handle, rows):
+            yield RawChunk(layout, line, data=block)
+            line += n
     finally:
         if handle is not sys.stdin.buffer:
             handle.close()
+
+
+def _line_blocks(handle: Any, rows: int) -> Iterator[tuple[bytes, int]]:
+    """``(block, lines)``: ``rows`` whole lines at a time (the last block may hold fewer),
+    each block ending with ``\\n``.  Reads large blocks and cuts them at the ``rows``-th
+    newline with bytes/numpy operations: no Python-level loop over lines (iterating a
+    file line by line cost the main process about a second per million rows, as much as
+    a worker's parsing)."""
+    rest = b""
+    seen_bytes, seen_lines = 0, 0  # for the bytes-per-line estimate that sizes each read
+    eof = False
+    while True:
+        parts, n = [rest], rest.count(b"\n")
+        while n < rows and not eof:
+            per_line = seen_bytes / seen_lines if seen_lines else 256
+            more = handle.read(max(1 << 16, int((rows - n) * per_line * 1.05)))
+            if not more:
+                eof = True
+                break
+            k = more.count(b"\n")
+            parts.append(more)
+            n += k
+            seen_bytes, seen_lines = seen_bytes + len(more), seen_lines + k
+        data = b"".join(parts) if len(parts) > 1 else rest
+        if not data:
+            return
+        if n >= rows:
+            cut = int(np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)[rows - 1]) + 1
+            block, rest = data[:cut], data[cut:]
+            n = rows
+        else:
+            block, rest = data, b""
+            if not block.endswith(b"\n"):
+                block += b"\n"
+                n += 1
+        yield block, n
 
 
 # --------------------------------------------------------------------------- parsing (workers)
@@ -388,6 +426,25 @@ def _parse_jsonl(chunk: RawChunk, features: list[str], keep: list[str], on_error
 _PARQUET_FILES: dict[str, Any] = {}
 
 
+def _numeric_table(table: Any, features: list[str], keep: list[str]):
+    """``(X, kept, [])`` straight from Arrow when every feature column is a float or integer
+    column (nulls are NaN, as through pandas); None otherwise (the pandas path checks each
+    value).  Skips building a DataFrame of the features."""
+    import pyarrow as pa
+
+    cols = [table.column(f) for f in features]
+    if not all(pa.types.is_floating(c.type) or pa.types.is_integer(c.type) for c in cols):
+        return None
+    X = np.empty((table.num_rows, len(features)), dtype=np.float64)
+    for j, c in enumerate(cols):
+        X[:, j] = c.to_numpy()
+    kept = {}
+    if keep:
+        df = table.select(list(dict.fromkeys(keep))).to_pandas()
+        kept = {k: df[k].to_numpy() for k in keep}
+    return X, kept, []
+
+
 def _parse_frame(chunk: RawChunk, features: list[str], keep: list[str], on_error: str):
     df = chunk.frame
     if chunk.row_groups is not None:
@@ -398,7 +455,11 @@ def _parse_frame(chunk: RawChunk, features: list[str], keep: list[str], on_error
         if pf is None:
             _PARQUET_FILES.clear()  # one open file per worker
             pf = _PARQUET_FILES[path] = pq.ParquetFile(path)
-        df = pf.read_row_groups(list(groups), columns=list(dict.fromkeys(features + keep))).to_pandas()
+        table = pf.read_row_groups(list(groups), columns=list(dict.fromkeys(features + keep)))
+        fast = _numeric_table(table, features, keep)
+        if fast is not None:
+            return fast
+        df = table.to_pandas()
     n = len(df)
     X = np.empty((n, len(features)), dtype=np.float64)
     good = np.ones(n, dtype=bool)
@@ -424,15 +485,36 @@ def _parse_frame(chunk: RawChunk, features: list[str], keep: list[str], on_error
 # --------------------------------------------------------------------------- writing
 
 
+def output_kind(path: str) -> str:
+    """``"csv"``, ``"parquet"`` or ``"jsonl"`` by OUT's extension (a usage error otherwise)."""
+    ext = os.path.splitext(path)[1].lower()
+    kind = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(ext)
+    if kind is None:
+        raise UsageError(f"-o {path}: choose the output format by the extension: .csv, .parquet or .jsonl")
+    return kind
+
+
+def encode_text(kind: str, frame: Any) -> tuple[str, str]:
+    """``(header, rows)`` of a CSV or JSON Lines output chunk (JSON Lines: no header)."""
+    if kind == "csv":
+        return (frame.iloc[:0].to_csv(index=False, lineterminator="\n"),
+                frame.to_csv(index=False, header=False, lineterminator="\n") if len(frame) else "")
+    # float32 columns as their shortest decimal (what the CSV writer prints), not as the
+    # float64 they widen to
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].dtype == np.float32:
+            out[c] = out[c].to_numpy().astype(str).astype(np.float64)
+    text = out.to_json(orient="records", lines=True, double_precision=15)
+    return "", (text if not text or text.endswith("\n") else text + "\n")
+
+
 class Writer:
     """Writes prediction chunks to OUT; the format follows OUT's extension."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        ext = os.path.splitext(path)[1].lower()
-        self.kind = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(ext)
-        if self.kind is None:
-            raise UsageError(f"-o {path}: choose the output format by the extension: .csv, .parquet or .jsonl")
+        self.kind = output_kind(path)
         if self.kind == "parquet":
             from modelport.core.errors import require
 
@@ -455,20 +537,17 @@ class Writer:
                 self._pq = pq.ParquetWriter(self._tmp, table.schema)
             self._pq.write_table(table.cast(self._pq.schema))
             return
+        self.write_text(*encode_text(self.kind, frame))
+
+    def write_text(self, header: str, body: str) -> None:
+        """Append rows already formatted by :func:`encode_text` (workers format their own
+        chunks, so the main process only copies text); ``header`` is written once."""
         if self._fh is None:
             self._fh = open(self._tmp, "w", encoding="utf-8", newline="")
-        if self.kind == "csv":
-            frame.to_csv(self._fh, index=False, header=self._header, lineterminator="\n")
-        else:
-            # float32 columns as their shortest decimal (what the CSV writer prints), not as
-            # the float64 they widen to
-            out = frame.copy()
-            for c in out.columns:
-                if out[c].dtype == np.float32:
-                    out[c] = out[c].to_numpy().astype(str).astype(np.float64)
-            text = out.to_json(orient="records", lines=True, double_precision=15)
-            self._fh.write(text if not text or text.endswith("\n") else text + "\n")
-        self._header = False
+        if self._header:
+            self._fh.write(header)
+            self._header = False
+        self._fh.write(body)
 
     def close(self, empty: Any) -> None:
         """Finish the file (an input without rows still gets a header / schema)."""

@@ -53,11 +53,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(artifact: str, output: str, features: list[str], keep: list[str], on_error: str) -> None:
+def _init_worker(artifact: str, output: str, features: list[str], keep: list[str], on_error: str,
+                 out_kind: str) -> None:
     """Pool initializer: load the runtime once per process."""
     from modelport import runtimes
 
-    _WORKER.update(rt=runtimes.load(artifact), output=output, features=features, keep=keep, on_error=on_error)
+    _WORKER.update(rt=runtimes.load(artifact), output=output, features=features, keep=keep, on_error=on_error,
+                   out_kind=out_kind)
 
 
 def _usage() -> tuple[int, float, float]:
@@ -70,13 +72,27 @@ def _usage() -> tuple[int, float, float]:
     return os.getpid(), r.ru_maxrss / 1024, r.ru_utime + r.ru_stime
 
 
-def _score_chunk(chunk: Any) -> tuple[np.ndarray, dict[str, Any], list, int, tuple[int, float, float]]:
-    from modelport._batch_io import parse_chunk
+def _ready(hold: float) -> int:
+    """A no-op task: returns once this worker has loaded its runtime (the initializer runs
+    first); ``hold`` keeps it busy a moment so that each worker takes one of them."""
+    time.sleep(hold)
+    return os.getpid()
+
+
+def _score_chunk(chunk: Any) -> tuple[tuple, list, int, tuple[int, float, float]]:
+    """Parse, score and (CSV / JSON Lines output) format one chunk: ``(payload, rejects,
+    rows, usage)``.  ``payload`` is ``("text", header, rows)`` or, for Parquet output,
+    ``("arrays", prediction, kept columns)``; either way the main process only writes."""
+    from modelport._batch_io import encode_text, parse_chunk
 
     w = _WORKER
     X, kept, rejects = parse_chunk(chunk, features=w["features"], keep=w["keep"], on_error=w["on_error"])
     pred = score_array(w["rt"], X, output=w["output"]) if len(X) else np.empty((0,), dtype=np.float32)
-    return pred, kept, rejects, len(X), _usage()
+    if not len(X) or w["out_kind"] == "parquet":
+        payload: tuple = ("arrays", pred, kept)
+    else:
+        payload = ("text", *encode_text(w["out_kind"], prediction_frame(pred, kept, w["output"])))
+    return payload, rejects, len(X), _usage()
 
 
 def score_array(rt: Any, X: np.ndarray, *, output: str) -> np.ndarray:
@@ -167,7 +183,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             raise UsageError(f"--output {args.output}: this artifact (task {sig.task}) gives {', '.join(sig.outputs)}")
         features = list(sig.feature_names)
         workers = args.workers or ((os.cpu_count() or 1) if _input_bytes(files) > _PARALLEL_BYTES else 1)
-        init = (artifact, args.output, features, keep, args.on_error)
+        init = (artifact, args.output, features, keep, args.on_error, writer.kind)
         if workers > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -179,10 +195,14 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             ctx.set_forkserver_preload(["numpy", "pandas", "pyarrow.parquet", "modelport._batch_io",
                                         "modelport.runtimes"])
             pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=init)
+            # start every worker now (forkserver, imports, runtime load): part of the
+            # start-up time, not of the scoring rate
+            for fut in [pool.submit(_ready, 0.05) for _ in range(workers)]:
+                fut.result()
         else:
-            _WORKER.update(rt=rt, output=args.output, features=features, keep=keep, on_error=args.on_error)
+            _WORKER.update(rt=rt, output=args.output, features=features, keep=keep, on_error=args.on_error,
+                           out_kind=writer.kind)
         startup = time.perf_counter() - t0
-        names: tuple[str, ...] = ()
         progress = _Progress(sys.stderr.isatty() and not args.json)
         rows = 0
         rejects: list = []
@@ -193,10 +213,12 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             nonlocal rows
             while len(pending) > limit:
                 fut = pending.popleft()
-                pred, kept, rej, n, use = fut.result() if pool is not None else fut
+                payload, rej, n, use = fut.result() if pool is not None else fut
                 usage[use[0]] = use
-                if n:
-                    writer.write(prediction_frame(pred, kept, args.output, names))
+                if n and payload[0] == "text":
+                    writer.write_text(payload[1], payload[2])
+                elif n:
+                    writer.write(prediction_frame(payload[1], payload[2], args.output))
                 rows += n
                 rejects.extend(rej)
                 progress.update(rows)
@@ -210,7 +232,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         progress.update(rows, done=True)
         empty_pred = np.empty((0,) if args.output in ("prediction", "margin", "label") else (0, max(sig.n_classes, 1)),
                               dtype=np.int64 if args.output == "label" else np.float32)
-        writer.close(prediction_frame(empty_pred, {k: np.empty(0, dtype=object) for k in keep}, args.output, names))
+        writer.close(prediction_frame(empty_pred, {k: np.empty(0, dtype=object) for k in keep}, args.output))
         ok = True
     finally:
         if not ok:

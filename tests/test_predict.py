@@ -187,3 +187,72 @@ def test_million_rows_match_runtime_with_bounded_memory(models, tmp_path, fmt):
     # 5x the rows, about the same peak: chunks are bounded, nothing accumulates
     assert peak["big"] < peak["small"] * 1.25 + 40_000, peak
     assert peak["big"] < 700_000, peak
+
+
+# --------------------------------------------------------------------------- workers = one process
+
+def _predict_subprocess(*argv) -> None:
+    subprocess.run([sys.executable, "-m", "modelport._predict", *map(str, argv)], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("out_ext", ["csv", "jsonl", "parquet"])
+def test_two_workers_write_the_same_bytes_as_one(models, tmp_path, out_ext):
+    """Chunks that split the input mid-way (500 rows per chunk, row groups of 700, a CSV
+    with bad rows on both sides of a chunk boundary): two workers, each parsing and
+    formatting its own chunks, write exactly what one process writes, rejects included."""
+    df = _frame(3100, seed=6)
+    df.to_parquet(tmp_path / "in.parquet", row_group_size=700)
+    lines = df.to_csv(index=False, lineterminator="\n").splitlines(keepends=True)
+    lines[500] = "bad,1,2\n"  # the last line of the first chunk (line 501)
+    lines[501] = "r9,1,x,2,3\n"  # the first line of the second one
+    lines[2000] = lines[2000].replace(",", ";", 1)
+    (tmp_path / "in.csv").write_text("".join(lines).rstrip("\n"))  # no newline at the end
+    want = models["rt"].predict(df[FEATURES].to_numpy())
+    for src in ("in.parquet", "in.csv"):
+        outs = []
+        for workers in (1, 2):
+            out = tmp_path / f"{src}.{workers}.{out_ext}"
+            argv = (models["onnx"], tmp_path / src, "-o", out, "--workers", workers, "--chunk-rows", 500,
+                    "--keep", "id", "--on-error", "skip")
+            if workers == 1:
+                assert _run(*argv) == 0
+            else:
+                _predict_subprocess(*argv)  # worker processes: started from a real __main__
+            rejects = tmp_path / f"{out.name}.rejects.csv"
+            outs.append((out.read_bytes(), rejects.read_text() if rejects.exists() else None))
+        assert outs[0] == outs[1], src
+        good = np.ones(len(df), dtype=bool)
+        if src == "in.csv":
+            rej = pd.read_csv(tmp_path / f"{src}.1.{out_ext}.rejects.csv")
+            assert rej["line"].tolist() == [501, 502, 2001]
+            good[[499, 500, 1999]] = False
+        else:
+            assert outs[0][1] is None
+        got = (pd.read_parquet(tmp_path / f"{src}.1.{out_ext}") if out_ext == "parquet" else
+               pd.read_csv(tmp_path / f"{src}.1.{out_ext}", dtype={"id": str}) if out_ext == "csv" else
+               pd.read_json(tmp_path / f"{src}.1.{out_ext}", lines=True, dtype={"id": str}))
+        assert got["id"].tolist() == df["id"][good].tolist()
+        np.testing.assert_array_equal(got["prediction"].to_numpy(np.float32), want[good])
+
+
+def test_line_blocks_cut_like_iterating_lines():
+    """Reading blocks and cutting them at the N-th newline gives the chunks (and line
+    counts) that iterating the file line by line gave, for every chunk size and ending."""
+    import io
+    import itertools
+
+    from modelport._batch_io import _line_blocks
+
+    def by_lines(data: bytes, rows: int) -> list[tuple[bytes, int]]:
+        it, out = iter(io.BytesIO(data)), []
+        while block := list(itertools.islice(it, rows)):
+            block[-1] += b"" if block[-1].endswith(b"\n") else b"\n"
+            out.append((b"".join(block), len(block)))
+        return out
+
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        lines = [bytes(rng.choice(list(b"ab,\r"), size=rng.integers(0, 6))) for _ in range(rng.integers(0, 25))]
+        data = b"\n".join(lines) + (b"\n" if rng.random() < 0.5 else b"")
+        rows = int(rng.integers(1, 9))
+        assert list(_line_blocks(io.BytesIO(data), rows)) == by_lines(data, rows), (data, rows)
