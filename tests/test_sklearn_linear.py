@@ -185,7 +185,7 @@ def test_column_transformer_pipeline_with_unseen_category_through_the_ir_runtime
     model = _to_ir(est, 5, ["x", "y", "colour", "size", "grade"])
     path = serialize.save(model, tmp_path / "m.ir.json")
     rt = modelport.runtimes.load(path)
-    frame = mixed_frame(80, 21)
+    frame = mixed_frame(80, 21, nan=False)
     frame.loc[::7, "colour"] = "magenta"       # unseen at predict time
     frame.loc[3::11, "size"] = "XXL"
     frame.loc[5::13, "colour"] = None
@@ -261,3 +261,62 @@ def test_constructs_the_ir_cannot_express_are_refused(kind, word):
     est.fit(X, y)
     with pytest.raises(UnsupportedModelError, match=word):
         _to_ir(est, 4)
+
+
+def _imputing_pipeline():
+    from sklearn import preprocessing as P
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    df = mixed_frame(500, 8)
+    ct = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median"), P.StandardScaler()), ["x", "y"]),
+        ("cat", P.OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, dtype="float64"), ["colour"]),
+        ("ord", P.OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2,
+                                 dtype="float64"), ["size"]),
+    ], remainder=P.MinMaxScaler(clip=True))
+    y = np.digitize(np.nan_to_num(df["x"].to_numpy()) + (df["colour"] == "red") + 0.02 * df["y"], [-0.5, 0.8])
+    return make_pipeline(ct, LogisticRegression(max_iter=1000)).fit(df, y)
+
+
+def test_imputing_column_transformer_matches_sklearn_with_unseen_and_missing_values():
+    pipe = _imputing_pipeline()
+    model = _to_ir(pipe, 5, ["x", "y", "colour", "size", "grade"])
+    assert constructs(model) >= {"preprocessing:impute", "preprocessing:lookup", "preprocessing:select_columns"}
+    X = probe_set(model, extra=rows("pipe_column_transformer_logreg"))
+    X = X[~np.isnan(X[:, 4])]  # the passthrough column is not imputed: scikit-learn refuses NaN there
+    frame = decode(X)
+    assert frame["x"].isna().any() and (frame["colour"] == UNSEEN).any() and (frame["size"] == UNSEEN).any()
+    assert np.array_equal(evaluate.preprocess(model, X), pipe[:-1].transform(frame))
+    margin = evaluate.predict_margin(model, X)
+    _assert_within(margin, pipe.decision_function(frame), evaluate.SKLEARN_LINEAR_MARGIN)
+    _assert_within(evaluate.classifier_outputs(model, margin)["probabilities"], pipe.predict_proba(frame),
+                   evaluate.SKLEARN_FLOAT64_LINK)
+
+
+@pytest.mark.parametrize("name", [*NAMES, "imputing"])
+def test_onnx_expresses_every_construct_bit_for_bit(name, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import modelport.runtimes
+    from modelport.converters.targets import WriteOptions, all_targets
+
+    pipe = name.startswith("pipe") or name == "imputing"
+    est = _imputing_pipeline() if name == "imputing" else trained(name)[0]
+    model = _to_ir(est, 5 if pipe else 4, ["x", "y", "colour", "size", "grade"] if pipe else None)
+    X = probe_set(model, extra=rows("pipe_column_transformer_logreg" if pipe else name))
+    path = tmp_path / "m.onnx"
+    all_targets().get("onnx").write(model, path, WriteOptions())
+    rt = modelport.runtimes.load(path)
+    want = evaluate.predict_margin(model, X)
+    got = np.asarray(rt.predict(X, output="margin"), np.float32).reshape(want.shape)
+    assert np.array_equal(got.view(np.int32), want.view(np.int32)), "ONNX margins differ from the evaluator's"
+    if model.n_classes:
+        outs = evaluate.classifier_outputs(model, want)
+        assert np.array_equal(rt.predict(X, output="label"), outs["label"])
+        assert np.array_equal(rt.predict(X, output="probabilities"), outs["probabilities"], equal_nan=True)
+    if pipe:  # category names, unseen ones included, through the runtime's input coercion
+        frame = decode(X[:40])
+        assert np.array_equal(np.asarray(rt.predict(frame, output="margin"), np.float32).reshape(-1, want.shape[1]),
+                              want[:40], equal_nan=True)

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modelport.core.ir.model import LinearBooster, Model, PostTransform, Task, TreeEnsemble
+from modelport.core.ir.evaluate import input_dtype
+from modelport.core.ir.model import CONSTRUCTS, LinearBooster, Model, PostTransform, Task, TreeEnsemble, booster_width
 from modelport.converters.targets import TARGETS, Target, WriteOptions
 from modelport.core.contract import METADATA_PREFIX, artifact_metadata
 from modelport.core.errors import UnsupportedModelError, require
@@ -131,8 +132,18 @@ def build_onnx(model: Model, *, producer_version: str = "") -> object:
 
     x = "input"
     booster = model.booster
-    # A float64-threshold model (LightGBM) compares float64 inputs: the graph takes double.
-    in_dtype = np.float64 if isinstance(booster, TreeEnsemble) and booster.threshold_dtype == "float64" else np.float32
+    # A float64-threshold model (LightGBM), a float64 linear model or preprocessing
+    # (scikit-learn) computes on float64 inputs: the graph takes double.
+    in_dtype = input_dtype(model).type
+    if model.preprocessing:
+        from modelport.converters.targets._onnx_steps import preprocess_nodes
+
+        x = preprocess_nodes(model, x, nodes, const, helper, TensorProto)
+        if _booster_reads_float32(booster):  # the booster rounds its input to float32, as the evaluator
+            nodes.append(helper.make_node("Cast", [x], ["x_booster"], to=TensorProto.FLOAT))
+            x = "x_booster"
+            in_dtype = np.float32
+    n_features = booster_width(model)
     missing = float(model.missing)
     if not math.isnan(missing):
         # XGBoost compares each float32 value with float32(missing) when building the
@@ -145,6 +156,10 @@ def build_onnx(model: Model, *, producer_version: str = "") -> object:
 
     if isinstance(booster, TreeEnsemble):
         _tree_margin(model, booster, x, nodes, const, helper, TensorProto)
+    elif isinstance(booster, LinearBooster) and booster.value_dtype == "float64":
+        from modelport.converters.targets._onnx_steps import linear64_margin
+
+        linear64_margin(model, booster, x, n_features, nodes, const, helper, TensorProto)
     elif isinstance(booster, LinearBooster):
         from modelport.converters.targets._onnx_linear import linear_margin
 
@@ -156,8 +171,8 @@ def build_onnx(model: Model, *, producer_version: str = "") -> object:
     graph = helper.make_graph(
         nodes,
         "modelport",
-        [helper.make_tensor_value_info("input", TensorProto.DOUBLE if in_dtype is np.float64 else TensorProto.FLOAT,
-                                       ["N", n_features])],
+        [helper.make_tensor_value_info("input", TensorProto.DOUBLE if input_dtype(model) == np.float64
+                                       else TensorProto.FLOAT, ["N", model.n_features])],
         outputs,
         initializer=inits,
     )
@@ -170,6 +185,12 @@ def build_onnx(model: Model, *, producer_version: str = "") -> object:
     )
     helper.set_model_props(proto, metadata(model, backend="modelport"))
     return proto
+
+
+def _booster_reads_float32(booster) -> bool:
+    if isinstance(booster, TreeEnsemble):
+        return booster.threshold_dtype == "float32"
+    return booster.value_dtype == "float32"
 
 
 def _tree_margin(model: Model, ens: TreeEnsemble, x: str, nodes, const, helper, TensorProto) -> None:
@@ -189,7 +210,7 @@ def _tree_margin(model: Model, ens: TreeEnsemble, x: str, nodes, const, helper, 
         nodes.append(helper.make_node("Gather", [x, "cat_features"], ["cat_raw"], axis=1))
         nodes.append(helper.make_node("Floor", ["cat_raw"], ["cat_floor"]))
         nodes.append(helper.make_node("Concat", [x, "cat_floor"], ["x_cat"], axis=1))
-        cat_column = {f: model.n_features + j for j, f in enumerate(cats)}
+        cat_column = {f: booster_width(model) + j for j, f in enumerate(cats)}
         x = "x_cat"
     if is_wide(ens) and ens.threshold_dtype == "float32":
         # float32 comparisons, double sums (scikit-learn): float32 input widened exactly.
@@ -341,5 +362,6 @@ TARGETS.register(
         runtime="onnx",
         margin_tolerance=MARGIN_TOLERANCE,
         link_tolerance=LINK_TOLERANCE,
+        supports=frozenset(CONSTRUCTS),
     ),
 )
