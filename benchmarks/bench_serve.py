@@ -350,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--xgboost-model", help="the XGBoost model the artifact was converted from (for --mlserver-python)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes per server")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="measure every cell this many times, interleaved, and keep each one's best requests/s "
+                        "(on a shared machine the best run is the least disturbed one)")
     p.add_argument("--connections", default="1,16,64")
     p.add_argument("--rows", default="1,1000")
     p.add_argument("--json", action="store_true")
@@ -400,21 +403,26 @@ def main(argv: list[str] | None = None) -> int:
             (tmp / f"body-{n_rows}.json").write_bytes(_v2_body(_rows(n_rows)))
             _check_answers(servers, n_rows, tmp)
             for conns in (int(x) for x in args.connections.split(",")):
-                for name, srv in servers.items():
-                    m = measure(srv["url"], tmp / f"body-{n_rows}.{srv['ext']}", connections=conns, duration=args.duration,
-                                wrk=wrk, content_type=srv["ctype"])
+                best: dict[str, dict[str, Any]] = {}
+                for _ in range(max(1, args.repeat)):
+                    for name, srv in servers.items():
+                        run = measure(srv["url"], tmp / f"body-{n_rows}.{srv['ext']}", connections=conns,
+                                      duration=args.duration, wrk=wrk, content_type=srv["ctype"])
+                        if name not in best or run["rps"] > best[name]["rps"]:
+                            best[name] = run
+                for name, m in best.items():
                     results.append({"server": name, "rows": n_rows, "connections": conns, **m})
                     if not args.json:
                         print(f"{name:<18} rows {n_rows:>5} conns {conns:>3}: {m['rps']:>9.1f} req/s  p50 {m['p50_ms']:7.2f} ms"
                               f"  p99 {m['p99_ms']:7.2f} ms  non-2xx {m['non_2xx']} {m['socket_errors']}", file=sys.stderr, flush=True)
         summary = _summary(results)
-        doc = {"workers": args.workers, "duration_s": args.duration, "cpus": os.cpu_count(),
+        doc = {"workers": args.workers, "duration_s": args.duration, "repeat": args.repeat, "cpus": os.cpu_count(),
                "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "results": results, "summary": summary}
         if args.json:
             print(json.dumps(doc, indent=2))
         else:
             print(_table(summary))
-            print(f"workers {args.workers}, {os.cpu_count()} CPUs, {args.duration:g} s per cell; load average "
+            print(f"workers {args.workers}, {os.cpu_count()} CPUs, {args.duration:g} s per cell, best of {args.repeat}; load average "
                   f"{' '.join(f'{x:.2f}' for x in load_before)} before, {' '.join(f'{x:.2f}' for x in doc['loadavg_after'])} after")
     finally:
         # Every server runs in its own session (a main process and its workers; java for
