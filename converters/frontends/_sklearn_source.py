@@ -179,7 +179,7 @@ def framework_model(est: Any, path: Path, *, source: str) -> FrameworkModel:
 
 SOURCES.register("sklearn-pickle", Source(
     name="sklearn-pickle", framework="scikit-learn",
-    description="pickled / joblib scikit-learn estimator or Pipeline (needs --trust-pickle); --backend onnxmltools only",
+    description="pickled / joblib scikit-learn estimator or Pipeline (needs --trust-pickle), for --backend onnxmltools",
     extensions=(".pkl", ".pickle", ".joblib"), sniff=sniff_pickle, open=open_sklearn_pickle,
 ))
 

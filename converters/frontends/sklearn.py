@@ -16,6 +16,7 @@ fitted on a DataFrame, else ``f0 .. f{n-1}``.  docs/sklearn.md describes the sem
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,15 @@ _PIPELINES = ("Pipeline", "ColumnTransformer")
 
 
 def sniff_skops(head: bytes, name: str = "") -> bool:
-    """True for a skops file: a zip archive named ``*.skops`` or whose head shows skops'
-    ``schema.json`` member."""
-    return head.startswith(_ZIP) and (name.lower().endswith(".skops") or b"schema.json" in head)
+    """True for a skops file: a zip archive named ``*.skops``, or whose first member is one
+    skops writes (``schema.json``, or an array file named by an object id, ``140296361786224.npy``)."""
+    if not head.startswith(_ZIP):
+        return False
+    if name.lower().endswith(".skops"):
+        return True
+    n = int.from_bytes(head[26:28], "little")
+    first = head[30:30 + n]
+    return first == b"schema.json" or re.fullmatch(rb"[0-9]{1,40}\.(npy|npz)", first) is not None
 
 
 def sniff_sklearn(head: bytes, name: str = "") -> bool:
