@@ -15,8 +15,15 @@ on Spark Connect):
   or ``~/.cache/modelport``, keyed by the artifact's SHA-256), loads one runtime and keeps it in
   :data:`_RUNTIMES`, a module-level dict of this importable module, so later batches and later
   tasks on the same (reused) worker skip the load;
-* onnxruntime runs one intra-op thread per task (the runtime's default): Spark already runs
-  one task per core, and one thread keeps margins bit-exact;
+* onnxruntime runs one intra-op thread per task (the runtime's default) and the C runtime is
+  loaded with ``threads=1`` (:data:`WORKER_OPTIONS`): Spark already runs one task per core;
+* the runtimes that run generated programs (java, javascript, go, rust) build them once per
+  machine into the same cache, keyed by content; each build happens in a private temporary
+  directory renamed into place when complete, so two workers building at once never see a
+  half build (the loser of the race discards its copy).  They start one short-lived process
+  per Arrow batch (``spark.sql.execution.arrow.maxRecordsPerBatch`` rows, 10,000 by default)
+  and keep none running between batches, so nothing outlives a worker that exits or is
+  killed except, at worst, the one batch process it was waiting for;
 * columns are matched by feature name; the result is the input DataFrame (or only the
   ``keep`` columns) with the prediction columns added: ``output`` for a one-column output,
   ``<output>_<j>`` per column otherwise (the names of ``modelport predict``).
@@ -36,11 +43,15 @@ import numpy as np
 
 from modelport.core.errors import InputDataError, UsageError, require
 
-__all__ = ["score", "predict_udf", "Packed", "pack"]
+__all__ = ["score", "predict_udf", "Packed", "pack", "WORKER_OPTIONS"]
 
 #: Runtimes loaded in this Python worker, keyed by artifact SHA-256 (and output), reused
 #: across batches and tasks.
 _RUNTIMES: dict[str, Any] = {}
+
+#: Load options per runtime inside Spark: one scoring thread per task (Spark runs one task
+#: per core; the C runtime would otherwise start min(cpus, 8) threads in every worker).
+WORKER_OPTIONS: dict[str, dict[str, Any]] = {"c": {"threads": 1}}
 
 
 class Packed:
@@ -57,29 +68,39 @@ class Packed:
             from modelport import runtimes
 
             path = self.materialize()
-            rt = runtimes.load(path)
+            spec = runtimes.detect_runtime(path)
+            rt = spec.load(path, **WORKER_OPTIONS.get(spec.name, {}))
             _RUNTIMES[self.sha256] = rt
         return rt
 
     def materialize(self) -> Path:
-        """Write the artifact under the cache directory (once per machine and content)."""
+        """Write the artifact under the cache directory (once per machine and content).
+
+        Each writer unpacks into its own temporary name and renames it into place, so
+        concurrent workers (and machines sharing a home directory) never see a partial
+        artifact; the loser of a race discards its copy."""
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "modelport" / "spark" / self.sha256
         target = base / self.name
         if target.exists():
             return target
         base.mkdir(parents=True, exist_ok=True)
-        tmp = base / f".{self.name}.{os.getpid()}.tmp"
-        if self.bundle:
-            with tarfile.open(fileobj=io.BytesIO(self.data), mode="r") as tar:
-                tar.extractall(tmp, filter="data")
-        else:
-            tmp.write_bytes(self.data)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another worker on this machine published it first
-            import shutil
+        import shutil
+        import tempfile
 
-            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=base))
+        try:
+            if self.bundle:
+                with tarfile.open(fileobj=io.BytesIO(self.data), mode="r") as tar:
+                    tar.extractall(tmp / "a", filter="data")
+            else:
+                (tmp / "a").write_bytes(self.data)
+            try:
+                os.replace(tmp / "a", target)
+            except OSError:  # another worker published the same bundle first
+                if not target.exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         return target
 
 
