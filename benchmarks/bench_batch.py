@@ -1,16 +1,28 @@
-"""Batch scoring throughput on one Parquet file: one process, ``modelport predict`` on every
-core, Spark ``local[2]`` (``modelport.spark.score``) and Dask with 2 worker processes
-(``modelport.dask.score``).  A benchmark, not a test::
+"""Batch scoring throughput on one Parquet file (5 million rows by default): one process (the
+runtime's own batch speed), ``modelport predict`` with one worker and with every core, Spark
+``local[2]`` (``modelport.spark.score``) and Dask with 2 worker processes
+(``modelport.dask.score``).  A benchmark, not a test (issue #14)::
 
-    python -m modelport.benchmarks.bench_batch --rows 1000000 [--json]
+    python -m modelport.benchmarks.bench_batch [--rows 5000000] [--engines ...] [--json]
 
-Each engine runs in a fresh subprocess; reported per engine: start-up seconds (runtime
-load, worker pool / SparkSession / Dask start), scoring seconds, rows/s over the scoring
-time, and peak memory: the largest resident set of any one process of that run (through
-``RUSAGE_CHILDREN`` of a fresh parent, so the JVM and Python workers count, but the sum over
-processes does not appear; ``modelport predict``'s workers report their own peak).  The
-model: XGBoost binary:logistic, 100 trees of depth 6 on 8 features, converted to ONNX;
-every engine writes nowhere (Spark: the ``noop`` sink) or to a scratch file.
+The model: XGBoost binary:logistic, 100 trees of depth 6 on 8 float64 features, converted to
+ONNX.  The model and the data (row groups of 125,000 rows) are generated once into a cache
+directory (``--cache``, default ``$XDG_CACHE_HOME/modelport/bench-batch``) and reused.
+
+Each engine runs in a fresh subprocess.  Reported per engine:
+
+* ``startup``: seconds until the engine can score (interpreter, imports, runtime load, and
+  the worker pool / SparkSession + Python workers / Dask process pool, warmed up on a few
+  rows so that every worker holds a loaded runtime);
+* ``rows_per_s``: rows over the scoring seconds after start-up;
+* ``peak_mb``: the largest sum of resident memory over the engine's whole process tree
+  (the process and every descendant: forkserver workers, the JVM, Spark's Python workers,
+  Dask's pool), sampled every 0.1 s from ``/proc``; shared pages count once per process;
+* ``load``: the 1-minute load average before and after (the machine may be shared).
+
+Then the two goals of issue #14: ``modelport predict`` on every core against the one-process
+speed times the cores used (goal >= 1/1.2), and Spark ``local[2]`` against ``modelport
+predict`` on 2 cores, both once started (goal >= 1/1.5).
 """
 
 from __future__ import annotations
@@ -21,138 +33,248 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
+import threading
+import time
+from pathlib import Path
 
-__all__ = ["main", "ENGINES"]
+__all__ = ["main", "ENGINES", "prepare", "tree_rss_mb"]
+
+_ROW_GROUP = 125_000
 
 _SINGLE = """
 import json, sys, time
 t0 = time.perf_counter()
 import numpy as np, pyarrow.parquet as pq
 from modelport import runtimes
-rt = runtimes.load(sys.argv[1]); names = rt.signature.feature_names
+rt = runtimes.load(sys.argv[1]); names = list(rt.signature.feature_names)
+rt.predict(np.zeros((10, len(names))))
 startup = time.perf_counter() - t0; t1 = time.perf_counter(); rows = 0
 for b in pq.ParquetFile(sys.argv[2]).iter_batches(batch_size=50_000, columns=names):
     X = np.column_stack([b.column(n).to_numpy(zero_copy_only=False) for n in names])
     rows += len(rt.predict(X))
-print(json.dumps({"rows": rows, "startup": startup, "score": time.perf_counter() - t1}))
+print(json.dumps({"rows": rows, "startup": startup, "score": time.perf_counter() - t1, "workers": 1}))
 """
 
-_PREDICT = """
-import json, subprocess, sys, time, os
-t0 = time.perf_counter()
-out = os.path.join(sys.argv[3], "predict.parquet")
-res = subprocess.run([sys.executable, "-m", "modelport._predict", sys.argv[1], sys.argv[2], "-o", out, "--json",
-                      "--workers", str(os.cpu_count())], capture_output=True, text=True, check=True)
-d = json.loads(res.stdout)
-print(json.dumps({"rows": d["rows"], "startup": d["startup_seconds"], "score": d["seconds"] - d["startup_seconds"],
-                  "workers": d["workers"], "peak_worker_mb": d["peak_worker_rss_mb"], "cpu": d["cpu_seconds"]}))
-"""
+# `modelport predict` itself (its --json summary); start-up = everything but the scoring
+_PREDICT = "modelport predict"
 
 _SPARK = """
 import json, os, sys, time
 os.environ["PYSPARK_PYTHON"] = sys.executable; os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 t0 = time.perf_counter()
+import numpy as np, pandas as pd
 from pyspark.sql import SparkSession
 spark = (SparkSession.builder.master("local[2]").config("spark.driver.memory", "1g")
          .config("spark.sql.shuffle.partitions", "2").config("spark.ui.enabled", "false").getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
 from modelport.spark import score
 df = spark.read.parquet(sys.argv[2])
+rows = df.count()
+# warm-up: two tasks start both Python workers, each unpacks and loads the runtime
+small = spark.createDataFrame(pd.DataFrame(np.zeros((2000, len(df.columns))), columns=df.columns)).repartition(2)
+score(small, sys.argv[1], keep=[]).write.format("noop").mode("overwrite").save()
 scored = score(df, sys.argv[1], keep=[])
 startup = time.perf_counter() - t0; t1 = time.perf_counter()
 scored.write.format("noop").mode("overwrite").save()
-rows = df.count()
-print(json.dumps({"rows": rows, "startup": startup, "score": time.perf_counter() - t1}))
+print(json.dumps({"rows": rows, "startup": startup, "score": time.perf_counter() - t1, "workers": 2}))
 spark.stop()
 """
 
 _DASK = """
 import json, sys, time
 t0 = time.perf_counter()
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+import numpy as np, pandas as pd
 import dask, dask.dataframe as dd
 from modelport.dask import score
-ddf = dd.read_parquet(sys.argv[2], split_row_groups=True)
-scored = score(ddf, sys.argv[1], keep=[])
-startup = time.perf_counter() - t0; t1 = time.perf_counter()
-with dask.config.set(scheduler="processes", num_workers=2):
-    rows = int(scored.map_partitions(len).sum().compute())
-print(json.dumps({"rows": rows, "startup": startup, "score": time.perf_counter() - t1}))
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    with dask.config.set(scheduler="processes", pool=pool):
+        # warm-up: two partitions start both worker processes, each loads the runtime
+        ddf = dd.read_parquet(sys.argv[2], split_row_groups=True)
+        small = dd.from_pandas(pd.DataFrame(np.zeros((2000, len(ddf.columns))), columns=ddf.columns), npartitions=2)
+        score(small, sys.argv[1], keep=[]).map_partitions(len).sum().compute()
+        scored = score(ddf, sys.argv[1], keep=[])
+        startup = time.perf_counter() - t0; t1 = time.perf_counter()
+        rows = int(scored.map_partitions(len).sum().compute())
+    print(json.dumps({"rows": rows, "startup": startup, "score": time.perf_counter() - t1, "workers": 2}))
+    pool.shutdown()
 """
 
-ENGINES = {"single process": _SINGLE, "modelport predict": _PREDICT, "spark local[2]": _SPARK, "dask 2 processes": _DASK}
 
-_MEASURE = textwrap.dedent("""
-    import json, resource, subprocess, sys, time
-    t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", sys.argv[1], *sys.argv[2:]], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if res.returncode:
-        print(json.dumps({"error": (res.stderr.strip().splitlines() or ["failed"])[-1]})); sys.exit(0)
-    d = json.loads(res.stdout.strip().splitlines()[-1])
-    # forkserver workers are not our descendants' waited-for children: they report their own peak
-    d.update(wall=wall, peak_mb=max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-                                    d.get("peak_worker_mb", 0)))
-    print(json.dumps(d))
-""")
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _prepare(d: str, rows: int) -> tuple[str, str]:
+ENGINES = {
+    "one process": _SINGLE,
+    "predict 1 worker": _PREDICT,
+    "predict all cores": _PREDICT,
+    "spark local[2]": _SPARK,
+    "dask 2 workers": _DASK,
+}
+
+
+def prepare(cache: Path, rows: int) -> tuple[str, str]:
+    """``(artifact, data)`` in ``cache``: the ONNX model and a ``rows``-row Parquet file,
+    made once (the data is written 250,000 rows at a time: bounded memory)."""
     import numpy as np
-    import pandas as pd
-    import xgboost as xgb
 
-    import modelport
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(20_000, 8)).astype(np.float32)
-    y = (X[:, 0] + X[:, 1] * X[:, 2] - X[:, 5] > 0).astype(int)
+    cache.mkdir(parents=True, exist_ok=True)
+    art = cache / "model.onnx"
     names = [f"x{i}" for i in range(8)]
-    b = xgb.train({"objective": "binary:logistic", "max_depth": 6, "seed": 0}, xgb.DMatrix(X, y, feature_names=names), 100)
-    b.save_model(os.path.join(d, "model.json"))
-    art = str(modelport.convert(os.path.join(d, "model.json"), to="onnx", out=os.path.join(d, "model.onnx")).path)
-    data = os.path.join(d, "rows.parquet")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    if not art.exists():
+        import xgboost as xgb
 
-    with pq.ParquetWriter(data, pa.schema([(n, pa.float64()) for n in names])) as w:
-        for start in range(0, rows, 250_000):
-            n = min(250_000, rows - start)
-            w.write_table(pa.Table.from_pandas(pd.DataFrame(rng.normal(size=(n, 8)), columns=names),
-                                               preserve_index=False), row_group_size=125_000)
-    return art, data
+        import modelport
+
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(20_000, 8)).astype(np.float32)
+        y = (X[:, 0] + X[:, 1] * X[:, 2] - X[:, 5] > 0).astype(int)
+        b = xgb.train({"objective": "binary:logistic", "max_depth": 6, "seed": 0},
+                      xgb.DMatrix(X, y, feature_names=names), 100)
+        b.save_model(str(cache / "model.json"))
+        modelport.convert(str(cache / "model.json"), to="onnx", out=str(cache / "model.tmp.onnx"))
+        os.replace(cache / "model.tmp.onnx", art)
+    data = cache / f"rows-{rows}.parquet"
+    if not data.exists():
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rng = np.random.default_rng(1)
+        tmp = cache / f".rows-{rows}.{os.getpid()}.parquet"
+        with pq.ParquetWriter(tmp, pa.schema([(n, pa.float64()) for n in names])) as w:
+            for start in range(0, rows, 2 * _ROW_GROUP):
+                block = rng.normal(size=(min(2 * _ROW_GROUP, rows - start), 8))
+                w.write_table(pa.table({n: block[:, j] for j, n in enumerate(names)}), row_group_size=_ROW_GROUP)
+        os.replace(tmp, data)
+    return str(art), str(data)
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory (MB) of process ``pid`` and all its descendants, from ``/proc``."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            parent[int(entry)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+    children: dict[int, list[int]] = {}
+    for p, pp in parent.items():
+        children.setdefault(pp, []).append(p)
+    total, todo, page = 0, [pid], os.sysconf("SC_PAGE_SIZE")
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, ()))
+        try:
+            with open(f"/proc/{p}/statm", "rb") as fh:
+                total += int(fh.read().split()[1]) * page
+        except OSError:
+            continue
+    return total / 2**20
+
+
+def _run_engine(name: str, art: str, data: str, scratch: str) -> dict:
+    if ENGINES[name] == _PREDICT:
+        workers = 1 if name == "predict 1 worker" else _cores()
+        argv = [sys.executable, "-m", "modelport._predict", art, data, "-o", os.path.join(scratch, "scored.parquet"),
+                "--json", "--workers", str(workers)]
+    else:
+        argv = [sys.executable, "-c", ENGINES[name], art, data]
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603 - fixed argv
+    peak = [0.0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    sampler.join()
+    r: dict = {"wall": wall, "peak_mb": peak[0], "load_before": load0, "load_after": os.getloadavg()[0]}
+    if proc.returncode:
+        r["error"] = (err.strip().splitlines() or ["failed"])[-1]
+        return r
+    d = json.loads(out.strip().splitlines()[-1])
+    if ENGINES[name] == _PREDICT:
+        score = d["seconds"] - d["startup_seconds"]
+        d = {"rows": d["rows"], "startup": wall - score, "score": score, "workers": d["workers"],
+             "cpu": d["cpu_seconds"]}
+    r.update(d)
+    r["rows_per_s"] = r["rows"] / r["score"] if r["score"] > 0 else None
+    return r
+
+
+def goals(results: dict) -> dict:
+    """The two ratios of issue #14 (None when an engine is missing or failed)."""
+    def rate(name: str):
+        return results.get(name, {}).get("rows_per_s")
+
+    one, pred = rate("one process"), rate("predict all cores")
+    workers = results.get("predict all cores", {}).get("workers")
+    out = {"predict_vs_one_process_x_cores": None, "spark_vs_predict_same_cores": None}
+    if one and pred and workers:
+        out["predict_vs_one_process_x_cores"] = pred / (one * workers)
+    spark = rate("spark local[2]")
+    same = pred if workers == 2 else None
+    if spark and same:
+        out["spark_vs_predict_same_cores"] = spark / same
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every engine on one generated Parquet file and print the table (or JSON)."""
+    """Run every engine on one cached Parquet file and print the table (or JSON)."""
     p = argparse.ArgumentParser(prog="bench_batch", description=__doc__.split("\n\n")[0])
-    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--rows", type=int, default=5_000_000, help="rows in the Parquet file (default: 5,000,000)")
     p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset of: " + ", ".join(ENGINES))
+    p.add_argument("--cache", default=os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                                                   "modelport", "bench-batch"),
+                   help="where the model and the data are generated once")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    names = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [n for n in names if n not in ENGINES]
+    if unknown:
+        p.error(f"unknown engine {unknown[0]!r}; choose from: {', '.join(ENGINES)}")
+    art, data = prepare(Path(args.cache), args.rows)
     results = {}
-    with tempfile.TemporaryDirectory(prefix="bench-batch-") as d:
-        art, data = _prepare(d, args.rows)
-        for name in [e.strip() for e in args.engines.split(",") if e.strip()]:
-            res = subprocess.run([sys.executable, "-c", _MEASURE, ENGINES[name], art, data, d],  # noqa: S603 - fixed argv
-                                 capture_output=True, text=True, check=True)
-            r = json.loads(res.stdout.strip().splitlines()[-1])
-            if "rows" in r:
-                r["rows_per_s"] = r["rows"] / r["score"] if r["score"] > 0 else None
-            results[name] = r
+    if not args.json:
+        print(f"{args.rows:,} rows, {_cores()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as scratch:
+        for name in names:
+            results[name] = _run_engine(name, art, data, scratch)
             if not args.json:
-                print(_line(name, r), flush=True)
+                print(_line(name, results[name]), flush=True)
+    g = goals(results)
     if args.json:
-        print(json.dumps({"rows": args.rows, "cores": os.cpu_count(), "engines": results}, indent=2))
+        print(json.dumps({"rows": args.rows, "cores": _cores(), "engines": results, "goals": g}, indent=2))
+    else:
+        print(_goal_text(g))
     return 0
 
 
 def _line(name: str, r: dict) -> str:
     if "error" in r:
-        return f"{name:<20} failed: {r['error']}"
-    return (f"{name:<20} {r['rows_per_s']:>10,.0f} rows/s  start-up {r['startup']:6.2f}s  scoring {r['score']:6.2f}s  "
-            f"wall {r['wall']:6.2f}s  peak {r['peak_mb']:7.0f} MB")
+        return f"{name:<18} failed: {r['error']}"
+    return (f"{name:<18} {r['rows_per_s']:>10,.0f} rows/s  start-up {r['startup']:6.2f}s  scoring {r['score']:7.2f}s  "
+            f"peak {r['peak_mb']:6.0f} MB  load {r['load_before']:.1f}->{r['load_after']:.1f}")
+
+
+def _goal_text(g: dict) -> str:
+    def fmt(v, goal):
+        return "n/a" if v is None else f"{v:.2f} (goal >= {goal:.2f}: {'met' if v >= goal else 'NOT met'})"
+
+    return (f"predict on every core / (one process x cores): {fmt(g['predict_vs_one_process_x_cores'], 1 / 1.2)}\n"
+            f"spark local[2] / predict on 2 cores, once started: {fmt(g['spark_vs_predict_same_cores'], 1 / 1.5)}")
 
 
 if __name__ == "__main__":
