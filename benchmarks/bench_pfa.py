@@ -15,8 +15,12 @@ measures on the same float32 rows:
   ``action`` call, so its batch figure is ``--titus-rows`` records timed once, conversion of
   each row to a record included;
 
-for modelport's engine, titus2 and ``Booster.inplace_predict`` (``nthread = 1``), and prints
-the ratios.  Latency includes the runtime's input coercion (its public ``predict``).  Before
+for modelport's engine on the compiled tree kernel (``modelport_pfa_kernel``: ``kernel="c"``,
+the document's trees lowered to flat node tables walked by ``runtimes/_tree_kernel.py``), the
+same engine on numpy (``modelport_pfa_numpy``), titus2 and ``Booster.inplace_predict``
+(``nthread = 1``), and prints the ratios.  Latency includes the runtime's input coercion (its
+public ``predict``); ``modelport_pfa_kernel_row`` is the kernel's single-row fast path
+(``row_function()``: preallocated buffers, the row copied in, margins out; latency only).  Before
 timing it checks the predictions (a fast wrong answer is not a result): the engine's margins
 must equal XGBoost's bit for bit, and titus2's margins must equal the engine's bit for bit on
 the rows it scored.  Not a test: numbers depend on the machine.
@@ -37,6 +41,8 @@ import numpy as np
 from modelport.benchmarks import BATCHES, batch_throughput, single_row_latency
 
 N_TREES, DEPTH, N_FEATURES = 100, 6, 20
+#: The contender the ratios are of: the PFA engine on the compiled tree kernel.
+OURS = "modelport_pfa_kernel"
 
 
 
@@ -87,7 +93,8 @@ def run(*, repeats: int = 7, calls: int = 2000, titus_rows: int = 200) -> dict:
         pfa_path = os.path.join(d, "model.pfa.json")
         write_pfa(load_model(src), pfa_path, WriteOptions())
         size = os.path.getsize(pfa_path)
-        ours = runtimes.load(pfa_path, runtime="pfa")
+        ours = runtimes.load(pfa_path, runtime="pfa", kernel="c")
+        ours_numpy = runtimes.load(pfa_path, runtime="pfa", kernel="numpy")
         engine_cls = import_titus()
         titus = None
         if engine_cls is not None:
@@ -96,17 +103,30 @@ def run(*, repeats: int = 7, calls: int = 2000, titus_rows: int = 200) -> dict:
 
     xgb_margin = np.asarray(booster.inplace_predict(X, predict_type="margin", missing=np.nan), np.float32)
     ours_margin = ours.predict(X, output="margin")
-    if not np.array_equal(ours_margin.view(np.int32), xgb_margin.view(np.int32)):
-        raise SystemExit("modelport PFA engine margins differ from xgboost: refusing to benchmark")
+    for rt in (ours, ours_numpy):
+        if not np.array_equal(rt.predict(X, output="margin").view(np.int32), xgb_margin.view(np.int32)):
+            raise SystemExit(f"modelport PFA engine ({rt.kernel}) margins differ from xgboost: refusing to benchmark")
+    x_row, out_row, call_row = ours.row_function()
+
+    def row_path(a):
+        x_row[:] = a[0]
+        call_row()
+        return out_row
+
+    for i in range(0, len(X), 97):
+        if row_path(X[i:i + 1]).view(np.int32)[0] != xgb_margin.view(np.int32)[i]:
+            raise SystemExit("the kernel's row function differs from xgboost: refusing to benchmark")
     check = {"engine_margin_bit_exact": True,
              "engine_max_abs_diff": float(np.max(np.abs(ours.predict(X) - booster.inplace_predict(X, missing=np.nan))))}
     contenders: dict[str, Callable[[np.ndarray], object]] = {
         "xgboost": lambda a: booster.inplace_predict(a, missing=np.nan),
-        "modelport_pfa": ours.predict,
+        OURS: ours.predict,
+        "modelport_pfa_numpy": ours_numpy.predict,
     }
     results = {name: {"latency": single_row_latency(fn, X, calls), "rows_per_s": batch_throughput(fn, X, repeats),
                       "cpu_rows_per_s": _cpu_throughput(fn, X, repeats)}
                for name, fn in contenders.items()}
+    row_latency = single_row_latency(row_path, X, calls)
     if titus is not None:
         sub = X[:titus_rows]
         t_margin = np.array([titus.action(r)["margin"][0] for r in _records(sub)], dtype=np.float32)
@@ -124,7 +144,7 @@ def run(*, repeats: int = 7, calls: int = 2000, titus_rows: int = 200) -> dict:
         results["titus2"] = {"latency": single_row_latency(lambda a: titus.action(_records(a)[0]), sub, titus_rows),
                              "rows_per_s": {str(n): batch_rate for n in BATCHES},
                              "cpu_rows_per_s": {str(n): cpu_rate for n in BATCHES}}
-    base, ours_r = results["xgboost"], results["modelport_pfa"]
+    base, ours_r = results["xgboost"], results[OURS]
     for r in results.values():
         r["vs_xgboost"] = {"p50_latency_ratio": r["latency"]["p50_us"] / base["latency"]["p50_us"],
                            **{f"time_ratio_{n}": base["rows_per_s"][n] / r["rows_per_s"][n] for n in r["rows_per_s"]},
@@ -135,6 +155,7 @@ def run(*, repeats: int = 7, calls: int = 2000, titus_rows: int = 200) -> dict:
         t = results["titus2"]
         speedup = {"p50_latency": t["latency"]["p50_us"] / ours_r["latency"]["p50_us"],
                    "p99_latency": t["latency"]["p99_us"] / ours_r["latency"]["p99_us"],
+                   "p50_latency_row_function": t["latency"]["p50_us"] / row_latency["p50_us"],
                    **{f"rows_per_s_{n}": ours_r["rows_per_s"][n] / t["rows_per_s"][n] for n in map(str, BATCHES)},
                    **{f"cpu_rows_per_s_{n}": ours_r["cpu_rows_per_s"][n] / t["cpu_rows_per_s"][n]
                       for n in map(str, BATCHES)}}
@@ -148,6 +169,9 @@ def run(*, repeats: int = 7, calls: int = 2000, titus_rows: int = 200) -> dict:
         "latency_calls": calls, "titus_rows": titus_rows, "pfa_bytes": size, "xgboost_version": xgb.__version__,
         "titus2_version": titus_version, "machine": platform.machine(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "check": check, "results": results, "engine_vs_titus2": speedup,
+        "kernel_row_function_latency": row_latency,
+        "kernel_vs_numpy": {n: ours_r["rows_per_s"][n] / results["modelport_pfa_numpy"]["rows_per_s"][n]
+                            for n in ours_r["rows_per_s"]},
     }
 
 
@@ -171,13 +195,16 @@ def format_text(r: dict) -> str:
         f"xgboost {r['xgboost_version']}, titus2 {r['titus2_version'] or 'not installed'}")
     add(f"margins bit-exact: engine vs xgboost {r['check']['engine_margin_bit_exact']}, "
         f"titus2 vs engine {r['check'].get('titus_margin_bit_exact', 'n/a')}")
-    add(f"{'':15s} {'p50 us':>10s} {'p99 us':>10s}" + "".join(f" {'rows/s @' + n:>14s}" for n in map(str, BATCHES)))
+    add(f"{'':24s} {'p50 us':>10s} {'p99 us':>10s}" + "".join(f" {'rows/s @' + n:>14s}" for n in map(str, BATCHES)))
     for name, res in r["results"].items():
         lat, tp = res["latency"], res["rows_per_s"]
-        add(f"{name:15s} {lat['p50_us']:10.1f} {lat['p99_us']:10.1f}" + "".join(f" {tp[str(n)]:14,.0f}" for n in BATCHES))
-    add(f"{'CPU time':15s} {'':10s} {'':10s}" + "".join(f" {'rows/s @' + n:>14s}" for n in map(str, BATCHES)))
+        add(f"{name:24s} {lat['p50_us']:10.1f} {lat['p99_us']:10.1f}" + "".join(f" {tp[str(n)]:14,.0f}" for n in BATCHES))
+    lat = r["kernel_row_function_latency"]
+    add(f"{OURS + '_row':24s} {lat['p50_us']:10.1f} {lat['p99_us']:10.1f}  (row_function: margins, preallocated buffers)")
+    add(f"{'CPU time':24s} {'':10s} {'':10s}" + "".join(f" {'rows/s @' + n:>14s}" for n in map(str, BATCHES)))
     for name, res in r["results"].items():
-        add(f"{name:15s} {'':10s} {'':10s}" + "".join(f" {res['cpu_rows_per_s'][str(n)]:14,.0f}" for n in BATCHES))
+        add(f"{name:24s} {'':10s} {'':10s}" + "".join(f" {res['cpu_rows_per_s'][str(n)]:14,.0f}" for n in BATCHES))
+    add("kernel vs numpy engine: " + ", ".join(f"{n} rows {v:.1f}x" for n, v in r["kernel_vs_numpy"].items()))
     for name, res in r["results"].items():
         if name != "xgboost":
             v = res["vs_xgboost"]
@@ -186,7 +213,8 @@ def format_text(r: dict) -> str:
                 + "; CPU " + ", ".join(f"{n} rows {v['cpu_time_ratio_' + str(n)]:.2f}x" for n in BATCHES))
     s = r["engine_vs_titus2"]
     if s:
-        add(f"engine speed-up over titus2: p50 {s['p50_latency']:,.0f}x, p99 {s['p99_latency']:,.0f}x, "
+        add(f"kernel speed-up over titus2: p50 {s['p50_latency']:,.0f}x (row_function {s['p50_latency_row_function']:,.0f}x), "
+            f"p99 {s['p99_latency']:,.0f}x, "
             + ", ".join(f"{n} rows {s['rows_per_s_' + str(n)]:,.0f}x" for n in BATCHES)
             + "; CPU " + ", ".join(f"{n} rows {s['cpu_rows_per_s_' + str(n)]:,.0f}x" for n in BATCHES))
     return "\n".join(lines)

@@ -6,15 +6,22 @@ Run: ``python -m modelport.benchmarks.bench_pmml [--json] [--repeats N] [--calls
 Trains 100 trees of depth 6 on 20 features (binary:logistic, seeded, 2% NaN), writes it as
 PMML with modelport's target, and times, on the same float32 rows:
 
-* ``modelport_pmml``: :mod:`modelport.runtimes.pmml` (numpy, vectorised over rows);
+* ``modelport_pmml_kernel``: :mod:`modelport.runtimes.pmml` with ``kernel="c"`` (the
+  document read into the runtime's trees, lowered to flat node tables and walked by the
+  compiled kernel of ``runtimes/_tree_kernel.py``, one C call per tree batch);
+* ``modelport_pmml_numpy``: the same runtime with ``kernel="numpy"`` (vectorised over rows);
 * ``jpmml``: jpmml-evaluator 1.7 through ``jpmml_evaluator`` (JPype), single-threaded
   (``parallelism=1``), and ``jpmml_transpiled`` (``transpile=True``: the PMML compiled to
   Java bytecode) when available;
-* ``pypmml`` (PMML4S on the JVM through Py4J) and ``sklearn_pmml_model`` (Cython), when
-  installed;
+* ``pypmml`` (PMML4S on the JVM through Py4J) and ``sklearn_pmml_model`` (a pure-Python
+  loader that rebuilds scikit-learn trees from the PMML), when installed; sklearn-pmml-model
+  refuses NaN inputs, so when it does it is timed on the same rows with NaN replaced by 0
+  (``nan_free_rows``), next to ``modelport_pmml_kernel_nan_free`` on those rows;
 * ``xgboost``: ``Booster.inplace_predict`` with ``nthread=1``, the anchor of the ratios.
 
-Single-row latency: ``predict`` on one row at a time (a different row each call), p50/p99;
+Single-row latency: ``predict`` on one row at a time (a different row each call), p50/p99
+(``modelport_pmml_kernel`` included: its one-row call is the whole document, coercion and
+links included);
 batch throughput: rows/s at 1, 100 and 10,000 rows, best of ``--repeats``.  Inputs are the
 contender's natural form (numpy for modelport/xgboost/sklearn-pmml-model, a dict or a
 DataFrame for the JVM wrappers, which is what their users pass).  Before timing, every
@@ -39,6 +46,8 @@ from modelport.benchmarks import BATCHES, batch_throughput, single_row_latency
 
 N_TREES, DEPTH, N_FEATURES = 100, 6, 20
 PROBA_ATOL = 1e-6
+#: The contender the speed-ups are of: the PMML runtime on the compiled tree kernel.
+OURS = "modelport_pmml_kernel"
 
 
 
@@ -106,15 +115,19 @@ def run(*, repeats: int = 5, calls: int = 1000) -> dict:
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(build_pmml(model))
     names = [f.name for f in model.features]
-    ours = runtimes.load(path)
+    ours = runtimes.load(path, kernel="c")
+    ours_numpy = runtimes.load(path, kernel="numpy")
     xgb_margin = np.asarray(booster.inplace_predict(X, predict_type="margin", missing=np.nan), np.float32)
-    if not np.array_equal(ours.predict(X, output="margin"), xgb_margin):
-        raise SystemExit("modelport PMML margins differ from xgboost: refusing to benchmark")
+    for rt in (ours, ours_numpy):
+        if not np.array_equal(rt.predict(X, output="margin").view(np.int32), xgb_margin.view(np.int32)):
+            raise SystemExit(f"modelport PMML ({rt.kernel}) margins differ from xgboost: refusing to benchmark")
     ref = ours.predict(X).astype(np.float64)
     contenders: dict[str, Callable] = {
         "xgboost": lambda a: booster.inplace_predict(a, missing=np.nan),
-        "modelport_pmml": ours.predict,
+        OURS: ours.predict,
+        "modelport_pmml_numpy": ours_numpy.predict,
     }
+    rows: dict[str, np.ndarray] = {}  # contenders timed on other rows than X
     jvm, skipped = _jvm_contenders(path, names)
     contenders.update(jvm)
     try:
@@ -122,14 +135,22 @@ def run(*, repeats: int = 5, calls: int = 1000) -> dict:
 
         skp = PMMLGradientBoostingClassifier(pmml=path)
         contenders["sklearn_pmml_model"] = lambda a: skp.predict_proba(a)[:, 1]
+        try:
+            skp.predict_proba(X[:100])
+        except ValueError:  # "Input X contains NaN": the same rows with NaN replaced by 0
+            clean = np.nan_to_num(X, nan=0.0)
+            rows["sklearn_pmml_model"] = rows[OURS + "_nan_free"] = clean
+            contenders[OURS + "_nan_free"] = ours.predict
     except Exception as exc:  # ImportError, or it cannot read the file
         skipped["sklearn_pmml_model"] = f"{type(exc).__name__}: {str(exc)[:120]}"
     check = {}
     for name, fn in list(contenders.items()):
-        if name in ("xgboost", "modelport_pmml"):
+        if name in ("xgboost", OURS, "modelport_pmml_numpy", OURS + "_nan_free"):
             continue
+        data = rows.get(name, X)
+        want = ours.predict(data[:2000]).astype(np.float64) if name in rows else ref[:2000]
         try:
-            diff = np.abs(np.asarray(fn(X[:2000]), np.float64) - ref[:2000])
+            diff = np.abs(np.asarray(fn(data[:2000]), np.float64) - want)
         except Exception as exc:  # e.g. sklearn-pmml-model refuses NaN inputs
             skipped[name] = f"cannot score the benchmark rows: {type(exc).__name__}: {str(exc)[:100]}"
             del contenders[name]
@@ -140,15 +161,20 @@ def run(*, repeats: int = 5, calls: int = 1000) -> dict:
         check[name]["agrees"] = bool(worst <= PROBA_ATOL and not nan_mismatch)
     results = {}
     for name, fn in contenders.items():
-        slow = name not in ("xgboost", "modelport_pmml")
-        results[name] = {"latency": single_row_latency(fn, X, calls // 4 if slow else calls),
-                         "rows_per_s": batch_throughput(fn, X, max(1, repeats // 2) if slow else repeats)}
+        slow = name not in ("xgboost", OURS, OURS + "_nan_free")
+        data = rows.get(name, X)
+        results[name] = {"latency": single_row_latency(fn, data, calls // 4 if slow else calls),
+                         "rows_per_s": batch_throughput(fn, data, max(1, repeats // 2) if slow else repeats),
+                         "nan_free_rows": name in rows}
     base = results["xgboost"]["rows_per_s"]
     for r in results.values():
         r["time_vs_xgboost"] = {n: base[n] / r["rows_per_s"][n] for n in r["rows_per_s"]}
-    mp = results["modelport_pmml"]["rows_per_s"]
-    speedup = {name: {n: mp[n] / r["rows_per_s"][n] for n in mp} for name, r in results.items()
-               if name not in ("xgboost", "modelport_pmml")}
+    speedup = {}
+    for name, r in results.items():
+        if name in ("xgboost", OURS, OURS + "_nan_free"):
+            continue
+        mp = results[OURS + "_nan_free" if name in rows else OURS]["rows_per_s"]
+        speedup[name] = {n: mp[n] / r["rows_per_s"][n] for n in mp}
     import xgboost
 
     return {"trees": N_TREES, "depth": DEPTH, "features": N_FEATURES, "threads": 1, "repeats": repeats,
@@ -161,14 +187,14 @@ def format_text(r: dict) -> str:
     """The human-readable summary of :func:`run`'s result."""
     lines = [f"{r['trees']} trees, depth {r['depth']}, {r['features']} features; 1 thread; xgboost {r['xgboost_version']}"]
     add = lines.append
-    add(f"{'':20s} {'p50 us':>10s} {'p99 us':>10s}" + "".join(f" {'rows/s @' + str(n):>14s}" for n in BATCHES)
+    add(f"{'':31s} {'p50 us':>10s} {'p99 us':>10s}" + "".join(f" {'rows/s @' + str(n):>14s}" for n in BATCHES)
         + f" {'time/xgb @10k':>14s}")
     for name, res in r["results"].items():
         lat, tp = res["latency"], res["rows_per_s"]
-        add(f"{name:20s} {lat['p50_us']:10.1f} {lat['p99_us']:10.1f}" + "".join(f" {tp[str(n)]:14,.0f}" for n in BATCHES)
-            + f" {res['time_vs_xgboost']['10000']:13.1f}x")
+        add(f"{name:31s} {lat['p50_us']:10.1f} {lat['p99_us']:10.1f}" + "".join(f" {tp[str(n)]:14,.0f}" for n in BATCHES)
+            + f" {res['time_vs_xgboost']['10000']:13.2f}x" + ("  (NaN-free rows)" if res.get("nan_free_rows") else ""))
     for name, sp in r["modelport_speedup"].items():
-        add(f"modelport_pmml vs {name}: " + ", ".join(f"{n} rows {v:.1f}x faster" for n, v in sp.items()))
+        add(f"{OURS} vs {name}: " + ", ".join(f"{n} rows {v:.1f}x" for n, v in sp.items()))
     for name, c in r["check"].items():
         if not c.get("agrees", True):
             add(f"WARNING {name} disagrees with modelport/xgboost: max |prob diff| {c['max_abs_prob_diff']:.3g} "

@@ -52,6 +52,7 @@ C_SOURCE = r"""/* modelport tree kernel: flat node tables walked for a whole bat
 #include <stdlib.h>
 
 typedef struct { double thr; int32_t col; int32_t nx[3]; } tk_node;
+typedef struct { double thr; int32_t col; int32_t dl; } tk_cnode;
 
 typedef struct {
     int64_t n_nodes, n_trees, n_cols, n_out, leaf_dim, depth;
@@ -61,7 +62,9 @@ typedef struct {
     int32_t acc_f32, has_sentinel, cat_in_set_left, cat_invalid_left;
     double sentinel;
     const tk_node *fast;
-    int32_t fast_op;
+    int32_t fast_op, c_depth;
+    const tk_cnode *cnodes;
+    const double *cvalue;
 } tk_model;
 
 static int tk_in(const double *m, int32_t lo, int32_t hi, double x) {
@@ -114,10 +117,10 @@ static int32_t tk_leaf(const tk_model *M, int32_t nd, const void *row, int x_f32
    nodes packed as {thr, col, next[3]} (leaves: col 0, next = themselves), TK_B rows walked
    together branch-free for the same tree (independent chains overlap), exactly `depth` steps. */
 #define TK_B 8
-#define TK_FAST(NAME, XT, CMP)                                                                       \
+#define TK_FAST(NAME, XT, CMP, HS)                                                                   \
 static void NAME(const tk_model *M, int32_t root, const char *rows, size_t stride, int nb, int32_t *nd) { \
     const tk_node *N = M->fast;                                                                      \
-    int hs = M->has_sentinel; double sv = M->sentinel;                                               \
+    const int hs = HS; double sv = M->sentinel;                                                      \
     for (int i = 0; i < nb; i++) nd[i] = root;                                                       \
     for (int64_t d = 0; d < M->depth; d++) {                                                         \
         for (int i = 0; i < nb; i++) {                                                               \
@@ -129,30 +132,82 @@ static void NAME(const tk_model *M, int32_t root, const char *rows, size_t strid
         }                                                                                            \
     }                                                                                                \
 }
-TK_FAST(tk_fast_f32_lt, float, <)
-TK_FAST(tk_fast_f32_le, float, <=)
-TK_FAST(tk_fast_f64_lt, double, <)
-TK_FAST(tk_fast_f64_le, double, <=)
+TK_FAST(tk_fast_f32_lt, float, <, 0)
+TK_FAST(tk_fast_f32_le, float, <=, 0)
+TK_FAST(tk_fast_f64_lt, double, <, 0)
+TK_FAST(tk_fast_f64_le, double, <=, 0)
+TK_FAST(tk_fast_f32_lt_s, float, <, 1)
+TK_FAST(tk_fast_f32_le_s, float, <=, 1)
+TK_FAST(tk_fast_f64_lt_s, double, <, 1)
+TK_FAST(tk_fast_f64_le_s, double, <=, 1)
+typedef void (*tk_fast_fn)(const tk_model *, int32_t, const char *, size_t, int, int32_t *);
+static const tk_fast_fn tk_fast_fns[8] = {tk_fast_f64_lt, tk_fast_f64_lt_s, tk_fast_f64_le, tk_fast_f64_le_s,
+                                          tk_fast_f32_lt, tk_fast_f32_lt_s, tk_fast_f32_le, tk_fast_f32_le_s};
 
-static void tk_block(const tk_model *M, int32_t root, const char *rows, size_t stride, int x_f32, int nb, int32_t *nd) {
-    if (M->fast) {
-        if (x_f32) (M->fast_op == 2 ? tk_fast_f32_lt : tk_fast_f32_le)(M, root, rows, stride, nb, nd);
-        else (M->fast_op == 2 ? tk_fast_f64_lt : tk_fast_f64_le)(M, root, rows, stride, nb, nd);
+/* The complete form (the fast form's trees at most 12 deep, default child one of the two
+   children): every tree laid out as a complete binary tree of depth c_depth in level order
+   (children of i at 2i+1 left, 2i+2 right; a leaf above the last level is copied into both
+   children, so whichever way a copy goes the value is the same), leaf values by position.
+   A step is one node load, one input load and one comparison, no child-index load. */
+#define TK_COMPLETE(NAME, XT, CMP, HS)                                                               \
+static void NAME(const tk_model *M, int64_t t, const char *rows, size_t stride, int nb, const double **vp) { \
+    int D = M->c_depth;                                                                              \
+    int64_t inner = ((int64_t)1 << D) - 1;                                                           \
+    const tk_cnode *N = M->cnodes + t * inner;                                                       \
+    const int hs = HS; double sv = M->sentinel;                                                      \
+    int32_t ix[TK_B];                                                                                \
+    for (int i = 0; i < nb; i++) ix[i] = 0;                                                          \
+    for (int d = 0; d < D; d++) {                                                                    \
+        for (int i = 0; i < nb; i++) {                                                               \
+            const tk_cnode *p = N + ix[i];                                                           \
+            double x = (double)((const XT *)(rows + (size_t)i * stride))[p->col];                     \
+            int left;                                                                                \
+            if (hs) left = ((x != x) | (x == sv)) ? p->dl : (x CMP p->thr);                           \
+            else left = (x CMP p->thr) | (p->dl & (x != x)); /* NaN compares false */                 \
+            ix[i] = 2 * ix[i] + 2 - left;                                                            \
+        }                                                                                            \
+    }                                                                                                \
+    for (int i = 0; i < nb; i++) vp[i] = M->cvalue + ((t << D) + (ix[i] - inner)) * M->leaf_dim;     \
+}
+TK_COMPLETE(tk_complete_f32_lt, float, <, 0)
+TK_COMPLETE(tk_complete_f32_le, float, <=, 0)
+TK_COMPLETE(tk_complete_f64_lt, double, <, 0)
+TK_COMPLETE(tk_complete_f64_le, double, <=, 0)
+TK_COMPLETE(tk_complete_f32_lt_s, float, <, 1)
+TK_COMPLETE(tk_complete_f32_le_s, float, <=, 1)
+TK_COMPLETE(tk_complete_f64_lt_s, double, <, 1)
+TK_COMPLETE(tk_complete_f64_le_s, double, <=, 1)
+typedef void (*tk_complete_fn)(const tk_model *, int64_t, const char *, size_t, int, const double **);
+static const tk_complete_fn tk_complete_fns[8] = {
+    tk_complete_f64_lt, tk_complete_f64_lt_s, tk_complete_f64_le, tk_complete_f64_le_s,
+    tk_complete_f32_lt, tk_complete_f32_lt_s, tk_complete_f32_le, tk_complete_f32_le_s};
+
+/* The value row each of the nb rows reaches in tree t. */
+static void tk_block(const tk_model *M, int64_t t, const char *rows, size_t stride, int x_f32, int nb, const double **vp) {
+    int32_t nd[TK_B];
+    int variant = (x_f32 ? 4 : 0) + (M->fast_op == 2 ? 0 : 2) + (M->has_sentinel ? 1 : 0);
+    if (M->cnodes) {
+        tk_complete_fns[variant](M, t, rows, stride, nb, vp);
         return;
     }
-    for (int i = 0; i < nb; i++) nd[i] = tk_leaf(M, root, rows + (size_t)i * stride, x_f32);
+    if (M->fast) {
+        tk_fast_fns[variant](M, M->roots[t], rows, stride, nb, nd);
+    } else {
+        for (int i = 0; i < nb; i++) nd[i] = tk_leaf(M, M->roots[t], rows + (size_t)i * stride, x_f32);
+    }
+    for (int i = 0; i < nb; i++) vp[i] = M->value + (int64_t)nd[i] * M->leaf_dim;
 }
 
 /* Per-tree values: out[r * n_trees + t] = value[leaf] (leaf_dim 1). */
 int modelport_tk_scores(const tk_model *M, const void *X, int x_f32, int64_t n, double *out) {
     size_t stride = (size_t)M->n_cols * (x_f32 ? sizeof(float) : sizeof(double));
-    int32_t nd[TK_B];
+    const double *vp[TK_B];
     for (int64_t r0 = 0; r0 < n; r0 += TK_B) {
         int nb = n - r0 < TK_B ? (int)(n - r0) : TK_B;
         const char *rows = (const char *)X + (size_t)r0 * stride;
         for (int64_t t = 0; t < M->n_trees; t++) {
-            tk_block(M, M->roots[t], rows, stride, x_f32, nb, nd);
-            for (int i = 0; i < nb; i++) out[(r0 + i) * M->n_trees + t] = M->value[nd[i]];
+            tk_block(M, t, rows, stride, x_f32, nb, vp);
+            for (int i = 0; i < nb; i++) out[(r0 + i) * M->n_trees + t] = vp[i][0];
         }
     }
     return 0;
@@ -168,7 +223,7 @@ int modelport_tk_sums(const tk_model *M, const void *X, int x_f32, int64_t n, vo
     double *a64 = heap ? (double *)malloc((size_t)BK * sizeof(double)) : s64;
     unsigned char *started = heap ? (unsigned char *)malloc((size_t)BK) : s8;
     if (!a32 || !a64 || !started) { if (heap) { free(a32); free(a64); free(started); } return 1; }
-    int32_t nd[TK_B];
+    const double *vp[TK_B];
     for (int64_t r0 = 0; r0 < n; r0 += TK_B) {
         int nb = n - r0 < TK_B ? (int)(n - r0) : TK_B;
         const char *rows = (const char *)X + (size_t)r0 * stride;
@@ -178,9 +233,9 @@ int modelport_tk_sums(const tk_model *M, const void *X, int x_f32, int64_t n, vo
             if (M->init) { a32[q] = (float)M->init[k]; a64[q] = M->init[k]; }
         }
         for (int64_t t = 0; t < M->n_trees; t++) {
-            tk_block(M, M->roots[t], rows, stride, x_f32, nb, nd);
+            tk_block(M, t, rows, stride, x_f32, nb, vp);
             for (int i = 0; i < nb; i++) {
-                const double *v = M->value + (int64_t)nd[i] * L;
+                const double *v = vp[i];
                 for (int64_t j = 0; j < L; j++) {
                     int64_t q = i * K + (M->tree_out ? M->tree_out[t] : j);
                     if (M->acc_f32) {
@@ -221,12 +276,19 @@ class _Model(ctypes.Structure):
         [(n, _P) for n in ("kind", "op", "col", "set_lo", "set_hi", "next", "roots", "tree_out",
                            "thr", "members", "value", "tree_w", "init", "count", "post")] + \
         [(n, ctypes.c_int32) for n in ("acc_f32", "has_sentinel", "cat_in_set_left", "cat_invalid_left")] + \
-        [("sentinel", ctypes.c_double), ("fast", _P), ("fast_op", ctypes.c_int32)]
+        [("sentinel", ctypes.c_double), ("fast", _P), ("fast_op", ctypes.c_int32), ("c_depth", ctypes.c_int32),
+         ("cnodes", _P), ("cvalue", _P)]
 
 #: The fast form's packed node (C ``tk_node``).
 _NODE = np.dtype([("thr", "<f8"), ("col", "<i4"), ("nx", "<i4", (3,))], align=True)
+#: The complete form's packed node (C ``tk_cnode``).
+_CNODE = np.dtype([("thr", "<f8"), ("col", "<i4"), ("dl", "<i4")], align=True)
 #: Deepest tree walked in the fast form (every walk takes exactly ``depth`` steps there).
 FAST_MAX_DEPTH = 64
+#: Deepest tree laid out in the complete form, and the most leaf slots it may take.
+COMPLETE_MAX_DEPTH, COMPLETE_MAX_SLOTS = 12, 1 << 22
+#: Node layouts (``layout=``): "auto" picks the first that applies of complete, packed, nodes.
+LAYOUTS = ("auto", "complete", "packed", "nodes")
 
 
 @functools.lru_cache(maxsize=4)
@@ -281,11 +343,36 @@ class TreeTables:
     cat_invalid_left: bool = True
 
 
+def _complete(t: TreeTables, value: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The complete form's node and leaf-value tables (see the C source), or None when a
+    tree is too deep or a default child is neither child."""
+    D, T = int(t.depth), int(t.roots.size)
+    if D > COMPLETE_MAX_DEPTH or T * (1 << D) > COMPLETE_MAX_SLOTS:
+        return None
+    nx = np.asarray(t.next, np.int64).reshape(-1, 3)
+    internal = t.kind != KIND_LEAF
+    if np.any(internal & (nx[:, 1] != nx[:, 0]) & (nx[:, 1] != nx[:, 2])):
+        return None
+    cur = np.asarray(t.roots, np.int64)[:, None]
+    levels = []
+    for _ in range(D):  # one level of every tree at a time; children interleaved (left, right)
+        inn = internal[cur]
+        lvl = np.zeros(cur.shape, _CNODE)
+        lvl["thr"] = np.where(inn, np.asarray(t.thr, np.float64)[cur], 0.0)
+        lvl["col"] = np.where(inn, np.asarray(t.col)[cur], 0)
+        lvl["dl"] = np.where(inn, nx[cur, 1] == nx[cur, 2], 1)
+        levels.append(lvl)
+        cur = np.stack([np.where(inn, nx[cur, 2], cur), np.where(inn, nx[cur, 0], cur)], axis=2).reshape(T, -1)
+    nodes = np.concatenate(levels, axis=1) if levels else np.zeros((T, 0), _CNODE)
+    return nodes.reshape(-1), value[cur.reshape(-1)]
+
+
 class TreeKernel:
     """One lowered ensemble bound to the compiled library."""
 
     def __init__(self, lib: ctypes.CDLL, t: TreeTables, *, acc_f32: bool, tree_w: np.ndarray | None = None,
-                 init: np.ndarray | None = None, count: np.ndarray | None = None, post: np.ndarray | None = None) -> None:
+                 init: np.ndarray | None = None, count: np.ndarray | None = None, post: np.ndarray | None = None,
+                 layout: str = "auto") -> None:
         n = int(t.kind.size)
         if n >= 2**31 - 1 or t.next.size != 3 * n:
             raise ModelportError("tree kernel: node tables too large or inconsistent")
@@ -315,13 +402,21 @@ class TreeKernel:
         m.cat_in_set_left, m.cat_invalid_left = int(t.cat_in_set_left), int(t.cat_invalid_left)
         internal = t.kind != KIND_LEAF
         ops = np.unique(np.asarray(t.op)[internal])
-        if np.all(t.kind[internal] == KIND_CMP) and ops.size <= 1 and set(ops.tolist()) <= {2, 3} and t.depth <= FAST_MAX_DEPTH:
+        fast = bool(np.all(t.kind[internal] == KIND_CMP) and ops.size <= 1 and set(ops.tolist()) <= {2, 3})
+        complete = _complete(t, value) if fast and layout in ("auto", "complete") else None
+        if layout not in LAYOUTS or (layout == "complete" and complete is None) or (layout == "packed" and not fast):
+            raise InputDataError(f"tree kernel: layout {layout!r} does not apply to these trees")
+        m.fast_op = int(ops[0]) if ops.size else 2
+        if complete is not None:
+            m.cnodes, m.cvalue, m.c_depth = arr("cnodes", complete[0], _CNODE), arr("cvalue", complete[1], np.float64), t.depth
+        elif fast and layout in ("auto", "packed") and t.depth <= FAST_MAX_DEPTH:
             own = np.arange(n, dtype=np.int32)
             nodes = np.zeros(n, _NODE)
             nodes["thr"] = np.where(internal, t.thr, 0.0)
             nodes["col"] = np.where(internal, t.col, 0)
             nodes["nx"] = np.where(internal[:, None], np.asarray(t.next, np.int64).reshape(n, 3), own[:, None])
-            m.fast, m.fast_op = arr("fast", nodes, _NODE), int(ops[0]) if ops.size else 2
+            m.fast = arr("fast", nodes, _NODE)
+        self.layout = "complete" if m.cnodes else "packed" if m.fast else "nodes"
         self._model, self._lib = m, lib
         self._ref = ctypes.byref(m)
         self.n_trees, self.n_out, self.n_cols = int(t.roots.size), int(t.n_out), int(t.n_cols)

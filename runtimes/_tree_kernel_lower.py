@@ -27,7 +27,7 @@ def _ranges(owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.searchsorted(owner, ids, "left"), np.searchsorted(owner, ids, "right")
 
 
-def lower_pfa(program, lib: ctypes.CDLL) -> tuple[TreeKernel | None, str]:
+def lower_pfa(program, lib: ctypes.CDLL, *, layout: str = "auto") -> tuple[TreeKernel | None, str]:
     """The kernel computing a PFA :class:`~._pfa_engine.Program`'s margins, or (None, why)."""
     lay = program.lay
     if lay.margin == "linear":
@@ -53,12 +53,13 @@ def lower_pfa(program, lib: ctypes.CDLL) -> tuple[TreeKernel | None, str]:
         return None, f"vector leaves of width {program.value.shape[1]} for {k} outputs"
     if lay.margin in ("sum32", "dart32"):
         w = program.tree_weight if lay.margin == "dart32" else None
-        return TreeKernel(lib, tables, acc_f32=True, tree_w=w, init=program.base), ""
+        return TreeKernel(lib, tables, acc_f32=True, tree_w=w, init=program.base, layout=layout), ""
     count = program.count if lay.margin == "wide_avg" else None
-    return TreeKernel(lib, tables, acc_f32=False, init=np.zeros(k), count=count, post=program.base), ""
+    return TreeKernel(lib, tables, acc_f32=False, init=np.zeros(k), count=count, post=program.base, layout=layout), ""
 
 
-def lower_pmml_batch(batch, lib: ctypes.CDLL, *, math: str, method: str, weights: list[float]) -> tuple[TreeKernel | None, str]:
+def lower_pmml_batch(batch, lib: ctypes.CDLL, *, math: str, method: str, weights: list[float],
+                     layout: str = "auto") -> tuple[TreeKernel | None, str]:
     """The kernel for one PMML :class:`~._pmml_trees.TreeBatch` (its per-tree scores, and
     its ``method`` aggregate in ``math`` precision), or (None, why)."""
     if batch.fast_next is None:
@@ -90,7 +91,7 @@ def lower_pmml_batch(batch, lib: ctypes.CDLL, *, math: str, method: str, weights
                         thr=np.where(internal, P.value_a[pid], 0.0), next=batch.fast_next, roots=batch.roots_a,
                         value=batch.score_a, depth=int(batch.depth), n_cols=ncol, tree_out=np.zeros(T, np.int32), n_out=1, **extra)
     w = np.asarray(weights, np.float64) if method.startswith("weighted") and len(weights) == T else None
-    return TreeKernel(lib, tables, acc_f32=math == "float", tree_w=w), ""
+    return TreeKernel(lib, tables, acc_f32=math == "float", tree_w=w, layout=layout), ""
 
 
 def pmml_aggregate(kernel: TreeKernel, X: np.ndarray, *, math: str, method: str, weights: list[float]) -> np.ndarray:

@@ -203,3 +203,51 @@ def test_bad_kernel_option(fmt, tmp_path):
         runtimes.load(path, kernel="gpu")
     with pytest.raises(InputDataError, match="kernel= and cc="):
         runtimes.load(path, threads=2)
+
+
+@pytest.mark.parametrize("name", ["nan_heavy", "dart_multiclass", "multi_class_vector_leaf", "categorical", "sentinel"])
+def test_every_node_layout_gives_the_same_bits(xgb_trained, name, tmp_path):
+    """The complete, packed and plain node layouts of the kernel against the numpy engine."""
+    from modelport.runtimes._tree_kernel import compiled_library
+    from modelport.runtimes._tree_kernel_lower import lower_pfa, lower_pmml_batch
+
+    tc = xgb_trained("nan_heavy" if name == "sentinel" else name)
+    ir = load_model(tc.json_path)
+    X = np.concatenate([tc.X_probe, probe_set(ir, n_random=64, seed=7)])
+    if name == "sentinel":
+        ir = dataclasses.replace(ir, missing=0.0)
+        X[::3, 1] = 0.0
+    lib = compiled_library()
+    pfa = runtimes.load(_write(ir, tmp_path, "pfa"), kernel="numpy")
+    want = pfa.program.run(X.astype(pfa.program.in_dtype))["margin"]
+    pmml = runtimes.load(_write(ir, tmp_path, "pmml"), kernel="numpy")
+    stack, batches = [pmml.document.model], []
+    while stack:
+        m = stack.pop()
+        for part in m.parts:
+            stack.append(part[1]) if part[0] == "model" else batches.append((m, part[1]))
+    tried, compared = set(), 0
+    for layout in ("complete", "packed", "nodes"):
+        try:
+            k, _ = lower_pfa(pfa.program, lib, layout=layout)
+        except InputDataError:  # the layout does not apply (categorical splits)
+            continue
+        tried.add(layout)
+        _bits(k.sums(X.astype(pfa.program.in_dtype)), want)
+        names = [f.name for f in ir.features]
+        for m, batch in batches:
+            if not set(batch.preds.fields) <= set(names):  # derived fields (categorical floor): the runtime's own test above
+                continue
+            Xb = X.astype(np.float32).astype(np.float64)[:, [names.index(f) for f in batch.preds.fields]] if batch.preds.fields \
+                else np.zeros((len(X), 1))
+            if name == "sentinel":
+                Xb[Xb == 0.0] = np.nan  # the PMML runtime maps the sentinel (a DataField missing Value) to NaN first
+            try:
+                kb, why = lower_pmml_batch(batch, lib, math=m.math, method=m.method, weights=m.weights, layout=layout)
+            except InputDataError:
+                continue
+            if kb is not None:
+                _bits(kb.scores(Xb), batch.evaluate(Xb))
+                compared += 1
+    assert compared or name == "categorical"
+    assert tried == ({"nodes"} if name == "categorical" else {"complete", "packed", "nodes"})
