@@ -371,7 +371,7 @@ def compile_document(root, where: str) -> Document:
     model = c.model(model_el, where)
     active, target = [], None
     for ms in (x for x in model_el if local(x.tag) == "MiningSchema"):
-        for mf in ms:
+        for mf in (x for x in ms if local(x.tag) == "MiningField"):  # skip Extension (JPMML's importances)
             usage = mf.get("usageType", "active")
             if usage == "active":
                 active.append(mf.get("name", ""))

@@ -59,7 +59,13 @@ class PmmlRuntime:
         self._modelport = _P + "pmml_margin_fields" in meta
         outputs = None if self._modelport else (("prediction", "probabilities", "label") if self._classifier() else ("prediction",))
         self.signature = signature_from_metadata(meta, where=self.path.name, input_type=self._dtype.name, outputs=outputs)
-        if self.signature.n_features != len(doc.active):
+        names = [f.name for f in self.signature.features]
+        self._columns = None
+        if self.signature.n_features != len(doc.active) and self._modelport and len(set(names)) == len(names) \
+                and set(doc.active) <= set(names):
+            # a converter that drops unused inputs (JPMML): the signature's columns, the document's fields by name
+            self._columns = np.array([names.index(a) for a in doc.active], dtype=np.int64)
+        elif self.signature.n_features != len(doc.active):
             raise ModelFormatError(f"{self.path.name}: {self.signature.n_features} features in metadata, "
                                  f"{len(doc.active)} active fields in the MiningSchema")
         get = lambda k: json.loads(meta.get(_P + k, "[]"))  # noqa: E731
@@ -107,6 +113,8 @@ class PmmlRuntime:
         if output not in sig.outputs:
             select_output(sig, output, margin=None)  # raises the precise error
         data = coerce_input(X, sig.features, dtype=self._dtype).astype(np.float64)
+        if self._columns is not None:
+            data = data[:, self._columns]
         res, env = evaluate_document(self.document, data)
         if not self._modelport:
             return self._foreign_output(output, res)

@@ -4,7 +4,8 @@ The ``sklearn2pmml`` package ships JPMML-XGBoost and JPMML-LightGBM as jars in
 ``sklearn2pmml/resources`` (listed in ``classpath.txt``).  Neither jar has a ``main``, so a
 small driver (:data:`DRIVER_SOURCE`, compiled once with ``javac`` into
 ``$XDG_CACHE_HOME/modelport/jpmml/<hash>``, keyed by the source, the jars and the JDK) calls
-their public API: ``XGBoostUtil.loadLearner`` + ``Learner.encodePMML`` for an XGBoost
+their public API: ``XGBoostUtil.loadLearner`` + what ``Learner.encodePMML`` does (schema from
+modelport's feature names and types, ``encodeModel``, ``XGBoostEncoder.encodePMML``) for an XGBoost
 ``.json``/``.ubj`` file, ``LightGBMUtil.loadGBDT`` + ``GBDT.encodePMML`` for a LightGBM
 ``model.txt``, and serialises the PMML with jpmml-model's ``MetroJAXBSerializer``.  The job is
 a JSON file (gson parses it, so hostile feature names travel safely).
@@ -83,7 +84,12 @@ public class ModelportJpmml {
                     JsonArray a = f.getAsJsonArray();
                     fmap.addEntry(a.get(0).getAsString(), a.get(1).getAsString());
                 }
-                pmml = learner.encodePMML(options, null, null, fmap);
+                // Learner.encodePMML without its embedded feature map (Learner.encodeFeatureMap throws
+                // ArrayIndexOutOfBoundsException on files with feature_names and no feature_types,
+                // what xgboost 3.2 saves): the names and types modelport read from the same file.
+                org.jpmml.xgboost.XGBoostEncoder encoder = new org.jpmml.xgboost.XGBoostEncoder();
+                org.jpmml.converter.Schema schema = learner.encodeSchema(null, null, fmap, encoder);
+                pmml = encoder.encodePMML(learner.encodeModel(options, schema));
             } else if (kind.equals("lightgbm")) {
                 org.jpmml.lightgbm.GBDT gbdt = org.jpmml.lightgbm.LightGBMUtil.loadGBDT(is);
                 pmml = gbdt.encodePMML(options, null, null);

@@ -199,8 +199,8 @@ def _version_tuple(v: str) -> tuple[int, ...]:
 
 
 def _sklearn(source: BackendSource) -> None:
-    fm = source.framework_model
-    have = fm.framework_version if fm is not None else ""
+    fm, prov = source.framework_model, source.model.provenance if source.model is not None else None
+    have = fm.framework_version if fm is not None else prov.framework_version if prov is not None else ""
     lo, hi = SKLEARN_RANGE
     if not have or not (_version_tuple(lo) <= _version_tuple(have) <= _version_tuple(hi)):
         raise UnsupportedModelError(
