@@ -325,3 +325,28 @@ def test_onnx_expresses_every_construct_bit_for_bit(name, tmp_path):
         frame = decode(X[:40])
         assert np.array_equal(np.asarray(rt.predict(frame, output="margin"), np.float32).reshape(-1, want.shape[1]),
                               want[:40], equal_nan=True)
+
+
+@pytest.mark.parametrize("final", ["DecisionTreeRegressor", "HistGradientBoostingRegressor"])
+def test_tree_after_preprocessing_is_exact(final, tmp_path):
+    """The preprocessing steps feed the tree frontend's IR too: margins equal scikit-learn's."""
+    from sklearn import ensemble, tree
+    from sklearn import preprocessing as P
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    from modelport.converters.frontends.sklearn import estimator_to_ir
+
+    df = mixed_frame(500, 3)
+    y = np.nan_to_num(df["x"].to_numpy()) + (df["colour"] == "red") + 0.05 * df["y"]
+    est = (tree.DecisionTreeRegressor(max_depth=6, random_state=0) if final == "DecisionTreeRegressor"
+           else ensemble.HistGradientBoostingRegressor(max_iter=10, random_state=0))
+    ct = ColumnTransformer([("num", P.StandardScaler(), ["x", "y"]),
+                            ("cat", P.OneHotEncoder(handle_unknown="ignore", dtype="float64"), ["colour", "size"])],
+                           remainder="passthrough")
+    pipe = make_pipeline(ct, est).fit(df, y)
+    model = estimator_to_ir(pipe, list(df.columns), provenance=None)
+    X = probe_set(model, extra=rows("pipe_column_transformer_logreg"))
+    got = evaluate.predict_margin(model, X)
+    want = pipe.predict(decode(X)).astype(np.float32).reshape(-1, 1)
+    assert np.array_equal(got.view(np.int32), want.view(np.int32))
