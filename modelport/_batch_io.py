@@ -69,6 +69,8 @@ class RawChunk:
     row_groups: tuple[str, tuple[int, ...]] | None = None
     """Parquet: ``(path, row group indices)`` the worker reads itself (no copy through the
     main process)."""
+    row_range: tuple[int, int] | None = None
+    """Parquet: only rows ``[start, stop)`` of the one group in ``row_groups``."""
 
     @property
     def lines(self) -> list[bytes]:
@@ -204,29 +206,53 @@ class _Prepend:
             self._rest.close()
 
 
-def read_chunks(layout: Layout, handle: Any, *, rows: int, features: list[str], keep: list[str]) -> Iterator[RawChunk]:
-    """Split one opened input into chunks of about ``rows`` rows (bounded memory)."""
+def read_chunks(layout: Layout, handle: Any, *, rows: int, features: list[str], keep: list[str],
+                split: bool = False) -> Iterator[RawChunk]:
+    """Split one opened input into chunks of about ``rows`` rows (bounded memory).
+
+    Parquet (not stdin): chunks name row groups the worker reads itself (nothing but the
+    file name and group numbers crosses to the worker); small groups are joined to about
+    ``rows`` rows.  A group over ``4 * rows`` rows (pyarrow writes groups of 1Mi rows,
+    Spark of 128 MB) is, with ``split`` (worker processes), cut into row ranges of at most
+    ``max(4 * rows, group / 8)`` rows that the workers stream from the group, so that every
+    worker has a share of it; without ``split`` it is streamed here in batches of ``rows``."""
     if layout.kind == "parquet":
         row = 1
         cols = list(dict.fromkeys(features + keep))
         meta = handle.metadata
         sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-        if layout.name != "<stdin>" and sizes and max(sizes) <= 4 * rows:
-            # Row groups of a bounded size: the workers read them (whole groups, about
-            # `rows` rows per chunk), the main process only writes.
-            group: list[int] = []
-            n = 0
-            for i, size in enumerate(sizes):
-                group.append(i)
-                n += size
-                if n >= rows or i == len(sizes) - 1:
+        if layout.name == "<stdin>":
+            for batch in handle.iter_batches(batch_size=rows, columns=cols):
+                yield RawChunk(layout, row, frame=batch.to_pandas())
+                row += batch.num_rows
+            return
+        group: list[int] = []
+        n = 0
+        for i, size in enumerate(sizes):
+            if size > 4 * rows:
+                if group:
                     yield RawChunk(layout, row, row_groups=(layout.name, tuple(group)))
                     row += n
                     group, n = [], 0
-            return
-        for batch in handle.iter_batches(batch_size=rows, columns=cols):
-            yield RawChunk(layout, row, frame=batch.to_pandas())
-            row += batch.num_rows
+                if split:
+                    step = max(4 * rows, -(-size // 8))
+                    for start in range(0, size, step):
+                        yield RawChunk(layout, row, row_groups=(layout.name, (i,)),
+                                       row_range=(start, min(start + step, size)))
+                        row += min(step, size - start)
+                else:
+                    for batch in handle.iter_batches(batch_size=rows, row_groups=[i], columns=cols):
+                        yield RawChunk(layout, row, frame=batch.to_pandas())
+                        row += batch.num_rows
+                continue
+            group.append(i)
+            n += size
+            if n >= rows:
+                yield RawChunk(layout, row, row_groups=(layout.name, tuple(group)))
+                row += n
+                group, n = [], 0
+        if group:
+            yield RawChunk(layout, row, row_groups=(layout.name, tuple(group)))
         return
     line = 2 if layout.header else 1
     try:
@@ -445,6 +471,21 @@ def _numeric_table(table: Any, features: list[str], keep: list[str]):
     return X, kept, []
 
 
+def _read_range(pf: Any, group: int, start: int, stop: int, cols: list[str]) -> Any:
+    """Rows ``[start, stop)`` of one row group, streamed (memory: the range, not the group)."""
+    import pyarrow as pa
+
+    parts, at = [], 0
+    for batch in pf.iter_batches(batch_size=stop - start, row_groups=[group], columns=cols, use_threads=False):
+        lo, hi = max(start, at), min(stop, at + batch.num_rows)
+        if hi > lo:
+            parts.append(batch.slice(lo - at, hi - lo))
+        at += batch.num_rows
+        if at >= stop:
+            break
+    return pa.Table.from_batches(parts)
+
+
 def _parse_frame(chunk: RawChunk, features: list[str], keep: list[str], on_error: str):
     df = chunk.frame
     if chunk.row_groups is not None:
@@ -455,7 +496,11 @@ def _parse_frame(chunk: RawChunk, features: list[str], keep: list[str], on_error
         if pf is None:
             _PARQUET_FILES.clear()  # one open file per worker
             pf = _PARQUET_FILES[path] = pq.ParquetFile(path)
-        table = pf.read_row_groups(list(groups), columns=list(dict.fromkeys(features + keep)))
+        cols = list(dict.fromkeys(features + keep))
+        if chunk.row_range is None:
+            table = pf.read_row_groups(list(groups), columns=cols, use_threads=False)
+        else:
+            table = _read_range(pf, groups[0], *chunk.row_range, cols)
         fast = _numeric_table(table, features, keep)
         if fast is not None:
             return fast

@@ -225,7 +225,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
         for f in files:
             layout, handle = open_layout(f, features, keep)
-            for chunk in read_chunks(layout, handle, rows=args.chunk_rows, features=features, keep=keep):
+            for chunk in read_chunks(layout, handle, rows=args.chunk_rows, features=features, keep=keep,
+                                     split=pool is not None):
                 pending.append(pool.submit(_score_chunk, chunk) if pool is not None else _score_chunk(chunk))
                 drain(2 * workers if pool is not None else 0)
         drain(0)

@@ -256,3 +256,36 @@ def test_line_blocks_cut_like_iterating_lines():
         data = b"\n".join(lines) + (b"\n" if rng.random() < 0.5 else b"")
         rows = int(rng.integers(1, 9))
         assert list(_line_blocks(io.BytesIO(data), rows)) == by_lines(data, rows), (data, rows)
+
+
+def test_large_row_groups_are_shared_between_workers(models, tmp_path):
+    """Row groups far larger than a chunk (pyarrow's default is 1Mi rows) are cut into row
+    ranges the workers stream themselves; in one process they are streamed in batches:
+    the same rows, in order, either way, with small groups mixed in."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from modelport._batch_io import open_layout, parse_chunk, read_chunks
+
+    df = _frame(5000, seed=8)
+    path = tmp_path / "big-groups.parquet"
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    with pq.ParquetWriter(path, table.schema) as w:
+        w.write_table(table.slice(0, 3000), row_group_size=3000)  # > 4 x 100 rows: cut into ranges
+        w.write_table(table.slice(3000, 250), row_group_size=250)  # small groups: joined
+        w.write_table(table.slice(3250, 1750), row_group_size=1750)
+    want = df[FEATURES].to_numpy()
+    for split in (True, False):
+        layout, handle = open_layout(str(path), FEATURES, ["id"])
+        chunks = list(read_chunks(layout, handle, rows=100, features=FEATURES, keep=["id"], split=split))
+        if split:
+            assert [c.row_range for c in chunks[:3]] == [(0, 400), (400, 800), (800, 1200)]
+        parsed = [parse_chunk(c, features=FEATURES, keep=["id"], on_error="fail") for c in chunks]
+        assert [c.first for c in chunks] == list(np.cumsum([0] + [len(p[0]) for p in parsed[:-1]]) + 1)
+        np.testing.assert_array_equal(np.concatenate([p[0] for p in parsed]), want)
+        assert np.concatenate([p[1]["id"] for p in parsed]).tolist() == df["id"].tolist()
+    out = tmp_path / "o.csv"
+    _predict_subprocess(models["onnx"], path, "-o", out, "--workers", 2, "--chunk-rows", 100, "--keep", "id")
+    got = pd.read_csv(out, dtype={"id": str})
+    assert got["id"].tolist() == df["id"].tolist()
+    np.testing.assert_array_equal(got["prediction"].to_numpy(np.float32), models["rt"].predict(want))
