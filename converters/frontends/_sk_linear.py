@@ -88,10 +88,14 @@ def linear_to_ir(est: Any, features: list[str], *, provenance: Provenance | None
             raise UnsupportedModelError(f"{name} was fitted on fewer than two classes")
         task, post = _classifier_link(est, name, n_classes)
         n_outputs = 1 if task is Task.BINARY else n_classes
+        # Class labels, as the tree frontend names them: binary the positive class, else all.
+        labels = tuple(str(c) for c in classes)
+        out_names = labels[1:] if task is Task.BINARY else labels
         if coef.shape[0] != n_outputs:
             raise UnsupportedModelError(f"{name} has {coef.shape[0]} coefficient rows for {n_classes} classes")
     else:
         n_classes = 0
+        out_names = ()
         n_outputs = coef.shape[0]
         task = Task.REGRESSION if n_outputs == 1 else Task.MULTI_TARGET
         post = PostTransform.IDENTITY
@@ -104,5 +108,6 @@ def linear_to_ir(est: Any, features: list[str], *, provenance: Provenance | None
         base_score=np.zeros(n_outputs, dtype=np.float64),
         post_transform=post,
         provenance=provenance,
+        output_names=out_names,
     )
     return validate(model)
