@@ -21,9 +21,10 @@ on Spark Connect):
   machine into the same cache, keyed by content; each build happens in a private temporary
   directory renamed into place when complete, so two workers building at once never see a
   half build (the loser of the race discards its copy).  They start one short-lived process
-  per Arrow batch (``spark.sql.execution.arrow.maxRecordsPerBatch`` rows, 10,000 by default)
-  and keep none running between batches, so nothing outlives a worker that exits or is
-  killed except, at worst, the one batch process it was waiting for;
+  per call and keep none running between calls, so nothing outlives a worker that exits or
+  is killed except, at worst, the one process it was waiting for; :func:`score` hands them
+  :data:`PROCESS_ROWS_PER_CALL` rows per call (consecutive Arrow batches of a task joined),
+  :func:`predict_udf` one Arrow batch (a pandas UDF returns each batch's rows by itself);
 * columns are matched by feature name; the result is the input DataFrame (or only the
   ``keep`` columns) with the prediction columns added: ``output`` for a one-column output,
   ``<output>_<j>`` per column otherwise (the names of ``modelport predict``).
@@ -43,11 +44,16 @@ import numpy as np
 
 from modelport.core.errors import InputDataError, UsageError, require
 
-__all__ = ["score", "predict_udf", "Packed", "pack", "WORKER_OPTIONS"]
+__all__ = ["score", "predict_udf", "Packed", "pack", "WORKER_OPTIONS", "PROCESS_ROWS_PER_CALL"]
 
 #: Runtimes loaded in this Python worker, keyed by artifact SHA-256 (and output), reused
 #: across batches and tasks.
 _RUNTIMES: dict[str, Any] = {}
+
+#: Rows ``score`` gathers (from consecutive Arrow batches of a task) into one ``predict``
+#: call of a runtime that starts a process per call (java, javascript, go, rust): a JVM or
+#: node start costs ~0.3 s, as much as scoring ~100,000 rows of a small model.
+PROCESS_ROWS_PER_CALL = 100_000
 
 #: Load options per runtime inside Spark: one scoring thread per task (Spark runs one task
 #: per core; the C runtime would otherwise start min(cpus, 8) threads in every worker).
@@ -134,10 +140,37 @@ def _columns(rt: Any, output: str) -> tuple[list[str], str]:
     return [f"{output}_{j}" for j in range(probe.shape[1])], spark_type
 
 
+def _rows_per_call(rt: Any) -> int:
+    """Rows to gather before one ``predict``: 0 (each Arrow batch alone) for in-process
+    runtimes, :data:`PROCESS_ROWS_PER_CALL` for those starting a process per call."""
+    from modelport.runtimes.native._harness import ProcessRuntime
+
+    return PROCESS_ROWS_PER_CALL if isinstance(rt, ProcessRuntime) else 0
+
+
+def _grouped(batches: Iterator[Any], rows: int) -> Iterator[Any]:
+    """The pandas batches, consecutive ones concatenated until they hold ``rows`` rows."""
+    if rows <= 0:
+        yield from batches
+        return
+    import pandas as pd
+
+    held: list[Any] = []
+    count = 0
+    for pdf in batches:
+        held.append(pdf)
+        count += len(pdf)
+        if count >= rows:
+            yield held[0] if len(held) == 1 else pd.concat(held, ignore_index=True)
+            held, count = [], 0
+    if held:
+        yield held[0] if len(held) == 1 else pd.concat(held, ignore_index=True)
+
+
 def _scorer(packed: Packed, features: list[str], output: str, names: list[str], keep: list[str] | None):
     def score_batches(batches: Iterator[Any]) -> Iterator[Any]:
         rt = packed.runtime()
-        for pdf in batches:
+        for pdf in _grouped(batches, _rows_per_call(rt)):
             X = pdf[features].to_numpy(dtype=np.float64, na_value=np.nan)
             pred = np.asarray(rt.predict(X, output=output)) if len(pdf) else np.empty((0, len(names)))
             out = pdf if keep is None else pdf[keep]

@@ -138,6 +138,22 @@ def test_pack_and_worker_cache_without_spark(trained, tmp_path, monkeypatch):
     assert leftovers == []
 
 
+def test_process_runtimes_get_consecutive_batches_joined():
+    """score() gathers Arrow batches into calls of PROCESS_ROWS_PER_CALL rows for runtimes
+    that start a process per call, in order, and leaves in-process runtimes one call per batch."""
+    from modelport import spark as mspark
+    from modelport.runtimes.native._harness import ProcessRuntime
+
+    data = pd.DataFrame({"id": np.arange(280)})
+    batches = [data.iloc[:100], data.iloc[100:250], data.iloc[250:]]
+    joined = list(mspark._grouped(iter(batches), 200))
+    assert [len(b) for b in joined] == [250, 30]
+    assert pd.concat(joined)["id"].tolist() == data["id"].tolist()
+    assert [len(b) for b in mspark._grouped(iter(batches), 0)] == [100, 150, 30]
+    assert mspark._rows_per_call(object.__new__(ProcessRuntime)) == mspark.PROCESS_ROWS_PER_CALL > 10_000
+    assert mspark._rows_per_call(object()) == 0
+
+
 def _worker_load(packed, X, barrier, queue) -> None:  # runs in a forked process, as a Spark worker
     try:
         barrier.wait(timeout=60)
