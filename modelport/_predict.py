@@ -177,7 +177,13 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     ok = False
     try:
         artifact = _resolve_artifact(args.artifact, tmp, say)
+        before = set(sys.modules)
         rt = runtimes.load(artifact)
+        # what loading imported (the runtime's module, onnxruntime, ...): preloaded once in
+        # the forkserver below instead of imported by every worker
+        runtime_modules = [type(rt).__module__] + sorted({m.split(".")[0] for m in set(sys.modules) - before
+                                                          if not m.startswith("_")}
+                                                         - {"modelport", "__main__"})
         sig = rt.signature
         if args.output not in sig.outputs:
             raise UsageError(f"--output {args.output}: this artifact (task {sig.task}) gives {', '.join(sig.outputs)}")
@@ -193,7 +199,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             # once (fast start, none of this process's threads or sessions inherited)
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["numpy", "pandas", "pyarrow.parquet", "modelport._batch_io",
-                                        "modelport.runtimes"])
+                                        "modelport.runtimes", *runtime_modules])
             pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=init)
             # start every worker now (forkserver, imports, runtime load): part of the
             # start-up time, not of the scoring rate
