@@ -146,7 +146,7 @@ def decode_csv(body: bytes, n_features: int, *, dtype: Any = np.float64) -> np.n
     text = body.replace(b"\r\n", b"\n") if b"\r" in body else body
     if text.endswith(b"\n"):
         text = text[:-1]
-    if not text.strip():
+    if not text or text.isspace():  # (isspace stops at the first other byte; strip() would copy)
         raise HttpError(400, "empty request body: send at least one row")
     if b'"' in text:
         raise HttpError(400, "quoted CSV cells are not numbers; send numeric cells only")
