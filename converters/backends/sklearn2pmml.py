@@ -7,7 +7,7 @@ sklearn2pmml package bundles, as a second opinion on modelport's own PMML writer
 * LightGBM ``model.txt``: JPMML-LightGBM converts the file.
 * scikit-learn: refused.  JPMML-SkLearn checks the scikit-learn version recorded in the
   pickle and rejects any newer than it knows (:data:`SKLEARN_RANGE`), and running it means
-  running sklearn2pmml's ``com.sklearn2pmml.Main``, which phones home
+  running sklearn2pmml's ``com.sklearn2pmml.Main``, which reports failed conversions
   (``telemetry.jpmml.org``) and expires after 12 months; see docs/pmml.md.
 
 Java runs in a subprocess with a timeout and a heap cap (:mod:`._jpmml`).  modelport then adds
@@ -208,7 +208,7 @@ def _sklearn(source: BackendSource) -> None:
             f"{sklearn2pmml_version() or '0.133'}) supports scikit-learn {lo} to {hi} only; use --to pmml with the "
             "default backend, or --to onnx --backend onnxmltools")
     raise UnsupportedModelError(
-        "--backend sklearn2pmml does not run sklearn2pmml's own converter (com.sklearn2pmml.Main reports incidents "
+        "--backend sklearn2pmml does not run sklearn2pmml's own converter (com.sklearn2pmml.Main reports failed conversions "
         "to telemetry.jpmml.org and stops working 12 months after its build); use --to pmml with the default backend")
 
 
