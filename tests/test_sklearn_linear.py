@@ -350,3 +350,27 @@ def test_tree_after_preprocessing_is_exact(final, tmp_path):
     got = evaluate.predict_margin(model, X)
     want = pipe.predict(decode(X)).astype(np.float32).reshape(-1, 1)
     assert np.array_equal(got.view(np.int32), want.view(np.int32))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["preprocessing"].append({"step": "rotate"}), "is not one of: select_columns"),
+    (lambda d: d["preprocessing"][0]["sources"].__setitem__(0, 99), "column 99 is out of range"),
+    (lambda d: d["preprocessing"].append({"step": "lookup", "encoder": "", "column": 0, "keys": [1.0],
+                                          "table": [[1.0], [2.0, 3.0], [0.0]]}), "equal-length lists"),
+    (lambda d: d["preprocessing"].append({"step": "affine", "kind": "rotate", "columns": [0], "offset": [0.0],
+                                          "scale": [1.0], "clip": None}), "is not one of: subtract_divide"),
+    (lambda d: d["preprocessing"].append({"step": "affine", "kind": "multiply_add", "columns": [0], "offset": [0.0],
+                                          "scale": ["Infinity"], "clip": None}), "scale must be finite"),
+    (lambda d: d["preprocessing"].append({"step": "impute", "columns": [0, 0], "fill": [0.0, 1.0],
+                                          "missing_value": "NaN"}), "lists a column twice"),
+    (lambda d: d["booster"].update(value_dtype="float16"), "value_dtype must be"),
+])
+def test_malformed_version_2_documents_are_one_line_errors(edit, message):
+    import json
+
+    model = _to_ir(trained("pipe_onehot_drop_ridge")[0], 5, ["x", "y", "colour", "size", "grade"])
+    doc = json.loads(serialize.dumps(model))
+    edit(doc)
+    with pytest.raises(ModelFormatError, match=message) as exc:
+        serialize.loads(json.dumps(doc))
+    assert "\n" not in str(exc.value)
