@@ -87,8 +87,8 @@ class Target:
         if unknown:
             raise ValueError(f"target {self.name}: unknown construct(s) {sorted(unknown)}")
         write = self.write
-        if getattr(write, "_checks_constructs", False):
-            return
+        if getattr(write, "_checks_constructs", False):  # dataclasses.replace: wrap the original anew
+            write = write.__wrapped__
 
         @functools.wraps(write)
         def checked_write(model: Model, out_path: Path, options: WriteOptions) -> None:
