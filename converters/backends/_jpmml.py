@@ -27,7 +27,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from modelport.core.errors import MissingDependencyError, ModelportError, UnsupportedModelError
+from modelport.core.errors import MissingDependencyError, ModelportError, UnsupportedModelError, require
 from modelport.core.toolchains import Toolchain
 
 __all__ = ["JDK", "JAVA_TIMEOUT", "JAVA_HEAP", "DRIVER_SOURCE", "jpmml_jars", "sklearn2pmml_version", "run_jpmml"]
@@ -110,6 +110,7 @@ def _resources() -> Path:
     ``__init__`` imports scikit-learn, pandas and dill)."""
     spec = importlib.util.find_spec("sklearn2pmml")
     if spec is None or not spec.submodule_search_locations:
+        require("sklearn2pmml", extra="sklearn2pmml", purpose="--backend sklearn2pmml (the JPMML jars it carries)")
         raise MissingDependencyError(f"--backend sklearn2pmml needs the 'sklearn2pmml' package (its JPMML jars): {_INSTALL}")
     return Path(next(iter(spec.submodule_search_locations))) / "resources"
 
