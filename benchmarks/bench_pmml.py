@@ -19,6 +19,9 @@ PMML with modelport's target, and times, on the same float32 rows:
   (``nan_free_rows``), next to ``modelport_pmml_kernel_nan_free`` on those rows;
 * ``xgboost``: ``Booster.inplace_predict`` with ``nthread=1``, the anchor of the ratios.
 
+Rows/s by wall time and by process CPU time (``time.process_time``, all the process's threads,
+so the JVM's compiler and collector threads count for jpmml and pypmml): on a loaded machine
+a long call is preempted and its wall time counts other processes' work.
 Single-row latency: ``predict`` on one row at a time (a different row each call), p50/p99
 (``modelport_pmml_kernel`` included: its one-row call is the whole document, coercion and
 links included);
@@ -43,6 +46,7 @@ from collections.abc import Callable
 import numpy as np
 
 from modelport.benchmarks import BATCHES, batch_throughput, single_row_latency
+from modelport.benchmarks.bench_pfa import _cpu_throughput
 
 N_TREES, DEPTH, N_FEATURES = 100, 6, 20
 PROBA_ATOL = 1e-6
@@ -165,6 +169,7 @@ def run(*, repeats: int = 5, calls: int = 1000) -> dict:
         data = rows.get(name, X)
         results[name] = {"latency": single_row_latency(fn, data, calls // 4 if slow else calls),
                          "rows_per_s": batch_throughput(fn, data, max(1, repeats // 2) if slow else repeats),
+                         "cpu_rows_per_s": _cpu_throughput(fn, data, max(1, repeats // 2) if slow else repeats),
                          "nan_free_rows": name in rows}
     base = results["xgboost"]["rows_per_s"]
     for r in results.values():
@@ -173,8 +178,9 @@ def run(*, repeats: int = 5, calls: int = 1000) -> dict:
     for name, r in results.items():
         if name in ("xgboost", OURS, OURS + "_nan_free"):
             continue
-        mp = results[OURS + "_nan_free" if name in rows else OURS]["rows_per_s"]
-        speedup[name] = {n: mp[n] / r["rows_per_s"][n] for n in mp}
+        ours_r = results[OURS + "_nan_free" if name in rows else OURS]
+        speedup[name] = {n: ours_r["rows_per_s"][n] / r["rows_per_s"][n] for n in ours_r["rows_per_s"]}
+        speedup[name].update({"cpu_" + n: ours_r["cpu_rows_per_s"][n] / r["cpu_rows_per_s"][n] for n in ours_r["cpu_rows_per_s"]})
     import xgboost
 
     return {"trees": N_TREES, "depth": DEPTH, "features": N_FEATURES, "threads": 1, "repeats": repeats,
@@ -193,6 +199,12 @@ def format_text(r: dict) -> str:
         lat, tp = res["latency"], res["rows_per_s"]
         add(f"{name:31s} {lat['p50_us']:10.1f} {lat['p99_us']:10.1f}" + "".join(f" {tp[str(n)]:14,.0f}" for n in BATCHES)
             + f" {res['time_vs_xgboost']['10000']:13.2f}x" + ("  (NaN-free rows)" if res.get("nan_free_rows") else ""))
+    add(f"{'CPU time (process_time)':31s} {'':10s} {'':10s}" + "".join(f" {'rows/s @' + str(n):>14s}" for n in BATCHES)
+        + f" {'cpu/xgb @10k':>14s}")
+    xgb_cpu = r["results"]["xgboost"]["cpu_rows_per_s"]["10000"]
+    for name, res in r["results"].items():
+        tp = res["cpu_rows_per_s"]
+        add(f"{name:31s} {'':10s} {'':10s}" + "".join(f" {tp[str(n)]:14,.0f}" for n in BATCHES) + f" {xgb_cpu / tp['10000']:13.2f}x")
     for name, sp in r["modelport_speedup"].items():
         add(f"{OURS} vs {name}: " + ", ".join(f"{n} rows {v:.1f}x" for n, v in sp.items()))
     for name, c in r["check"].items():
