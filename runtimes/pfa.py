@@ -6,7 +6,10 @@
 The engine (numpy only) runs the subset of PFA that the ``pfa`` target writes
 (:mod:`modelport.runtimes._pfa_forms`): the document is read with size and nesting limits,
 recognised form by form (anything else is a one-line error naming the construct), its
-cells validated, then every row is evaluated at once.  The signature comes from the
+cells validated, then every row is evaluated at once; tree margins run on the compiled
+kernel of :mod:`._tree_kernel` when a C compiler is present (``kernel="auto"``, the default;
+``"c"`` requires it; ``"numpy"`` never uses it), bit for bit the same (docs/pfa.md, "Compiled
+kernel").  The signature comes from the
 document's top-level ``metadata`` map (the artifact contract).  See docs/pfa.md.
 """
 
@@ -112,6 +115,8 @@ def load_pfa(path: str | Path, **options: Any) -> PfaRuntime:
 
 RUNTIMES.register(
     "pfa",
-    RuntimeSpec(name="pfa", description="modelport's vectorised PFA engine for the PFA subset modelport writes (numpy only)",
+    RuntimeSpec(name="pfa",
+                description="modelport's vectorised PFA engine for the PFA subset modelport writes: numpy, "
+                            "trees on a compiled C kernel when a compiler is present",
                 sniff=sniff_pfa, load=load_pfa),
 )

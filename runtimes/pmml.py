@@ -10,10 +10,15 @@ says ``"float"``), and covers what modelport's PMML target writes plus the tree-
 linear-model subset sklearn2pmml writes (:mod:`._pmml_models`).  Files are read through
 defusedxml after size, token-length and depth checks (:mod:`._pmml_load`).
 
+Tree batches run on the compiled kernel of :mod:`._tree_kernel` when a C compiler is present
+(``kernel="auto"``, the default; ``"c"`` requires it; ``"numpy"`` never uses it): the same
+results bit for bit, a batch the kernel cannot express stays on numpy with the reason logged
+(docs/pmml.md, "Compiled kernel").
+
 The signature comes from modelport's Header Extensions through
 :func:`~modelport.core.contract.signature_from_metadata`; for a foreign PMML file the same
 function is fed metadata derived from its DataDictionary and MiningSchema.  Imports only
-``modelport.core`` and numpy (defusedxml lazily, extra ``pmml``).
+``modelport.core``, ``modelport.runtimes`` and numpy (defusedxml lazily, extra ``pmml``).
 """
 
 from __future__ import annotations
@@ -165,6 +170,8 @@ def sniff_pmml(head: bytes, name: str = "") -> bool:
 
 RUNTIMES.register(
     "pmml",
-    RuntimeSpec(name="pmml", description="pure-numpy PMML 4.x evaluator (trees, regression, x-mathContext float32)",
+    RuntimeSpec(name="pmml",
+                description="PMML 4.x evaluator (trees, regression, x-mathContext float32): numpy, "
+                            "trees on a compiled C kernel when a compiler is present",
                 sniff=sniff_pmml, load=load_pmml, extra="pmml"),
 )
