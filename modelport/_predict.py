@@ -20,11 +20,12 @@ import sys
 import tempfile
 import time
 from collections import deque
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
 
-from modelport.core.errors import InputDataError, ModelFormatError, UsageError
+from modelport.core.errors import InputDataError, ModelFormatError, ModelportError, UsageError
 
 __all__ = ["add_arguments", "run", "score_array", "prediction_frame", "main"]
 
@@ -241,6 +242,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                               dtype=np.int64 if args.output == "label" else np.float32)
         writer.close(prediction_frame(empty_pred, {k: np.empty(0, dtype=object) for k in keep}, args.output))
         ok = True
+    except BrokenProcessPool:
+        raise ModelportError("a worker process died (killed, or out of memory?): try fewer --workers or a smaller "
+                             "--chunk-rows") from None
     finally:
         if not ok:
             writer.abort()
