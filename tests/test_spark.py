@@ -24,9 +24,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pd = pytest.importorskip("pandas")
-pytest.importorskip("pyarrow", reason="Parquet needs pyarrow (pip install 'modelport[batch]')")
-xgb = pytest.importorskip("xgboost", reason="training the test model needs xgboost")
+if os.environ.get("CI") == "true":  # CI installs them all: a missing one is an error, not a skip
+    import pandas as pd
+    import pyarrow  # noqa: F401
+    import xgboost as xgb
+else:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow", reason="Parquet needs pyarrow (pip install 'modelport[batch]')")
+    xgb = pytest.importorskip("xgboost", reason="training the test model needs xgboost")
 
 import modelport  # noqa: E402
 from modelport import runtimes  # noqa: E402
@@ -267,6 +272,8 @@ def test_parquet_through_spark_matches_runtime(spark, trained, runtime_name, tar
     np.testing.assert_array_equal(got["prediction"].to_numpy(np.float32), want)
     # the artifact travelled inside the task and the workers unpacked it into their own cache
     assert (spark["worker_cache"] / "modelport" / "spark" / pack(art).sha256 / os.path.basename(art)).exists()
+    if all_targets().get(target_name).toolchain:  # and built its program there (c: the library)
+        assert any((spark["worker_cache"] / "modelport" / runtime_name).iterdir())
 
 
 @pytest.mark.slow
