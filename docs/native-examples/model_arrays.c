@@ -10,7 +10,7 @@ typedef float mp_acc_t;
 #define NF 3
 #define NO 1
 #define NFA 3
-#define LANES 8
+#define LANES 12
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "this model stores its large tables little-endian (see docs/native.md)"
 #endif
@@ -131,7 +131,7 @@ static void mp_acc_row(const mp_in_t *x_in, mp_acc_t *acc) {
 
 /* LANES rows walk each tree in lock step (callers pad the rows to LANES). */
 static void mp_acc_lanes(const mp_in_t *const *xs, int m, mp_acc_t *accs) {
-  int32_t t, leaf, i0, i1, i2, i3, i4, i5, i6, i7; int k, d, depth, o; const mp_hnode *h; (void)o;
+  int32_t t, leaf; size_t i0, i1, i2, i3, i4, i5, i6, i7, i8, i9, i10, i11; int k, d, depth, o; const mp_hnode *h; (void)o;
   MP_SPLIT(x0, xs[0]);
   MP_SPLIT(x1, xs[1]);
   MP_SPLIT(x2, xs[2]);
@@ -140,6 +140,10 @@ static void mp_acc_lanes(const mp_in_t *const *xs, int m, mp_acc_t *accs) {
   MP_SPLIT(x5, xs[5]);
   MP_SPLIT(x6, xs[6]);
   MP_SPLIT(x7, xs[7]);
+  MP_SPLIT(x8, xs[8]);
+  MP_SPLIT(x9, xs[9]);
+  MP_SPLIT(x10, xs[10]);
+  MP_SPLIT(x11, xs[11]);
   for (t = 0; t < NT; t++) {
     int32_t idx[LANES];
     depth = mp_gdepth[t / GROUP]; h = mp_h + mp_hbase[t];
@@ -151,6 +155,10 @@ static void mp_acc_lanes(const mp_in_t *const *xs, int m, mp_acc_t *accs) {
     i5 = 0;
     i6 = 0;
     i7 = 0;
+    i8 = 0;
+    i9 = 0;
+    i10 = 0;
+    i11 = 0;
     for (d = 0; d < depth; d++) {
       MP_STEP(h, i0, x0);
       MP_STEP(h, i1, x1);
@@ -160,15 +168,23 @@ static void mp_acc_lanes(const mp_in_t *const *xs, int m, mp_acc_t *accs) {
       MP_STEP(h, i5, x5);
       MP_STEP(h, i6, x6);
       MP_STEP(h, i7, x7);
+      MP_STEP(h, i8, x8);
+      MP_STEP(h, i9, x9);
+      MP_STEP(h, i10, x10);
+      MP_STEP(h, i11, x11);
     }
-    idx[0] = i0;
-    idx[1] = i1;
-    idx[2] = i2;
-    idx[3] = i3;
-    idx[4] = i4;
-    idx[5] = i5;
-    idx[6] = i6;
-    idx[7] = i7;
+    idx[0] = (int32_t)i0;
+    idx[1] = (int32_t)i1;
+    idx[2] = (int32_t)i2;
+    idx[3] = (int32_t)i3;
+    idx[4] = (int32_t)i4;
+    idx[5] = (int32_t)i5;
+    idx[6] = (int32_t)i6;
+    idx[7] = (int32_t)i7;
+    idx[8] = (int32_t)i8;
+    idx[9] = (int32_t)i9;
+    idx[10] = (int32_t)i10;
+    idx[11] = (int32_t)i11;
     for (k = 0; k < m; k++) { leaf = idx[k] - ((1 << depth) - 1); accs[k * NO + mp_tree_out[t]] += mp_hv[mp_vbase[t] + leaf]; }
   }
 }

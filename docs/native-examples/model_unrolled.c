@@ -10,7 +10,7 @@ typedef float mp_acc_t;
 #define NF 3
 #define NO 1
 #define NFA 3
-#define LANES 8
+#define LANES 12
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "this model stores its large tables little-endian (see docs/native.md)"
 #endif

@@ -57,7 +57,7 @@ CFLAGS = ("-std=c99", "-O2", "-ffp-contract=off", "-fno-fast-math")
 #: Below this many rows a batch runs on the calling thread.
 PARALLEL_MIN_ROWS = 16_384
 #: Thread row ranges start at multiples of this many rows (64 rows of float32 outputs = 4 cache
-#: lines; also a multiple of the generated code's 8-row lanes).
+#: lines: threads never write the same cache line).
 CHUNK_ALIGN = 64
 _FALLBACK_LOGGED: set[str] = set()
 

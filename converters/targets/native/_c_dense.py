@@ -197,7 +197,7 @@ def dense_code(plan: L.Plan, set_ids: list[dict[int, int]], *, group: int, lanes
         f"    for (g = 0; g < m; g++) {{ leaf = idx[g] - ((1 << depth) - 1); {add_g} }}\n  }}\n}}\n\n"
         "/* LANES rows walk each tree in lock step (callers pad the rows to LANES). */\n"
         "static void mp_acc_lanes(const mp_in_t *const *xs, int m, mp_acc_t *accs) {\n"
-        f"  int32_t t, leaf, {_decl('i', lanes)}; int k, d, depth, o; const mp_hnode *h; (void)o;\n"
+        f"  int32_t t, leaf; size_t {_decl('i', lanes)}; int k, d, depth, o; const mp_hnode *h; (void)o;\n"
         + "".join(f"  MP_SPLIT(x{k}, xs[{k}]);\n" for k in range(lanes)) +
         "  for (t = 0; t < NT; t++) {\n"
         "    int32_t idx[LANES];\n"
@@ -205,6 +205,6 @@ def dense_code(plan: L.Plan, set_ids: list[dict[int, int]], *, group: int, lanes
         + "".join(f"    i{k} = 0;\n" for k in range(lanes)) +
         "    for (d = 0; d < depth; d++) {\n"
         + "".join(f"      MP_STEP(h, i{k}, x{k});\n" for k in range(lanes)) + "    }\n"
-        + "".join(f"    idx[{k}] = i{k};\n" for k in range(lanes)) +
+        + "".join(f"    idx[{k}] = (int32_t)i{k};\n" for k in range(lanes)) +
         f"    for (k = 0; k < m; k++) {{ leaf = idx[k] - ((1 << depth) - 1); {add_k} }}\n  }}\n}}\n\n"
         "#define MP_HAVE_LANES 1\n#define MP_PAD_LANES 1\n\n")

@@ -31,8 +31,10 @@ from modelport.runtimes.native.c import CFLAGS  # the flags the runtime verifies
 
 __all__ = ["generate_c", "write_c", "input_dtype", "CFLAGS", "LANES", "MARGIN_TOLERANCE", "LINK_TOLERANCE"]
 
-#: Rows walked together per tree by the batch entry points (arrays shape).
-LANES = 8
+#: Rows walked together per tree by the batch entry points (arrays shape): 12 independent
+#: walks, each one register (measured on a 100-tree depth-6 model, C alone: 8 rows 0.74 us per
+#: row, 12 rows 0.56 us).
+LANES = 12
 #: Trees walked together for one row (arrays shape): independent load chains hide each other's
 #: latency; 10 node indices still fit in x86-64's registers (measured on a 100-tree depth-6
 #: model, C alone: 8 trees with per-tree pointers 1.15 us per row, 10 at constant offsets 0.90).
