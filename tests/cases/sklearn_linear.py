@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cases import CASES, KNOWN_REFUSALS, ParityCase
+from cases import CASES, KNOWN_BACKEND_FAILURES, KNOWN_REFUSALS, ParityCase
 
 #: The string categories of column "colour" (plus None: missing) and "size".
 COLOURS = ("red", "green", "blue", "violet", "teal")
@@ -226,3 +226,17 @@ def _register_refusals() -> None:
 
 
 _register_refusals()
+
+# skl2onnx through the onnxmltools backend, measured on these cases (strict xfails: a fix turns
+# the suite red until the entry goes).
+_NO_PROBA = ("the backend's framework check calls predict_proba, which scikit-learn does not offer for "
+             "hinge-loss classifiers ({}: AttributeError)")
+_BY_NAME = ("skl2onnx maps a ColumnTransformer's named columns to inputs of those names; the backend gives one "
+            "'input' tensor (RuntimeError: Unable to find column name)")
+KNOWN_BACKEND_FAILURES.update({
+    ("onnxmltools", "sklearn/lin_ridge_multi_target"): "the onnxmltools backend refuses multi-output regression",
+    ("onnxmltools", "sklearn/lin_sgd_hinge_multiclass"): _NO_PROBA.format("SGDClassifier loss='hinge'"),
+    ("onnxmltools", "sklearn/lin_linear_svc_multiclass"): _NO_PROBA.format("LinearSVC"),
+    ("onnxmltools", "sklearn/pipe_column_transformer_logreg"): _BY_NAME,
+    ("onnxmltools", "sklearn/pipe_onehot_drop_ridge"): _BY_NAME,
+})
