@@ -22,7 +22,8 @@ that is installed:
   threads, and the bits of the threaded results compared with one thread.
 
 Engines: ``c_fast_path`` (``CRuntime.row_predictor("margin")``: the CPython extension, or its
-ctypes fallback) on a float32 array row and on a list; ``c_predict`` (the public ``predict``,
+ctypes fallback) on a float32 array row and on a list (its batch figures: a Python loop of
+single-row calls); ``c_predict`` (the public ``predict``,
 margins); ``python_generated`` (the generated module, per row); ``onnxruntime`` (modelport's
 ONNX, one thread, margins); ``xgboost`` (``Booster.inplace_predict``, nthread 1, margins);
 ``m2cgen_c`` (m2cgen's C compiled with ``cc -O2``, called through ctypes row by row, its only
@@ -294,7 +295,7 @@ def run(*, rounds: int = 3, repeats: int | None = None, big_rows: int = 1_000_00
         rows_2d = [X[i:i + 1] for i in range(256)]
         rows_list = [X[i].tolist() for i in range(256)]
         engines = {  # name: (single-row callable, its rows, batch callable or None)
-            "c_fast_path": (fast, rows_np, None),
+            "c_fast_path": (fast, rows_np, lambda b: [fast(r) for r in b]),  # batch: a loop of single rows
             "c_fast_path_list": (fast, rows_list, None),
             "c_predict": (lambda r: crt.predict(r, output="margin"), rows_2d,
                           lambda b: crt.predict(b, output="margin")),
@@ -321,7 +322,6 @@ def run(*, rounds: int = 3, repeats: int | None = None, big_rows: int = 1_000_00
             single[name] = single_row(fn, rows, calls=calls // 10 if slow else calls, rounds=rounds)
             if bfn is not None:
                 batch[name] = rows_per_s(bfn, X, rounds=rounds)
-        batch["c_fast_path"] = {"1": 1e6 / single["c_fast_path"]["p50_us"]}
         res["single_row"], res["rows_per_s"] = single, batch
         res["threads"] = _thread_scaling(d / "m.c", X, big_rows, rounds, cpus, CRuntime)
     c1 = single["c_fast_path"]["p50_us"]
