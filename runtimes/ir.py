@@ -40,14 +40,13 @@ class IrRuntime:
         if output not in self.signature.outputs:
             select_output(self.signature, output, margin=None)  # raises the precise error
         data = coerce_input(X, self.signature.features, dtype=self._input_dtype())
-        margin = evaluate.predict_margin(self.model, data)
-        m = self.model
         if output == "margin":
-            return select_output(self.signature, output, margin=margin)
-        pred = evaluate.transform(m.post_transform, margin)
-        if m.task not in (Task.BINARY, Task.MULTICLASS):
-            return select_output(self.signature, output, margin=margin, variable=pred)
-        return select_output(self.signature, output, margin=margin, **evaluate.classifier_outputs(m, margin, pred))
+            return select_output(self.signature, output, margin=evaluate.predict_margin(self.model, data))
+        outs = evaluate.outputs(self.model, data)
+        if self.model.task not in (Task.BINARY, Task.MULTICLASS):
+            return select_output(self.signature, output, margin=outs["margin"], variable=outs["prediction"])
+        return select_output(self.signature, output, margin=outs["margin"], probabilities=outs["probabilities"],
+                             label=outs["label"])
 
 
 def load_ir(path: str | Path, **options: Any) -> IrRuntime:

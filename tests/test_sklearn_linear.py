@@ -66,7 +66,7 @@ def test_linear_model_matches_sklearn_on_probe_rows(name):
     raw = est.decision_function(X) if hasattr(est, "decision_function") else est.predict(X)
     _assert_within(margin, np.asarray(raw, np.float64).reshape(len(X), -1), evaluate.SKLEARN_LINEAR_MARGIN)
     if model.n_classes:
-        outs = evaluate.classifier_outputs(model, margin)
+        outs = evaluate.outputs(model, X)
         want = np.searchsorted(est.classes_, est.predict(X))
         assert np.array_equal(outs["label"], want)
         if hasattr(est, "predict_proba"):
@@ -297,8 +297,9 @@ def test_imputing_column_transformer_matches_sklearn_with_unseen_and_missing_val
     assert np.array_equal(evaluate.preprocess(model, X), pipe[:-1].transform(frame))
     margin = evaluate.predict_margin(model, X)
     _assert_within(margin, pipe.decision_function(frame), evaluate.SKLEARN_LINEAR_MARGIN)
-    _assert_within(evaluate.classifier_outputs(model, margin)["probabilities"], pipe.predict_proba(frame),
-                   evaluate.SKLEARN_FLOAT64_LINK)
+    outs = evaluate.outputs(model, X)
+    _assert_within(outs["probabilities"], pipe.predict_proba(frame), evaluate.SKLEARN_FLOAT64_LINK)
+    assert np.array_equal(outs["label"], pipe.predict(frame))
 
 
 @pytest.mark.parametrize("name", [*NAMES, "imputing"])
@@ -317,10 +318,14 @@ def test_onnx_expresses_every_construct_bit_for_bit(name, tmp_path):
     want = evaluate.predict_margin(model, X)
     got = np.asarray(rt.predict(X, output="margin"), np.float32).reshape(want.shape)
     assert np.array_equal(got.view(np.int32), want.view(np.int32)), "ONNX margins differ from the evaluator's"
-    if model.n_classes:
-        outs = evaluate.classifier_outputs(model, want)
+    outs = evaluate.outputs(model, X)
+    if model.n_classes:  # the float64 link and labels: bit for bit too
         assert np.array_equal(rt.predict(X, output="label"), outs["label"])
-        assert np.array_equal(rt.predict(X, output="probabilities"), outs["probabilities"], equal_nan=True)
+        got_p = np.asarray(rt.predict(X, output="probabilities"), np.float32)
+        assert np.array_equal(got_p.view(np.int32), outs["probabilities"].view(np.int32))
+    else:
+        assert np.array_equal(np.asarray(rt.predict(X), np.float32).reshape(-1).view(np.int32),
+                              evaluate.predict(model, X).reshape(-1).view(np.int32))
     if pipe:  # category names, unseen ones included, through the runtime's input coercion
         frame = decode(X[:40])
         assert np.array_equal(np.asarray(rt.predict(frame, output="margin"), np.float32).reshape(-1, want.shape[1]),

@@ -12,7 +12,9 @@ correctly rounded IEEE operations, in the same order, as :mod:`modelport.core.ir
   (``ArgMax``), the unknown row K where none hits, the missing row K + 1 where the value is NaN,
   then ``Gather`` of the table rows and ``Concat`` into the column's place;
 * float64 linear: ``acc = 0; acc += x_j * w_j`` per column in order (``Split``, ``Mul``, ``Add``),
-  ``+ bias``, ``+ base_score``, ``Cast`` to float32: the evaluator's order, so no BLAS ``MatMul``.
+  ``+ bias``, ``+ base_score``, ``Cast`` to float32: the evaluator's order, so no BLAS ``MatMul``;
+  the link and labels in double on the unrounded sum, each output cast once to float32
+  (:func:`linear64_outputs`, the evaluator's ``core/ir/_links64.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from modelport.core.errors import UnsupportedModelError
 from modelport.core.ir.model import Affine, AffineKind, Impute, LinearBooster, Lookup, Model, SelectColumns
 
-__all__ = ["preprocess_nodes", "linear64_margin", "MAX_LOOKUP_KEYS"]
+__all__ = ["preprocess_nodes", "linear64_margin", "linear64_outputs", "MAX_LOOKUP_KEYS"]
 
 #: A lookup compares each row with every key ([N, K] booleans); beyond this K it is refused.
 MAX_LOOKUP_KEYS = 100_000
@@ -174,3 +176,58 @@ def linear64_margin(model: Model, lin: LinearBooster, x: str, width: int, nodes,
     nodes.append(helper.make_node("Add", ["lin64_biased", const("lin64_base", np.asarray(
         model.base_score, np.float64).reshape(1, n_out))], ["lin64_total"]))
     nodes.append(helper.make_node("Cast", ["lin64_total"], ["margin"], to=TensorProto.FLOAT))
+
+
+def linear64_outputs(model: Model, nodes: list, const, helper, TensorProto) -> list:
+    """Graph outputs of a float64 linear model: its link and labels in double on the unrounded
+    margin ``lin64_total``, each rounded once to float32 (``modelport.core.ir._links64``)."""
+    from modelport.core.ir.model import PostTransform, Task
+
+    n_out, pt, d = int(model.n_outputs), model.post_transform, "lin64_total"
+    margin = helper.make_tensor_value_info("margin", TensorProto.FLOAT, ["N", n_out])
+    if model.task not in (Task.BINARY, Task.MULTICLASS):
+        if pt is not PostTransform.IDENTITY:
+            raise UnsupportedModelError(f"a {model.task.value} float64 linear model with post-transform {pt.value}")
+        nodes.append(helper.make_node("Identity", ["margin"], ["variable"]))
+        return [helper.make_tensor_value_info("variable", TensorProto.FLOAT, ["N", n_out]), margin]
+    one = const("l64_one", np.array(1.0, dtype=np.float64))
+    if model.task is Task.BINARY:
+        nodes.append(helper.make_node("Greater", [d, const("l64_zero", np.array(0.0, np.float64))], ["l64_pos"]))
+        nodes.append(helper.make_node("Cast", ["l64_pos"], ["l64_label_col"], to=TensorProto.INT64))
+        nodes.append(helper.make_node("Reshape", ["l64_label_col", const("l64_flat", np.array([-1], np.int64))],
+                                      ["label"]))
+        if pt is PostTransform.SIGMOID:  # scipy's expit: 1 / (1 + exp(-d)); predict_proba [1 - p, p]
+            nodes.append(helper.make_node("Neg", [d], ["l64_neg"]))
+            nodes.append(helper.make_node("Exp", ["l64_neg"], ["l64_exp"]))
+            nodes.append(helper.make_node("Add", [one, "l64_exp"], ["l64_den"]))
+            nodes.append(helper.make_node("Div", [one, "l64_den"], ["l64_p"]))
+            nodes.append(helper.make_node("Sub", [one, "l64_p"], ["l64_p0"]))
+            nodes.append(helper.make_node("Concat", ["l64_p0", "l64_p"], ["l64_probs"], axis=1))
+            nodes.append(helper.make_node("Cast", ["l64_probs"], ["probabilities"], to=TensorProto.FLOAT))
+        elif pt is PostTransform.HINGE:
+            nodes.append(helper.make_node("Cast", ["l64_pos"], ["l64_pred"], to=TensorProto.FLOAT))
+            nodes.append(helper.make_node("Sub", [const("l64_one32", np.array(1.0, np.float32)), "l64_pred"],
+                                          ["l64_pred0"]))
+            nodes.append(helper.make_node("Concat", ["l64_pred0", "l64_pred"], ["probabilities"], axis=1))
+        else:
+            raise UnsupportedModelError(f"a binary float64 linear model with post-transform {pt.value}")
+        n_classes = 2
+    else:
+        if pt not in (PostTransform.SOFTMAX, PostTransform.SOFTMAX_LABEL):
+            raise UnsupportedModelError(f"a multiclass float64 linear model with post-transform {pt.value}")
+        nodes.append(helper.make_node("ReduceMax", [d, const("l64_axis", np.array([1], np.int64))], ["l64_max"],
+                                      keepdims=1))
+        nodes.append(helper.make_node("Sub", [d, "l64_max"], ["l64_shift"]))
+        nodes.append(helper.make_node("Exp", ["l64_shift"], ["l64_e"]))
+        cols = [f"l64_e{k}" for k in range(n_out)]
+        nodes.append(helper.make_node("Split", ["l64_e"], cols, axis=1, num_outputs=n_out))
+        acc = cols[0]
+        for k in range(1, n_out):  # the row sum over the classes in order (no ReduceSum: its order is its own)
+            nodes.append(helper.make_node("Add", [acc, cols[k]], [f"l64_sum{k}"]))
+            acc = f"l64_sum{k}"
+        nodes.append(helper.make_node("Div", ["l64_e", acc], ["l64_softmax"]))
+        nodes.append(helper.make_node("Cast", ["l64_softmax"], ["probabilities"], to=TensorProto.FLOAT))
+        nodes.append(helper.make_node("ArgMax", [d], ["label"], axis=1, keepdims=0, select_last_index=0))
+        n_classes = n_out
+    return [helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", n_classes]), margin]

@@ -167,7 +167,12 @@ def build_onnx(model: Model, *, producer_version: str = "") -> object:
     else:
         raise UnsupportedModelError(f"booster type {type(booster).__name__} has no ONNX encoding")
 
-    outputs = _post_transform(model, nodes, const, helper, TensorProto)
+    if isinstance(booster, LinearBooster) and booster.value_dtype == "float64":
+        from modelport.converters.targets._onnx_steps import linear64_outputs
+
+        outputs = linear64_outputs(model, nodes, const, helper, TensorProto)
+    else:
+        outputs = _post_transform(model, nodes, const, helper, TensorProto)
     graph = helper.make_graph(
         nodes,
         "modelport",

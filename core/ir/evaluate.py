@@ -54,43 +54,10 @@ from modelport.core.ir.model import (
     TreeEnsemble,
 )
 from modelport.core.errors import InputDataError
-from modelport.core.tolerances import Tolerance
+from modelport.core.ir._links64 import SKLEARN_FLOAT64_LINK, SKLEARN_LINEAR_MARGIN, linear_raw, outputs64
 
 __all__ = ["predict_margin", "predict", "transform", "TRANSFORM_ULP", "input_dtype", "preprocess",
            "SKLEARN_LINEAR_MARGIN", "SKLEARN_FLOAT64_LINK"]
-
-#: The evaluator's float64 linear margin against scikit-learn's ``decision_function`` /
-#: ``predict`` (both rounded to float32).  Both sum the same float64 products, in different
-#: orders (ours: column order; scikit-learn: its BLAS's blocked, vectorised order), so they
-#: are not bit-identical in general.  Each float64 sum of n products is within
-#: ``gamma_n * S`` of the exact sum (``gamma_n = n * 2**-53 / (1 - n * 2**-53)``,
-#: ``S = sum |x_j * w_j| + |intercept|``; Higham, Accuracy and Stability of Numerical
-#: Algorithms, eq. 3.5), so the two float64 results differ by at most ``2 * gamma_n * S``;
-#: rounding each to float32 then adds at most 1 float32 ULP.  Hence: 1 ULP, or an absolute
-#: ``2 * gamma_n * S`` for margins near zero where cancellation makes ``S`` dwarf the
-#: result: 1e-10 covers n <= 1,000 terms with S <= 4.5e4 (2 * 1000 * 1.11e-16 * 4.5e4).
-SKLEARN_LINEAR_MARGIN = Tolerance(
-    "sklearn-linear-margin", 1e-10, 0.0, 1,
-    "float64 dot products summed in another order (BLAS) than the evaluator's column order",
-    "two float64 sums of n products differ by <= 2*gamma_n*sum|x_j w_j| (Higham eq. 3.5), then +1 float32 ULP "
-    "from rounding each; measured on tests/test_sklearn_linear.py: 0 ULP on every probe row")
-
-#: The evaluator's probabilities against scikit-learn's ``predict_proba`` of a float64 linear
-#: classifier.  scikit-learn applies ``expit`` / ``softmax`` to the float64 margin and rounds
-#: the probability once; the IR applies its float32 link (:func:`transform`) to the margin
-#: already rounded to float32.  That rounding moves the margin by up to ``2**-24 * |m|``;
-#: ``d sigmoid(m) / dm = p (1 - p)``, so the probability moves by at most
-#: ``2**-24 * |m| * p (1 - p)``, relatively ``2**-24 * |m|``; the link adds its own 2 ULP
-#: (:data:`TRANSFORM_ULP`).  With |m| <= 32 that is ``32 * 2**-24 = 1.9e-6`` relative, plus
-#: 2 ULP (2.4e-7 relative): 2.2e-6.  Softmax: each probability moves by at most
-#: ``2 * 2**-24 * max|m|`` relatively, the same bound with max|m| <= 16.  Absolute: 1e-7
-#: for probabilities that underflow differently (below float32's normal range).
-SKLEARN_FLOAT64_LINK = Tolerance(
-    "sklearn-float64-link", 1e-7, 2.2e-6, 2,
-    "scikit-learn applies its link in float64 to the float64 margin; the IR applies its float32 link to the margin "
-    "rounded to float32",
-    "relative error 2**-24*|m| from the margin's rounding (sigmoid slope p(1-p); softmax twice that with max|m|), "
-    "|m| <= 32, plus the float32 link's 2 ULP")
 
 #: Largest difference, in float32 units in the last place, between :func:`predict` and
 #: XGBoost's own transformed output (sigmoid, softmax, exp).  The margins are bit-exact and
@@ -345,18 +312,6 @@ def _linear_margins(model: Model, lin: LinearBooster, X: np.ndarray, out: np.nda
         out[...] = np.where(miss, out, out + xj * w[j][None, :])
 
 
-def _linear64_margins(model: Model, lin: LinearBooster, X: np.ndarray) -> np.ndarray:
-    """scikit-learn's ``X @ coef.T + intercept`` in float64: products summed in column order
-    from zero, then the bias, then the base score; rounded once to float32.  NaN propagates."""
-    acc = np.zeros((X.shape[0], model.n_outputs), dtype=np.float64)
-    w = lin.weights.astype(np.float64)
-    for j in range(X.shape[1]):
-        acc += X[:, j:j + 1] * w[j][None, :]
-    acc += lin.bias.astype(np.float64)[None, :]
-    acc += np.asarray(model.base_score, dtype=np.float64)[None, :]
-    return acc.astype(np.float32)
-
-
 def preprocess(model: Model, X) -> np.ndarray:
     """The model's inputs after its preprocessing steps: float64 ``[n, booster width]``
     (the input matrix itself, in :func:`input_dtype`, for a model without steps)."""
@@ -406,6 +361,33 @@ def _apply_step(step, X: np.ndarray) -> np.ndarray:
     raise TypeError(f"unknown preprocessing step {type(step).__name__}")
 
 
+def _is_linear64(model: Model) -> bool:
+    return isinstance(model.booster, LinearBooster) and model.booster.value_dtype == "float64"
+
+
+def _booster_input(model: Model, X) -> np.ndarray:
+    """The matrix the booster reads: the preprocessed columns cast to its dtype, or the input."""
+    if model.preprocessing:
+        return np.ascontiguousarray(preprocess(model, X), dtype=_booster_dtype(model))
+    return _as_matrix(model, X, input_dtype(model))
+
+
+def outputs(model: Model, X) -> dict[str, np.ndarray]:
+    """Every output a runtime returns, float32 margins ``[n, n_outputs]`` and the
+    ``prediction`` (as :func:`predict` before squeezing), plus ``probabilities`` and ``label``
+    for classifiers (:func:`classifier_outputs`).  A float64 linear model (scikit-learn)
+    applies its link and takes its labels in float64 on the unrounded margin, as scikit-learn
+    does (``modelport.core.ir._links64``)."""
+    if _is_linear64(model):
+        return outputs64(model, linear_raw(model, model.booster, _booster_input(model, X)))
+    margin = predict_margin(model, X)
+    pred = transform(model.post_transform, margin)
+    out = {"margin": margin, "prediction": pred}
+    if model.task in (Task.BINARY, Task.MULTICLASS):
+        out.update(classifier_outputs(model, margin, pred))
+    return out
+
+
 def predict_margin(model: Model, X) -> np.ndarray:
     """Raw scores (margins), float32 ``[n_rows, n_outputs]``: base score plus the booster's sum.
 
@@ -414,13 +396,9 @@ def predict_margin(model: Model, X) -> np.ndarray:
     (:func:`preprocess`).
     """
     booster = model.booster
-    tdt = _booster_dtype(model)
-    if model.preprocessing:
-        Xm = np.ascontiguousarray(preprocess(model, X), dtype=tdt)
-    else:
-        Xm = _as_matrix(model, X, input_dtype(model))
-    if isinstance(booster, LinearBooster) and booster.value_dtype == "float64":
-        return _linear64_margins(model, booster, Xm)
+    Xm = _booster_input(model, X)
+    if _is_linear64(model):
+        return linear_raw(model, booster, Xm).astype(np.float32)
     if isinstance(booster, TreeEnsemble) and (booster.value_dtype != "float32" or booster.average):
         return _wide_margins(model, booster, Xm)
     out = np.empty((Xm.shape[0], model.n_outputs), dtype=np.float32)
@@ -498,7 +476,8 @@ def predict(model: Model, X) -> np.ndarray:
     multi:softprob → ``[n, n_classes]``; multi:softmax → ``[n]`` class index as float;
     several targets/quantiles → ``[n, n_targets]``.
     """
-    out = transform(model.post_transform, predict_margin(model, X))
+    out = outputs(model, X)["prediction"] if _is_linear64(model) else transform(model.post_transform,
+                                                                               predict_margin(model, X))
     return out[:, 0] if out.shape[1] == 1 else out
 
 
