@@ -35,6 +35,10 @@ __all__ = ["generate_c", "write_c", "input_dtype", "CFLAGS", "LANES", "MARGIN_TO
 #: walks, each one register (measured on a 100-tree depth-6 model, C alone: 8 rows 0.74 us per
 #: row, 12 rows 0.56 us).
 LANES = 12
+#: Stack bytes the batch walk may spend on its rows' copies (the row, its sentinel-free copy and
+#: the NaN-split copy, per lane; worker threads have 8 MiB stacks by default): models with tens
+#: of thousands of features walk fewer rows at a time.
+LANE_STACK_BYTES = 1 << 20
 #: Trees walked together for one row (arrays shape): independent load chains hide each other's
 #: latency; 10 node indices still fit in x86-64's registers (measured on a 100-tree depth-6
 #: model, C alone: 8 trees with per-tree pointers 1.15 us per row, 10 at constant offsets 0.90).
@@ -53,6 +57,11 @@ LINK_TOLERANCE = ulps("c-link", 0, "links use XGBoost's float32 formulas with ex
                       "measured 0 ULP on every XGBoost case (tests/test_native_c_python.py)")
 
 
+def _lanes(plan: L.Plan) -> int:
+    per_row = 3 * max(1, plan.n_features) * (8 if plan.input_dtype == "float64" else 4)
+    return max(1, min(LANES, LANE_STACK_BYTES // per_row))
+
+
 def _ctype(dtype: str) -> str:
     return "float" if dtype == "float32" else "double"
 
@@ -66,7 +75,7 @@ def _generate(plan: L.Plan) -> dict[str, str]:
     n_pred = 1 if plan.post_transform == "softmax_label" else plan.n_outputs
     header = _HEADER.format(nf=plan.n_features, no=plan.n_outputs, npred=n_pred, intype=_ctype(plan.input_dtype))
     src = [_PRELUDE.format(intype=_ctype(plan.input_dtype), acc=_ctype(plan.acc_dtype),
-                           nf=plan.n_features, no=plan.n_outputs, nfa=max(1, plan.n_features), lanes=LANES)]
+                           nf=plan.n_features, no=plan.n_outputs, nfa=max(1, plan.n_features), lanes=_lanes(plan))]
     names = "".join(L.escape_string(n, "c") + ",\n  " for n in plan.feature_names)
     src.append(f"const char *const modelport_feature_names[MODELPORT_N_FEATURES + 1] = {{\n  {names}0\n}};\n")
     src.append(_missing_code(plan))
@@ -247,7 +256,7 @@ def _arrays_code(plan: L.Plan) -> str:
     padding is small (:mod:`._c_dense`), else preorder nodes with explicit children (a leaf's
     children are itself, so walking past a leaf stays on it)."""
     if _c_dense.dense_ok(plan, GROUP):
-        return _c_dense.dense_code(plan, _cat_set_ids(plan), group=GROUP, lanes=LANES)
+        return _c_dense.dense_code(plan, _cat_set_ids(plan), group=GROUP, lanes=_lanes(plan))
     nodes, values, roots, depths, outs = [], [], [], [], []
     setids = _cat_set_ids(plan)
     base = 0
