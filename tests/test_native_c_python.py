@@ -339,3 +339,35 @@ def test_c_thread_counts_give_identical_results(tmp_path):
         assert all(_bits_equal(a, b) for a, b in zip(outs[1], outs[n], strict=True))
     assert _bits_equal(outs[1][0].reshape(-1), evaluate.predict_margin(m, X).reshape(-1))
     assert CHUNK_ALIGN * 4 % 64 == 0  # whole cache lines of float32 outputs per range
+
+
+@needs_cc
+def test_c_wide_models_walk_fewer_batch_rows(tmp_path):
+    """A model with 30,000 features walks fewer than LANES rows at a time (the row copies
+    stay within LANE_STACK_BYTES of stack) and still gives the reference margins."""
+    from modelport.converters.targets.native.c import LANE_STACK_BYTES, LANES
+
+    m = dataclasses.replace(ir_samples.regression(), features=tuple(Feature(f"f{i}") for i in range(30_000)))
+    write_c(m, tmp_path / "m.c", WriteOptions(), shape="arrays")
+    lanes = int((tmp_path / "m.c" / "model.c").read_text().split("#define LANES ")[1].split()[0])
+    assert lanes < LANES and lanes * 3 * 30_000 * 4 <= LANE_STACK_BYTES
+    X = np.random.default_rng(2).normal(size=(3 * lanes + 1, 30_000)).astype(np.float32)
+    X[::3, 0] = np.nan
+    rt = CRuntime(tmp_path / "m.c", threads=1)
+    assert _bits_equal(_margins(rt, X), evaluate.predict_margin(m, X))
+    f = rt.row_predictor("margin")  # wider than the extension's stack row: the ctypes fallback
+    assert rt.fast_path.startswith("ctypes") and _bits_equal(np.float32(f(X[1])), evaluate.predict_margin(m, X[1:2])[0, 0])
+
+
+@needs_cc
+def test_c_row_predictor_reads_strided_and_array_module_rows(tmp_path):
+    import array
+
+    m = ir_samples.binary()
+    write_c(m, tmp_path / "m.c", WriteOptions())
+    f = CRuntime(tmp_path / "m.c", threads=1).row_predictor("margin")
+    wide = np.array([[0.1, 9.0, np.nan, 9.0, 3.0, 9.0]], np.float32)
+    want = evaluate.predict_margin(m, wide[:, ::2])[0, 0]
+    assert _bits_equal(np.float32(f(wide[0, ::2])), want)  # not contiguous: read item by item
+    assert _bits_equal(np.float32(f(array.array("f", wide[0, ::2].tolist()))), want)
+    assert _bits_equal(np.float32(f(array.array("d", wide[0, ::2].tolist()))), want)
