@@ -191,8 +191,9 @@ static struct PyModuleDef mp_module = {PyModuleDef_HEAD_INIT, MP_MODULE_NAME_STR
 PyMODINIT_FUNC MP_INIT_NAME(void) { return PyModule_Create(&mp_module); }
 """
 
-#: Compiler flags of the extension (it does no float arithmetic beyond conversions).
-EXT_FLAGS = ("-std=c99", "-O2", "-fno-strict-aliasing", "-ffp-contract=off", "-fno-fast-math")
+#: Compiler flags of the extension (no float arithmetic beyond conversions; C11 because
+#: Python 3.12+ headers need it).
+EXT_FLAGS = ("-std=c11", "-O2", "-fno-strict-aliasing", "-ffp-contract=off", "-fno-fast-math")
 
 
 class ExtensionUnavailable(Exception):
