@@ -39,10 +39,12 @@ import numpy as np
 
 from modelport.core.errors import InputDataError, MissingDependencyError, ModelportError
 
-__all__ = ["C_SOURCE", "KERNELS", "KIND_LEAF", "KIND_CMP", "KIND_SET", "KIND_CAT", "TreeTables", "TreeKernel",
+__all__ = ["C_SOURCE", "KERNELS", "NO_KERNEL", "KIND_LEAF", "KIND_CMP", "KIND_SET", "KIND_CAT", "TreeTables", "TreeKernel",
            "choose_kernel", "compiled_library"]
 
 KERNELS = ("auto", "c", "numpy")
+#: The reason given when ``kernel="auto"`` found no usable compiler (the details are logged).
+NO_KERNEL = "no compiled kernel (no C compiler, or the build failed: logged)"
 KIND_LEAF, KIND_CMP, KIND_SET, KIND_CAT = 0, 1, 2, 3
 _LOG = logging.getLogger("modelport.runtimes")
 
@@ -436,8 +438,9 @@ class TreeKernel:
         self._ref = ctypes.byref(m)
         self.n_trees, self.n_out, self.n_cols = int(t.roots.size), int(t.n_out), int(t.n_cols)
 
-    @staticmethod
-    def _rows(X: np.ndarray) -> tuple[np.ndarray, int]:
+    def _rows(self, X: np.ndarray) -> tuple[np.ndarray, int]:
+        if X.ndim != 2 or X.shape[1] != self.n_cols:  # the C code indexes columns without bounds checks
+            raise InputDataError(f"tree kernel: expected rows of {self.n_cols} columns, got shape {X.shape}")
         if X.dtype == np.float32:
             return np.ascontiguousarray(X), 1
         return np.ascontiguousarray(X, dtype=np.float64), 0

@@ -27,7 +27,7 @@ from modelport.core.errors import InputDataError, ModelFormatError
 from modelport.runtimes._coerce import coerce_input
 from modelport.runtimes._pfa_engine import load_program
 from modelport.runtimes._pfa_load import read_document, recognise
-from modelport.runtimes._tree_kernel import choose_kernel
+from modelport.runtimes._tree_kernel import NO_KERNEL, choose_kernel
 from modelport.runtimes._tree_kernel_lower import lower_pfa
 from modelport.runtimes.base import RUNTIMES, RuntimeSpec, select_output
 
@@ -63,8 +63,10 @@ class PfaRuntime:
                                    f"{self.signature.n_outputs} outputs, the document has {lay.n_features} / "
                                    f"{self.program.n_outputs}")
         lib = choose_kernel(kernel, where, cc=cc)
-        self._kernel, self.kernel_reason = (None, "kernel='numpy'" if kernel == "numpy" else "no C compiler") if lib is None \
-            else lower_pfa(self.program, lib)
+        if lib is None:
+            self._kernel, self.kernel_reason = None, "kernel='numpy'" if kernel == "numpy" else NO_KERNEL
+        else:
+            self._kernel, self.kernel_reason = lower_pfa(self.program, lib)
         self.kernel = "numpy" if self._kernel is None else "c"
         if lib is not None and self._kernel is None:
             logging.getLogger("modelport.runtimes").info("%s: numpy engine (%s)", where, self.kernel_reason)

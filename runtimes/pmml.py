@@ -36,7 +36,7 @@ from modelport.runtimes._coerce import coerce_input
 from modelport.runtimes._pmml_load import parse_pmml
 from modelport.runtimes._pmml_eval import evaluate_document
 from modelport.runtimes._pmml_models import compile_document
-from modelport.runtimes._tree_kernel import choose_kernel
+from modelport.runtimes._tree_kernel import NO_KERNEL, choose_kernel
 from modelport.runtimes._tree_kernel_lower import lower_pmml_batch
 from modelport.runtimes.base import RUNTIMES, RuntimeSpec, select_output
 
@@ -81,7 +81,7 @@ class PmmlRuntime:
         """Lower every tree batch the kernel can express; the others keep the numpy walk (logged)."""
         lib = choose_kernel(kernel, self.path.name, cc=cc)
         if lib is None:
-            return "numpy", ["kernel='numpy'" if kernel == "numpy" else "no C compiler"]
+            return "numpy", ["kernel='numpy'" if kernel == "numpy" else NO_KERNEL]
         used, reasons = 0, []
         stack = [self.document.model]
         while stack:

@@ -251,3 +251,12 @@ def test_every_node_layout_gives_the_same_bits(xgb_trained, name, tmp_path):
                 compared += 1
     assert compared or name == "categorical"
     assert tried == ({"nodes"} if name == "categorical" else {"complete", "packed", "nodes"})
+
+
+def test_kernel_refuses_rows_of_the_wrong_width(tmp_path):
+    """The C code indexes columns without bounds checks: the Python side checks the width."""
+    rt = runtimes.load(_write(ir_samples.binary(), tmp_path, "pfa"), kernel="c")
+    with pytest.raises(InputDataError, match="columns"):
+        rt._kernel.sums(np.zeros((2, rt.signature.n_features + 1), np.float32))
+    with pytest.raises(InputDataError, match="columns"):
+        rt._kernel.sums(np.zeros(rt.signature.n_features, np.float32))
