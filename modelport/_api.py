@@ -246,13 +246,11 @@ def _framework_rows(data, fm) -> np.ndarray | None:
 
 def read_data(data: str | os.PathLike[str] | np.ndarray | None, model: Model) -> np.ndarray | None:
     """Rows given as a CSV path or an array, ``[n, n_features]`` in the precision the model
-    compares in (float32, or float64 for float64 thresholds), None passing through."""
-    import numpy as np
+    compares in (float32, or float64 for float64 thresholds, float64 linear models and
+    preprocessing: :func:`~modelport.core.ir.evaluate.input_dtype`), None passing through."""
+    from modelport.core.ir.evaluate import input_dtype
 
-    from modelport.core.ir.model import TreeEnsemble
-
-    wide = isinstance(model.booster, TreeEnsemble) and model.booster.threshold_dtype == "float64"
-    return _rows(data, tuple(f.name for f in model.features), np.float64 if wide else np.float32)
+    return _rows(data, tuple(f.name for f in model.features), input_dtype(model).type)
 
 
 def _target(name: str) -> Target:

@@ -379,3 +379,17 @@ def test_malformed_version_2_documents_are_one_line_errors(edit, message):
     with pytest.raises(ModelFormatError, match=message) as exc:
         serialize.loads(json.dumps(doc))
     assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("name", LINEAR[:1])
+def test_verify_data_rows_keep_float64_for_float64_models(name):
+    """``--data`` rows reach a float64 model unrounded: rounding them to float32 would verify
+    other rows than the user's (a float64 value between two float32 neighbours)."""
+    from modelport._api import read_data
+
+    est, _ = trained(name)
+    model = _to_ir(est, 4)
+    x = np.array([[0.1, 1 / 3, 2.0 ** -30 + 1.0, -7.123456789012345]])
+    assert not np.array_equal(x.astype(np.float32).astype(np.float64), x)
+    got = read_data(x, model)
+    assert got.dtype == np.float64 and np.array_equal(got, x)
