@@ -322,12 +322,16 @@ def _post_transform(model: Model, nodes, const, helper, TensorProto) -> list:
         nodes.append(helper.make_node("Reshape", ["label_col", "flat"], ["label"]))
         n_classes = 2
     else:
-        if pt not in (PostTransform.SOFTMAX, PostTransform.SOFTMAX_LABEL, PostTransform.SIGMOID):
+        if pt not in (PostTransform.SOFTMAX, PostTransform.SOFTMAX_LABEL, PostTransform.SIGMOID,
+                      PostTransform.IDENTITY):
             raise UnsupportedModelError(f"multiclass with post-transform {pt.value} is not supported")
         if model.n_classes != n_out:
             raise UnsupportedModelError(f"multiclass model with {model.n_classes} classes but {n_out} margin columns")
         # LightGBM multiclassova: the per-class sigmoids, unnormalised, and their first argmax.
-        probs = pred if pt is PostTransform.SIGMOID else "softmax"
+        # Identity (scikit-learn trees and forests): the averaged class proportions, rounded
+        # once to float32 by the tree node, ARE the probabilities; the label is their first
+        # argmax (numpy.argmax in ForestClassifier.predict).
+        probs = pred if pt in (PostTransform.SIGMOID, PostTransform.IDENTITY) else "softmax"
         nodes.append(helper.make_node("Identity", [probs], ["probabilities"]))
         # multi:softmax takes the first maximum of the margins (std::max_element);
         # XGBClassifier.predict for softprob takes np.argmax of the probabilities.
