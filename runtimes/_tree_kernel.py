@@ -148,57 +148,65 @@ static const tk_fast_fn tk_fast_fns[8] = {tk_fast_f64_lt, tk_fast_f64_lt_s, tk_f
                                           tk_fast_f32_lt, tk_fast_f32_lt_s, tk_fast_f32_le, tk_fast_f32_le_s};
 
 /* The complete form (the fast form's trees at most 12 deep, default child one of the two
-   children): every tree laid out as a complete binary tree of depth c_depth in level order
-   (children of i at 2i+1 left, 2i+2 right; a leaf above the last level is copied into both
-   children, so whichever way a copy goes the value is the same), leaf values by position.
-   A step is one node load, one input load and one comparison, no child-index load.
-   Both fast forms walk all TK_B lanes (a short block repeats its first row in the spare
-   lanes, whose results are never read): a constant lane count lets the compiler keep the
-   lanes in registers (measured 23% fewer cycles than a variable count). */
-#define TK_COMPLETE(NAME, XT, CMP, HS)                                                               \
-static void NAME(const tk_model *M, int64_t t, const char *rows, size_t stride, int nb, const double **vp) { \
+   children, thresholds that are not NaN): every tree laid out as a complete binary tree of
+   depth c_depth in level order (children of i at 2i+1 left, 2i+2 right; a leaf above the last
+   level is copied into both children, so whichever way a copy goes the value is the same),
+   leaf values by position.  Missing values are resolved once per row, not per node: each row
+   of a block is prepared as two double copies, missing (NaN or the sentinel) as -inf in the
+   first and +inf in the second, and a node reads the first copy if its default is left, the
+   second if right (its column is offset by n_cols).  With `<`, -inf < thr holds for every
+   threshold above -inf and +inf < thr never does; with `<=`, -inf <= thr always holds and
+   +inf <= thr holds only at +inf: the lowering keeps this form only when no default-left `<`
+   node has threshold -inf and no default-right `<=` node has +inf, so a missing value goes to
+   its default child exactly as the other forms send it.  A step is one node load, one input
+   load and one comparison.  The fast forms walk all TK_B lanes (a short block repeats its
+   first row in the spare lanes, whose results are never read): a constant lane count lets the
+   compiler keep the lanes in registers (measured 23% fewer cycles than a variable count). */
+static void tk_prepare(const tk_model *M, const char *rows, size_t stride, int x_f32, int nb, double *buf) {
+    int64_t C = M->n_cols;
+    for (int i = 0; i < TK_B; i++) {
+        const char *r = rows + (size_t)(i < nb ? i : 0) * stride;
+        double *lo = buf + (size_t)i * 2 * (size_t)C, *hi = lo + C;
+        for (int64_t c = 0; c < C; c++) {
+            double x = x_f32 ? (double)((const float *)r)[c] : ((const double *)r)[c];
+            int miss = x != x || (M->has_sentinel && x == M->sentinel);
+            lo[c] = miss ? -HUGE_VAL : x;
+            hi[c] = miss ? HUGE_VAL : x;
+        }
+    }
+}
+
+#define TK_COMPLETE(NAME, CMP)                                                                       \
+static void NAME(const tk_model *M, int64_t t, const double *buf, int nb, const double **vp) {       \
     int D = M->c_depth;                                                                              \
     int64_t inner = ((int64_t)1 << D) - 1;                                                           \
     const tk_cnode *N = M->cnodes + t * inner;                                                       \
-    const int hs = HS; double sv = M->sentinel;                                                      \
     int32_t ix[TK_B];                                                                                \
-    const char *rp[TK_B];                                                                            \
-    for (int i = 0; i < TK_B; i++) { ix[i] = 0; rp[i] = rows + (size_t)(i < nb ? i : 0) * stride; }  \
+    const double *bp[TK_B];                                                                          \
+    for (int i = 0; i < TK_B; i++) { ix[i] = 0; bp[i] = buf + (size_t)i * 2 * (size_t)M->n_cols; }   \
     for (int d = 0; d < D; d++) {                                                                    \
-        _Pragma("GCC unroll 16")                                                                      \
+        _Pragma("GCC unroll 16")                                                                     \
         for (int i = 0; i < TK_B; i++) {                                                             \
             const tk_cnode *p = N + ix[i];                                                           \
-            double x = (double)((const XT *)rp[i])[p->col];                                          \
-            int left;                                                                                \
-            if (hs) left = ((x != x) | (x == sv)) ? p->dl : (x CMP p->thr);                           \
-            else left = (x CMP p->thr) | (p->dl & (x != x)); /* NaN compares false */                 \
-            ix[i] = 2 * ix[i] + 2 - left;                                                            \
+            ix[i] = 2 * ix[i] + 2 - (bp[i][p->col] CMP p->thr);                                      \
         }                                                                                            \
     }                                                                                                \
     for (int i = 0; i < nb; i++) vp[i] = M->cvalue + ((t << D) + (ix[i] - inner)) * M->leaf_dim;     \
 }
-TK_COMPLETE(tk_complete_f32_lt, float, <, 0)
-TK_COMPLETE(tk_complete_f32_le, float, <=, 0)
-TK_COMPLETE(tk_complete_f64_lt, double, <, 0)
-TK_COMPLETE(tk_complete_f64_le, double, <=, 0)
-TK_COMPLETE(tk_complete_f32_lt_s, float, <, 1)
-TK_COMPLETE(tk_complete_f32_le_s, float, <=, 1)
-TK_COMPLETE(tk_complete_f64_lt_s, double, <, 1)
-TK_COMPLETE(tk_complete_f64_le_s, double, <=, 1)
-typedef void (*tk_complete_fn)(const tk_model *, int64_t, const char *, size_t, int, const double **);
-static const tk_complete_fn tk_complete_fns[8] = {
-    tk_complete_f64_lt, tk_complete_f64_lt_s, tk_complete_f64_le, tk_complete_f64_le_s,
-    tk_complete_f32_lt, tk_complete_f32_lt_s, tk_complete_f32_le, tk_complete_f32_le_s};
+TK_COMPLETE(tk_complete_lt, <)
+TK_COMPLETE(tk_complete_le, <=)
 
-/* The value row each of the nb rows reaches in tree t. */
-static void tk_block(const tk_model *M, int64_t t, const char *rows, size_t stride, int x_f32, int nb, const double **vp) {
+/* The value row each of the nb rows reaches in tree t (buf: the block prepared by tk_prepare
+   for the complete form). */
+static void tk_block(const tk_model *M, int64_t t, const char *rows, size_t stride, int x_f32, int nb, const double *buf,
+                     const double **vp) {
     int32_t nd[TK_B];
-    int variant = (x_f32 ? 4 : 0) + (M->fast_op == 2 ? 0 : 2) + (M->has_sentinel ? 1 : 0);
     if (M->cnodes) {
-        tk_complete_fns[variant](M, t, rows, stride, nb, vp);
+        (M->fast_op == 2 ? tk_complete_lt : tk_complete_le)(M, t, buf, nb, vp);
         return;
     }
     if (M->fast) {
+        int variant = (x_f32 ? 4 : 0) + (M->fast_op == 2 ? 0 : 2) + (M->has_sentinel ? 1 : 0);
         tk_fast_fns[variant](M, M->roots[t], rows, stride, nb, nd);
     } else {
         for (int i = 0; i < nb; i++) nd[i] = tk_leaf(M, M->roots[t], rows + (size_t)i * stride, x_f32);
@@ -210,14 +218,18 @@ static void tk_block(const tk_model *M, int64_t t, const char *rows, size_t stri
 int modelport_tk_scores(const tk_model *M, const void *X, int x_f32, int64_t n, double *out) {
     size_t stride = (size_t)M->n_cols * (x_f32 ? sizeof(float) : sizeof(double));
     const double *vp[TK_B];
+    double *buf = M->cnodes ? (double *)malloc((size_t)TK_B * 2 * (size_t)M->n_cols * sizeof(double)) : 0;
+    if (M->cnodes && !buf) return 1;
     for (int64_t r0 = 0; r0 < n; r0 += TK_B) {
         int nb = n - r0 < TK_B ? (int)(n - r0) : TK_B;
         const char *rows = (const char *)X + (size_t)r0 * stride;
+        if (buf) tk_prepare(M, rows, stride, x_f32, nb, buf);
         for (int64_t t = 0; t < M->n_trees; t++) {
-            tk_block(M, t, rows, stride, x_f32, nb, vp);
+            tk_block(M, t, rows, stride, x_f32, nb, buf, vp);
             for (int i = 0; i < nb; i++) out[(r0 + i) * M->n_trees + t] = vp[i][0];
         }
     }
+    free(buf);
     return 0;
 }
 
@@ -230,18 +242,24 @@ int modelport_tk_sums(const tk_model *M, const void *X, int x_f32, int64_t n, vo
     float *a32 = heap ? (float *)malloc((size_t)BK * sizeof(float)) : s32;
     double *a64 = heap ? (double *)malloc((size_t)BK * sizeof(double)) : s64;
     unsigned char *started = heap ? (unsigned char *)malloc((size_t)BK) : s8;
-    if (!a32 || !a64 || !started) { if (heap) { free(a32); free(a64); free(started); } return 1; }
+    double *buf = M->cnodes ? (double *)malloc((size_t)TK_B * 2 * (size_t)M->n_cols * sizeof(double)) : 0;
+    if (!a32 || !a64 || !started || (M->cnodes && !buf)) {
+        if (heap) { free(a32); free(a64); free(started); }
+        free(buf);
+        return 1;
+    }
     const double *vp[TK_B];
     for (int64_t r0 = 0; r0 < n; r0 += TK_B) {
         int nb = n - r0 < TK_B ? (int)(n - r0) : TK_B;
         const char *rows = (const char *)X + (size_t)r0 * stride;
+        if (buf) tk_prepare(M, rows, stride, x_f32, nb, buf);
         for (int64_t q = 0; q < nb * K; q++) {
             int64_t k = q % K;
             started[q] = M->init != 0;
             if (M->init) { a32[q] = (float)M->init[k]; a64[q] = M->init[k]; }
         }
         for (int64_t t = 0; t < M->n_trees; t++) {
-            tk_block(M, t, rows, stride, x_f32, nb, vp);
+            tk_block(M, t, rows, stride, x_f32, nb, buf, vp);
             if (M->acc_f32 && L == 1 && !M->tree_w) {  /* the common case: one float32 value per tree */
                 int64_t k = M->tree_out ? M->tree_out[t] : 0;
                 for (int i = 0; i < nb; i++) {
@@ -281,6 +299,7 @@ int modelport_tk_sums(const tk_model *M, const void *X, int x_f32, int64_t n, vo
         }
     }
     if (heap) { free(a32); free(a64); free(started); }
+    free(buf);
     return 0;
 }
 """
@@ -370,14 +389,19 @@ def _complete(t: TreeTables, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     internal = t.kind != KIND_LEAF
     if np.any(internal & (nx[:, 1] != nx[:, 0]) & (nx[:, 1] != nx[:, 2])):
         return None
+    thr, dl = np.asarray(t.thr, np.float64), nx[:, 1] == nx[:, 2]
+    op = int(np.asarray(t.op)[internal][0]) if internal.any() else 2
+    bad = np.isnan(thr) | ((thr == -np.inf) & dl) if op == 2 else np.isnan(thr) | ((thr == np.inf) & ~dl)
+    if np.any(internal & bad):  # a missing value would not reach its default child (see the C source)
+        return None
     cur = np.asarray(t.roots, np.int64)[:, None]
     levels = []
     for _ in range(D):  # one level of every tree at a time; children interleaved (left, right)
         inn = internal[cur]
         lvl = np.zeros(cur.shape, _CNODE)
-        lvl["thr"] = np.where(inn, np.asarray(t.thr, np.float64)[cur], 0.0)
-        lvl["col"] = np.where(inn, np.asarray(t.col)[cur], 0)
-        lvl["dl"] = np.where(inn, nx[cur, 1] == nx[cur, 2], 1)
+        lvl["thr"] = np.where(inn, thr[cur], 0.0)
+        lvl["col"] = np.where(inn, np.asarray(t.col)[cur] + np.where(dl[cur], 0, t.n_cols), 0)  # the -inf or the +inf copy
+        lvl["dl"] = np.where(inn, dl[cur], 1)
         levels.append(lvl)
         cur = np.stack([np.where(inn, nx[cur, 2], cur), np.where(inn, nx[cur, 0], cur)], axis=2).reshape(T, -1)
     nodes = np.concatenate(levels, axis=1) if levels else np.zeros((T, 0), _CNODE)

@@ -260,3 +260,78 @@ def test_kernel_refuses_rows_of_the_wrong_width(tmp_path):
         rt._kernel.sums(np.zeros((2, rt.signature.n_features + 1), np.float32))
     with pytest.raises(InputDataError, match="columns"):
         rt._kernel.sums(np.zeros(rt.signature.n_features, np.float32))
+
+
+def _random_tables(rng, *, op: int, n_trees: int = 6, n_cols: int = 3, sentinel=None, infinite: bool = True):
+    """Random binary trees of depth <= 5 (thresholds including -inf and +inf if ``infinite``)."""
+    from modelport.runtimes._tree_kernel import KIND_CMP, KIND_LEAF, TreeTables
+
+    kind, col, thr, nxt, value, roots = [], [], [], [], [], []
+    grid = np.array([-np.inf, -1.0, 0.0, 0.5, 1.0, np.inf] if infinite else [-1.0, 0.0, 0.5, 1.0])
+    depth = 0
+    for _ in range(n_trees):
+        roots.append(len(kind))
+        stack = [(len(kind), 0)]
+        kind.append(0), col.append(0), thr.append(0.0), nxt.extend([0, 0, 0]), value.append(0.0)
+        while stack:
+            nd, d = stack.pop()
+            depth = max(depth, d)
+            if d < 5 and rng.random() < 0.75:
+                left, right = len(kind), len(kind) + 1
+                for _ in range(2):
+                    kind.append(0), col.append(0), thr.append(0.0), nxt.extend([0, 0, 0]), value.append(0.0)
+                kind[nd], col[nd], thr[nd] = KIND_CMP, int(rng.integers(n_cols)), float(rng.choice(grid))
+                nxt[3 * nd: 3 * nd + 3] = [right, left if rng.random() < 0.5 else right, left]
+                stack += [(left, d + 1), (right, d + 1)]
+            else:
+                kind[nd], nxt[3 * nd: 3 * nd + 3] = KIND_LEAF, [nd, nd, nd]
+                value[nd] = float(np.float32(rng.normal()))
+    return TreeTables(kind=np.array(kind, np.int8), op=np.full(len(kind), op, np.int8), col=np.array(col), thr=np.array(thr),
+                      next=np.array(nxt), roots=np.array(roots), value=np.array(value)[:, None], depth=depth, n_cols=n_cols,
+                      tree_out=np.zeros(n_trees, np.int32), sentinel=sentinel)
+
+
+def _python_walk(t, X, init: float) -> np.ndarray:
+    out = np.empty(len(X), np.float32)
+    for r, row in enumerate(X):
+        acc = np.float32(init)
+        for root in t.roots:
+            nd = int(root)
+            for _ in range(t.depth):
+                if t.kind[nd] == 0:
+                    break
+                x = row[t.col[nd]]
+                miss = np.isnan(x) or (t.sentinel is not None and x == t.sentinel)
+                hit = (x < t.thr[nd]) if t.op[nd] == 2 else (x <= t.thr[nd])
+                nd = int(t.next[3 * nd + (1 if miss else 2 * hit)])
+            acc = np.float32(acc + np.float32(t.value[nd, 0]))
+        out[r] = acc
+    return out
+
+
+@pytest.mark.parametrize("infinite", [True, False])
+@pytest.mark.parametrize("op", [2, 3])
+@pytest.mark.parametrize("sentinel", [None, 0.0])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_layouts_against_a_python_walk_with_infinite_thresholds(op, sentinel, seed, infinite):
+    """Random trees, thresholds +-inf included, rows of NaN / +-inf / the thresholds: every
+    layout that applies gives the per-node walk's float32 sums; the complete form is refused
+    where -inf/+inf thresholds would send a missing value the wrong way."""
+    from modelport.runtimes._tree_kernel import TreeKernel, compiled_library
+
+    rng = np.random.default_rng(seed)
+    t = _random_tables(rng, op=op, sentinel=sentinel, infinite=infinite)
+    X = rng.choice(np.array([np.nan, -np.inf, np.inf, -1.0, 0.0, 0.25, 0.5, 1.0, 2.0]), size=(300, t.n_cols))
+    want = _python_walk(t, X, 0.5)
+    got_any = set()
+    for layout in ("auto", "complete", "packed", "nodes"):
+        try:
+            k = TreeKernel(compiled_library(), t, acc_f32=True, init=np.array([0.5]), layout=layout)
+        except InputDataError:
+            continue
+        got_any.add(k.layout)
+        for Xc in (X, X.astype(np.float32)):
+            _bits(k.sums(Xc)[:, 0], want)
+    assert {"packed", "nodes"} <= got_any
+    if not infinite:
+        assert "complete" in got_any
