@@ -59,6 +59,10 @@ _LINKS = {PostTransform.SIGMOID: "logit", PostTransform.EXP: "exp",
           PostTransform.SOFTMAX: "softmax", PostTransform.SOFTMAX_LABEL: "softmax"}
 
 
+#: The extra category of a multiclass identity model (class names are "0".."k-1").
+_RESIDUAL_CLASS = "residual"
+
+
 class _Names:
     """Field names: the features' own, and generated ones that never collide with them."""
 
@@ -93,7 +97,8 @@ def _check_model(model: Model) -> None:
     pt = model.post_transform
     if pt is PostTransform.HINGE and model.task is not Task.BINARY:
         raise UnsupportedModelError("hinge outside a binary model")
-    if model.task is Task.MULTICLASS and pt not in (PostTransform.SOFTMAX, PostTransform.SOFTMAX_LABEL):
+    if model.task is Task.MULTICLASS and pt not in (PostTransform.SOFTMAX, PostTransform.SOFTMAX_LABEL,
+                                                     PostTransform.IDENTITY):
         raise UnsupportedModelError(f"multiclass with post-transform {pt.value} has no PMML encoding")
     if model.n_outputs > 1 and model.task is not Task.MULTICLASS and pt is not PostTransform.IDENTITY:
         raise UnsupportedModelError(f"{model.n_outputs} outputs with post-transform {pt.value} have no PMML encoding")
@@ -187,6 +192,8 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
     n_out = int(model.n_outputs)
     classifier = model.task in (Task.BINARY, Task.MULTICLASS) and model.post_transform in _LINKS
     link = _LINKS.get(model.post_transform)
+    if model.task is Task.MULTICLASS and model.post_transform is PostTransform.IDENTITY:
+        classifier, link = True, "none"  # the margins are the probabilities (scikit-learn forests)
     wide = isinstance(b, TreeEnsemble) and b.threshold_dtype == "float64"
     dtype = "double" if wide else "float"
     target = fresh("target")
@@ -201,6 +208,11 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
     classes = [str(c) for c in range(2 if model.task is Task.BINARY else model.n_classes)] if classifier else []
     label_field = fresh("label") if classifier else ""
     prob_fields = [fresh(f"probability({c})") for c in classes]
+    # normalizationMethod="none" replaces the LAST table's value with 1 - sum(others) (PMML 4.4
+    # RegressionModel; jpmml-evaluator RegressionModelUtil.computeMultinomialProbabilities):
+    # an extra, never-winning residual category takes that place so every real class keeps
+    # its margin exactly.
+    residual = [_RESIDUAL_CLASS] if link == "none" else []
     pred_fields = [] if classifier else [fresh("prediction" if n_out == 1 else f"prediction({j})") for j in range(n_out)]
     extra = {"pmml_margin_fields": json.dumps(margin_fields), "pmml_prediction_fields": json.dumps(pred_fields),
              "pmml_probability_fields": json.dumps(prob_fields), "pmml_label_field": label_field}
@@ -228,7 +240,7 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
         # string classes: jpmml-evaluator matches OutputField probability values to string
         # categories (with dataType="integer" it returned probability 0 for every class)
         em.open("DataField", {"name": target, "optype": "categorical", "dataType": "string"})
-        for c in classes:
+        for c in classes + residual:
             em.empty("Value", {"value": c})
         em.close("DataField")
     else:
@@ -304,8 +316,8 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
             emit_linear_model(em, b, j, model.base_score[j], names=names, output_field=sum_fields[j])
         em.close("Segment")
         em.newline()
-    if link is not None and link != "none":
-        _emit_link(em, link, classifier, target, classes, sum_fields)
+    if link is not None and (link != "none" or classifier):
+        _emit_link(em, link, classifier, target, classes, sum_fields, residual)
     em.close("Segmentation")
     em.close("MiningModel")
     em.newline()
@@ -314,8 +326,10 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
     return em.text()
 
 
-def _emit_link(em: Emitter, link: str, classifier: bool, target: str, classes: list[str], margins: list[str]) -> None:
-    """RegressionModel: ``0 + 1 * margin`` per table (exact), normalised by ``link``."""
+def _emit_link(em: Emitter, link: str, classifier: bool, target: str, classes: list[str], margins: list[str],
+               residual: list[str]) -> None:
+    """RegressionModel: ``0 + 1 * margin`` per table (exact), normalised by ``link``; a
+    ``residual`` category gets a last, intercept-only table (see :func:`build_pmml`)."""
     em.open("Segment", {"id": "link"})
     em.empty("True")
     em.open("RegressionModel", {"modelName": "link", "functionName": "classification" if classifier else "regression",
@@ -324,7 +338,7 @@ def _emit_link(em: Emitter, link: str, classifier: bool, target: str, classes: l
     if classifier and link == "logit":
         tables = [("1", margins[0]), ("0", None)]  # binary: p(1) = logit(margin), p(0) = 1 - p(1)
     elif classifier:
-        tables = list(zip(classes, margins, strict=True))
+        tables = list(zip(classes, margins, strict=True)) + [(c, None) for c in residual]
     else:
         tables = [(None, margins[0])]
     for cat, field in tables:

@@ -194,7 +194,6 @@ for _name in NAMES:
 # Targets that refuse a construct they cannot express exactly, with the error they give.
 for _name in ("decision_tree_multiclass", "random_forest_multiclass_nan"):
     # Averaged class proportions are the probabilities themselves (no softmax).
-    KNOWN_REFUSALS[("pmml", f"sklearn/{_name}")] = "multiclass with post-transform identity has no PMML encoding"
     KNOWN_REFUSALS[("pfa", f"sklearn/{_name}")] = "per-class identity"
 
 # skl2onnx 1.20 (--backend onnxmltools), measured on each case's verification rows with
