@@ -79,7 +79,10 @@ class PythonRuntime:
         margin = np.array([mod.predict_margin(r) for r in rows], dtype=np.float32).reshape(len(rows), sig.n_outputs)
         if output == "margin":
             return select_output(sig, output, margin=margin)
-        pred = np.array([mod._transform(m) for m in margin.tolist()], dtype=np.float32).reshape(len(rows), -1)
+        if getattr(mod, "PREDICT_FROM_ROW", False):  # float64 linear models: the link on the float64 margin
+            pred = np.array([mod.predict(r) for r in rows], dtype=np.float32).reshape(len(rows), -1)
+        else:
+            pred = np.array([mod._transform(m) for m in margin.tolist()], dtype=np.float32).reshape(len(rows), -1)
         return classifier_result(sig, output, margin, pred)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from modelport.converters.targets import TARGETS, Target, WriteOptions
+from modelport.converters.targets.native import _linear64 as L64
 from modelport.converters.targets.native import lower as L
 from modelport.core.contract import artifact_metadata
 from modelport.core.ir.model import Model
@@ -60,6 +61,10 @@ def generate_python(model: Model, *, shape: str = "auto") -> str:
     out.append("METADATA = {\n" + "".join(f"    {L.escape_string(k, 'python')}: {L.escape_string(v, 'python')},\n"
                                           for k, v in sorted(meta.items())) + "}\n\n")
     out.append(_row_code(plan))
+    if plan.kind == "linear64":
+        out.append(_linear64_code(plan))
+        body = "".join(out)
+        return f"{MAGIC}{hashlib.sha256(body.encode('ascii')).hexdigest()}\n{body}"
     if plan.kind == "linear":
         out.append(_linear_code(plan))
     else:
@@ -236,6 +241,45 @@ def _linear_code(plan: L.Plan) -> str:
             "    return list(acc)\n\n\n")
 
 
+def _linear64_code(plan: L.Plan) -> str:
+    """A float64 linear model (scikit-learn) with its preprocessing (:mod:`._linear64`):
+    Python floats are IEEE doubles, so every step, product and sum is the evaluator's."""
+    L64.check_link(plan)
+    tables, lines, buf = L64.step_code(plan, "python", "x", "    ")
+    rows = [_tuple(L.numbers(w, "float64", "python")) for w in plan.linear_weights]
+    link = {
+        "identity": "    return [_f32(v) for v in d]\n",
+        "sigmoid": "    return [_f32(1.0 / (1.0 + _exp(-d[0])))]\n",
+        "hinge": "    return [1.0 if d[0] > 0.0 else 0.0]\n",
+        "softmax": ("    mx = d[0]\n    for v in d[1:]:\n        if v > mx or v != v:\n            mx = v\n"
+                    "    e = [_exp(v - mx) for v in d]\n    s = 0.0\n    for v in e:\n        s = s + v\n"
+                    "    return [_f32(v / s) for v in e]\n"),
+        "softmax_label": ("    best, bv = 0, (-_INF if d[0] != d[0] else d[0])\n    for k in range(1, len(d)):\n"
+                          "        v = -_INF if d[k] != d[k] else d[k]\n        if v > bv:\n            best, bv = k, v\n"
+                          "    return [float(best)]\n"),
+    }[plan.post_transform]
+    return ("".join(tables) + "_W = (\n" + "".join(f"    {r},\n" for r in rows) + ")\n"
+            "_BIAS = " + _tuple(L.numbers(plan.linear_bias, "float64", "python")) + "\n"
+            "_BASE64 = " + _tuple(L.numbers(plan.base_score, "float64", "python")) + "\n"
+            "#: predict() reads the row itself: the link runs on the unrounded float64 margin.\n"
+            "PREDICT_FROM_ROW = True\n\n\n"
+            "def _raw(row):\n    \"\"\"The float64 margin: the preprocessing steps, then x_j * w_j summed in column\n"
+            "    order from zero, + bias, + base.\"\"\"\n    x = _row(row)\n" + "\n".join(lines) + "\n"
+            f"    d = [0.0] * N_OUTPUTS\n    for j in range({plan.booster_width}):\n        v = {buf}[j]\n"
+            "        w = _W[j]\n        for o in range(N_OUTPUTS):\n            d[o] = d[o] + v * w[o]\n"
+            "    for o in range(N_OUTPUTS):\n        d[o] = d[o] + _BIAS[o]\n"
+            "    for o in range(N_OUTPUTS):\n        d[o] = d[o] + _BASE64[o]\n    return d\n\n\n"
+            "def _exp(v):\n    try:\n        return math.exp(v)\n    except OverflowError:\n        return _INF\n\n\n"
+            "def _link64(d):\n" + link + "\n\n"
+            "def predict_margin(row):\n    \"\"\"float32 margins of one row, as Python floats.\"\"\"\n"
+            "    return [_f32(v) for v in _raw(row)]\n\n\n"
+            "def predict(row):\n    \"\"\"The prediction of one row: the link on the float64 margin, rounded once.\"\"\"\n"
+            "    return _link64(_raw(row))\n\n\n"
+            "def predict_margin_batch(rows):\n    \"\"\"predict_margin for every row.\"\"\"\n"
+            "    return [predict_margin(r) for r in rows]\n\n\n"
+            "def predict_batch(rows):\n    \"\"\"predict for every row.\"\"\"\n    return [predict(r) for r in rows]\n")
+
+
 def _transform_code(plan: L.Plan) -> str:
     body = {
         "identity": "    return list(m)\n",
@@ -280,5 +324,6 @@ TARGETS.register(
         runtime="python",
         margin_tolerance=MARGIN_TOLERANCE,
         link_tolerance=LINK_TOLERANCE,
+        supports=L64.SUPPORTS,
     ),
 )
