@@ -38,34 +38,40 @@ def converter_timeout() -> float:
     return value
 
 
-def _child(conn, build: Callable[[], Any]) -> None:
+def _child(conn, func: Callable[..., Any], args: tuple) -> None:
+    """Run ``func(*args)`` in the child: the converter's own chatter (warnings, prints, C++
+    logs) goes to /dev/null; the answer, or the error's first line, goes through ``conn``."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
     try:
-        try:
-            conn.send((True, build().SerializeToString()))
-        except ModelportError as exc:
-            conn.send((False, (type(exc).__name__, str(exc))))
-        except BaseException as exc:  # noqa: BLE001 - everything a converter raises becomes one line
-            text = str(exc).strip()
-            conn.send((False, ("UnsupportedModelError",
-                               f"the converter failed: {type(exc).__name__}: {text.splitlines()[0] if text else ''}")))
+        conn.send((True, func(*args).SerializeToString()))
+    except ModelportError as exc:
+        conn.send((False, (type(exc).__name__, str(exc))))
+    except BaseException as exc:  # noqa: BLE001 - everything a converter raises becomes one line
+        text = str(exc).strip()
+        conn.send((False, ("UnsupportedModelError",
+                           f"the converter failed: {type(exc).__name__}: {text.splitlines()[0] if text else ''}")))
     finally:
         conn.close()
-        os._exit(0)  # no atexit handlers or buffered output of the parent's copy
 
 
-def run_bounded(build: Callable[[], Any], *, what: str, seconds: float | None = None):
-    """``build()`` (returning an ``onnx.ModelProto``) in a forked child process, stopped after
+def run_bounded(func: Callable[..., Any], args: tuple = (), *, what: str, seconds: float | None = None):
+    """``func(*args)`` (a module-level function returning an ``onnx.ModelProto``; arguments
+    picklable) in a fresh child process (``spawn``: a forked copy of a process running
+    onnxruntime's threads can deadlock on a lock no thread will release), stopped after
     ``seconds``: a converter that never returns becomes a one-line UnsupportedModelError."""
     import multiprocessing
 
     import onnx
 
     seconds = converter_timeout() if seconds is None else seconds
-    if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - Windows
-        return build()
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, build), daemon=True)
+    proc = ctx.Process(target=_child, args=(child, func, args), daemon=True)
     proc.start()
     child.close()
     try:
@@ -94,6 +100,18 @@ def run_bounded(build: Callable[[], Any], *, what: str, seconds: float | None = 
     raise exc or UnsupportedModelError(message)
 
 
+def _build_xgboost(model, path: Path):
+    from modelport.converters.backends._onnxmltools_xgboost import build_with_onnxmltools
+
+    return build_with_onnxmltools(model, path)
+
+
+def _build_framework(fm):
+    from modelport.converters.backends._onnxmltools_frameworks import build_framework_onnx
+
+    return build_framework_onnx(fm, source_format=fm.source)
+
+
 def write_onnxmltools(source: BackendSource, out_path: Path) -> None:
     """Convert ``source`` with onnxmltools / skl2onnx (in a time-bounded child process) and
     write the checked ONNX file."""
@@ -101,17 +119,18 @@ def write_onnxmltools(source: BackendSource, out_path: Path) -> None:
     if source.framework == "xgboost":
         if source.model is None:
             raise UnsupportedModelError("--backend onnxmltools converts XGBoost files that modelport can read")
-        from modelport.converters.backends._onnxmltools_xgboost import build_with_onnxmltools
-
-        proto = run_bounded(lambda: build_with_onnxmltools(source.model, source.path), what="onnxmltools")
+        proto = run_bounded(_build_xgboost, (source.model, Path(source.path)), what="onnxmltools")
     elif source.framework_model is not None:
-        from modelport.converters.backends._onnxmltools_frameworks import build_framework_onnx, refuse_infinite_thresholds
+        import dataclasses
+
+        from modelport.converters.backends._onnxmltools_frameworks import refuse_infinite_thresholds
 
         fm = source.framework_model
         if fm.framework == "scikit-learn":
             refuse_infinite_thresholds(fm.framework_object)  # before anything runs
-        proto = run_bounded(lambda: build_framework_onnx(fm, source_format=fm.source),
-                            what="skl2onnx" if fm.framework == "scikit-learn" else "onnxmltools")
+        # The child needs the framework object and its facts, not the predict closures.
+        bare = dataclasses.replace(fm, predict=None, predict_label=None)
+        proto = run_bounded(_build_framework, (bare,), what="skl2onnx" if fm.framework == "scikit-learn" else "onnxmltools")
     else:
         raise UnsupportedModelError(f"--backend onnxmltools needs the {source.framework} model opened with its framework")
     from modelport.converters.targets._onnx_depth import check_onnx_depth
