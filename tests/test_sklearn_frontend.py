@@ -194,3 +194,18 @@ def test_skops_sniffed_by_content(tmp_path):
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("word/document.xml", "x")
     assert not sniff_skops(buf.getvalue(), "a.docx")
+
+
+def test_docs_list_every_skl2onnx_failure():
+    """docs/sklearn.md's comparison table names every sklearn case and every measured
+    skl2onnx failure (a new case or an upstream fix must update the page)."""
+    from pathlib import Path
+
+    from cases import KNOWN_BACKEND_FAILURES
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "sklearn.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ") and "_" in line}
+    for name in skcases.NAMES:
+        assert name in rows, name
+        failing = ("onnxmltools", f"sklearn/{name}") in KNOWN_BACKEND_FAILURES
+        assert failing == ("refused" in rows[name].split("|")[3] or "fails" in rows[name].split("|")[3]), name
