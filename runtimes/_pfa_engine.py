@@ -196,7 +196,7 @@ class Program:
         if self.lay.probs == "binary":
             return np.stack([_F32(1) - p[:, 0], p[:, 0]], axis=1)
         if self.lay.probs == "multiclass":
-            return p if self.lay.link == "softmax" else self._softmax(m)
+            return p if self.lay.link in ("softmax", "identity") else self._softmax(m)
         return np.zeros((m.shape[0], 0), dtype=_F32)
 
 

@@ -31,7 +31,8 @@ __all__ = ["Layout", "MARGIN_KINDS", "LINKS", "PROBS", "skeleton", "field_name",
 MARGIN_KINDS = ("sum32", "dart32", "wide", "wide_avg", "linear")
 #: The post-transform forms (IR ``PostTransform`` values).
 LINKS = ("identity", "sigmoid", "softmax", "softmax_label", "exp", "hinge")
-#: What the ``probabilities`` output holds: nothing, [1 - p, p], or the softmax.
+#: What the ``probabilities`` output holds: nothing, [1 - p, p], or the class probabilities
+#: (the softmax; with the identity link the margins themselves: scikit-learn forests).
 PROBS = ("none", "binary", "multiclass")
 
 ARR_D = {"type": "array", "items": "double"}
@@ -191,7 +192,7 @@ def _link_fcns(lay: Layout) -> dict:
         out["expf"] = _fcn(one, "double", [_f32({"m.exp": "v"})])
     elif lay.link == "hinge":
         out["hinge"] = _fcn(one, "double", [{"if": {">": ["v", 0.0]}, "then": 1.0, "else": 0.0}])
-    if lay.link in ("softmax", "softmax_label") or lay.probs == "multiclass":
+    if lay.link in ("softmax", "softmax_label") or (lay.probs == "multiclass" and lay.link != "identity"):
         # expf(x - max) per class, summed in double in class order, each divided by
         # float(sum) in float32 (src/common/math.h Softmax).
         out["softmax"] = _fcn([{"m": ARR_D}], ARR_D, [
@@ -222,7 +223,8 @@ def _link_fcns(lay: Layout) -> dict:
     if lay.probs == "binary":
         probs: object = {"new": [_f32({"-": [1.0, _a("p", 0)]}), _a("p", 0)], "type": ARR_D}
     elif lay.probs == "multiclass":
-        probs = "p" if lay.link == "softmax" else {"u.softmax": ["m"]}
+        # identity: the averaged class proportions (rounded once) are the probabilities.
+        probs = "p" if lay.link in ("softmax", "identity") else {"u.softmax": ["m"]}
     else:
         probs = {"type": ARR_D, "value": []}
     out["probs"] = _fcn([{"m": ARR_D}, {"p": ARR_D}], ARR_D, [probs])

@@ -45,9 +45,10 @@ def layout_of(model: Model) -> Layout:
         raise UnsupportedModelError(f"pfa: a binary model with {model.n_outputs} margin columns")
     if post in ("softmax", "softmax_label") and model.n_outputs < 1:
         raise UnsupportedModelError("pfa: softmax over zero outputs")
-    if probs == "multiclass" and post not in ("softmax", "softmax_label"):
+    if probs == "multiclass" and post not in ("softmax", "softmax_label", "identity"):
         # one-vs-all classes (LightGBM multiclassova): a sigmoid per class, not normalised;
-        # the document's class probabilities are written for softmax only.
+        # the document's class probabilities are written for softmax and identity only
+        # (identity: scikit-learn trees and forests, whose margins are the probabilities).
         raise UnsupportedModelError(f"pfa: a multiclass model with a per-class {post} (one-vs-all) is not written")
     sentinel = not math.isnan(float(model.missing))
     if sentinel and math.isinf(float(model.missing)):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cases import CASES, KNOWN_BACKEND_FAILURES, KNOWN_REFUSALS, ParityCase
+from cases import CASES, KNOWN_BACKEND_FAILURES, ParityCase
 
 _N_FEATURES = 5
 _CAT = 2  # the categorical column (integer category values 0..7)
@@ -25,6 +25,8 @@ def _data(n: int, seed: int, *, nan: bool = True) -> np.ndarray:
         X[rng.random(n) < 0.15, 0] = np.nan      # NaN seen in training: missing_go_to_left
     X[:, 1] = rng.normal(size=n) * (rng.random(n) < 0.7)
     X[:, _CAT] = rng.integers(0, 8, size=n)
+    if nan:
+        X[rng.random(n) < 0.05, _CAT] = np.nan  # a missing category: HistGradientBoosting's missing side
     X[:, 3] = rng.uniform(-3, 3, size=n)
     X[:, 4] = 0.1 + rng.normal(size=n) * 1e-7    # splits between neighbouring float32 values
     return X
@@ -190,11 +192,6 @@ def _register(name: str) -> None:
 
 for _name in NAMES:
     _register(_name)
-
-# Targets that refuse a construct they cannot express exactly, with the error they give.
-for _name in ("decision_tree_multiclass", "random_forest_multiclass_nan"):
-    # Averaged class proportions are the probabilities themselves (no softmax).
-    KNOWN_REFUSALS[("pfa", f"sklearn/{_name}")] = "per-class identity"
 
 # skl2onnx 1.20 (--backend onnxmltools), measured on each case's verification rows with
 # scikit-learn 1.9.1 and onnxruntime 1.32.  The default path passes all of them.
