@@ -15,8 +15,7 @@ from modelport.core.errors import UnsupportedModelError
 from modelport.core.ir import evaluate
 from modelport.core.ir.model import PostTransform, Task
 from modelport.core.ir.validate import validate
-from modelport.core.numerics import ulp_distance
-from modelport.core.tolerances import Tolerance, ulps
+from modelport.core.tolerances import Tolerance
 
 pytest.importorskip("sklearn")
 sio = pytest.importorskip("skops.io")
@@ -24,11 +23,24 @@ sio = pytest.importorskip("skops.io")
 from cases import sklearn as skcases  # noqa: E402
 
 #: scikit-learn applies its links (expit, softmax, exp) in float64 to the float64 raw score;
-#: the IR rounds the margin to float32 first (half a float32 ULP) and applies the link in
-#: float32 (correctly rounded exp, then float32 divisions).  Measured over tests/cases/sklearn.py:
-#: sigmoid 2 ULP, softmax 5 ULP (HistGradientBoosting, probabilities near 0.015), exp 1 ULP.
-SKLEARN_LINK = ulps("sklearn-link", 5, "scikit-learn's float64 link vs the IR's float32 link on the rounded margin",
-                    "measured: max 5 ULP (softmax), 2 (sigmoid), 1 (exp) over the sklearn cases")
+#: the IR's margin is that score rounded to float32 (|dx| <= 2**-24 |x|), and its link runs in
+#: float32.  The rounding moves a link's output by a RELATIVE amount that grows with |x|:
+#: exp: 2**-24 |x|; sigmoid: (1 - p) 2**-24 |x|; softmax: 2**-24 (|x_k| + |x_max|) for the
+#: numerator and as much again for the sum, so <= 2**-24 * 4 max|x| in all; plus at most 4
+#: float32 roundings (exp, sum, division).  :func:`link_bound` is that bound per element; the
+#: measured worst case over the sklearn cases is 7 ULP (softmax, margins up to ~5).
+SKLEARN_LINK = Tolerance("sklearn-link", 0.0, 2.0 ** -24, 0, "the margin's float32 rounding carried through the link, "
+                         "plus 4 float32 roundings: rtol = 2**-24 * (4 max|x| + 4) per row (link_bound)",
+                         "derived from |dx| <= 2**-24 |x|; measured max 7 ULP (softmax), 2 (sigmoid), 1 (exp)")
+
+
+def link_bound(post: PostTransform, margin: np.ndarray) -> np.ndarray:
+    """Per-row relative bound of :data:`SKLEARN_LINK` for margins ``[n, k]``."""
+    m = np.abs(np.asarray(margin, dtype=np.float64)).max(axis=1, keepdims=True)
+    scale = 4.0 if post is PostTransform.SOFTMAX else 1.0
+    return SKLEARN_LINK.rtol * (scale * m + 4.0)
+
+
 #: A binary classifier's class-0 probability is ``1 - p`` in float32 (classifier_outputs);
 #: scikit-learn's is its own float64 value rounded: the float32 subtraction rounds to 2**-25
 #: near 1 plus p's own error.  Measured max 8.4e-8 (GradientBoosting), relative error larger
@@ -65,17 +77,17 @@ def test_predict_proba_and_labels(name):
         if model.post_transform is PostTransform.IDENTITY:
             assert np.array_equal(got, want.astype(np.float32))
         else:
-            assert ulp_distance(got, want.astype(np.float32)).max() <= SKLEARN_LINK.max_ulp
+            assert (np.abs(got - want) / want <= link_bound(model.post_transform, margin)[:, 0]).all()
         return
     outs = evaluate.classifier_outputs(model, margin)
     got, proba = outs["probabilities"], est.predict_proba(X)
     linked = [1] if model.task is Task.BINARY else list(range(proba.shape[1]))
-    d = ulp_distance(got[:, linked], proba[:, linked].astype(np.float32))
     if model.post_transform is PostTransform.IDENTITY:
         # Averaged leaf proportions are the margins themselves: exact.
-        assert (d == 0).all()
+        assert np.array_equal(got[:, linked], proba[:, linked].astype(np.float32))
     else:
-        assert ((d >= 0) & (d <= SKLEARN_LINK.max_ulp)).all(), int(d.max())
+        err = np.abs(got[:, linked] - proba[:, linked]) / proba[:, linked]
+        assert (err <= link_bound(model.post_transform, margin)).all()
     if model.task is Task.BINARY:
         assert np.abs(got[:, 0] - proba[:, 0]).max() <= SKLEARN_CLASS0.atol
     labels = est.classes_[outs["label"]]
