@@ -125,8 +125,9 @@ static void NAME(const tk_model *M, int32_t root, const char *rows, size_t strid
     const int hs = HS; double sv = M->sentinel;                                                      \
     const char *rp[TK_B];                                                                            \
     for (int i = 0; i < TK_B; i++) { nd[i] = root; rp[i] = rows + (size_t)(i < nb ? i : 0) * stride; } \
+    int lanes = nb < 4 ? nb : TK_B; /* one row alone does not walk the spare lanes */                 \
     for (int64_t d = 0; d < M->depth; d++) {                                                         \
-        for (int i = 0; i < TK_B; i++) {                                                             \
+        for (int i = 0; i < lanes; i++) {                                                            \
             const tk_node *p = N + nd[i];                                                            \
             double x = (double)((const XT *)rp[i])[p->col];                                          \
             int miss = (x != x) | (hs & (x == sv));                                                  \
@@ -161,11 +162,12 @@ static const tk_fast_fn tk_fast_fns[8] = {tk_fast_f64_lt, tk_fast_f64_lt_s, tk_f
    its default child exactly as the other forms send it.  A step is one node load, one input
    load and one comparison.  The fast forms walk all TK_B lanes (a short block repeats its
    first row in the spare lanes, whose results are never read): a constant lane count lets the
-   compiler keep the lanes in registers (measured 23% fewer cycles than a variable count). */
+   compiler keep the lanes in registers (measured 23% fewer cycles than a variable count); a
+   short block (one row) walks only its own lanes. */
 static void tk_prepare(const tk_model *M, const char *rows, size_t stride, int x_f32, int nb, double *buf) {
     int64_t C = M->n_cols;
-    for (int i = 0; i < TK_B; i++) {
-        const char *r = rows + (size_t)(i < nb ? i : 0) * stride;
+    for (int i = 0; i < nb; i++) {
+        const char *r = rows + (size_t)i * stride;
         double *lo = buf + (size_t)i * 2 * (size_t)C, *hi = lo + C;
         for (int64_t c = 0; c < C; c++) {
             double x = x_f32 ? (double)((const float *)r)[c] : ((const double *)r)[c];
@@ -184,11 +186,20 @@ static void NAME(const tk_model *M, int64_t t, const double *buf, int nb, const 
     int32_t ix[TK_B];                                                                                \
     const double *bp[TK_B];                                                                          \
     for (int i = 0; i < TK_B; i++) { ix[i] = 0; bp[i] = buf + (size_t)i * 2 * (size_t)M->n_cols; }   \
-    for (int d = 0; d < D; d++) {                                                                    \
-        _Pragma("GCC unroll 16")                                                                     \
-        for (int i = 0; i < TK_B; i++) {                                                             \
-            const tk_cnode *p = N + ix[i];                                                           \
-            ix[i] = 2 * ix[i] + 2 - (bp[i][p->col] CMP p->thr);                                      \
+    if (nb == TK_B) {                                                                                \
+        for (int d = 0; d < D; d++) {                                                                \
+            _Pragma("GCC unroll 16")                                                                 \
+            for (int i = 0; i < TK_B; i++) {                                                         \
+                const tk_cnode *p = N + ix[i];                                                       \
+                ix[i] = 2 * ix[i] + 2 - (bp[i][p->col] CMP p->thr);                                  \
+            }                                                                                        \
+        }                                                                                            \
+    } else { /* a short block (a single row): only its own lanes */                                  \
+        for (int d = 0; d < D; d++) {                                                                \
+            for (int i = 0; i < nb; i++) {                                                           \
+                const tk_cnode *p = N + ix[i];                                                       \
+                ix[i] = 2 * ix[i] + 2 - (bp[i][p->col] CMP p->thr);                                  \
+            }                                                                                        \
         }                                                                                            \
     }                                                                                                \
     for (int i = 0; i < nb; i++) vp[i] = M->cvalue + ((t << D) + (ix[i] - inner)) * M->leaf_dim;     \
