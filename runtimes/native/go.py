@@ -63,8 +63,7 @@ func main() {
 \t\t\tx[j] = {read}
 \t\t\tpos += {size}
 \t\t}
-\t\tmodel.PredictMargin(x, m)
-\t\tmodel.Transform(m, p)
+\t\tmodel.PredictInto(x, m, p)
 \t\tfor _, v := range m {
 \t\t\tbinary.LittleEndian.PutUint32(out[w:], math.Float32bits(v))
 \t\t\tw += 4
@@ -99,7 +98,7 @@ class GoRuntime(ProcessRuntime):
 
     name = "go"
     toolchain = GO
-    harness_version = "2"
+    harness_version = "3"
 
     def _build(self, workdir: Path) -> None:
         src = workdir / "bundle" / "model.go"

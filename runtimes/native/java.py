@@ -50,8 +50,7 @@ public final class ModelportHarness {
         float[] p = new float[np];
         for (int r = 0; r < n; r++) {
             for (int j = 0; j < nf; j++) x[j] = ib.{get}();
-            Model.predictMargin(x, m);
-            Model.transform(m, p);
+            Model.predictInto(x, m, p);
             for (int k = 0; k < no; k++) ob.putFloat(m[k]);
             for (int k = 0; k < np; k++) ob.putFloat(p[k]);
         }
@@ -66,7 +65,7 @@ class JavaRuntime(ProcessRuntime):
 
     name = "java"
     toolchain = JAVA
-    harness_version = "2"
+    harness_version = "3"
 
     def _build(self, workdir: Path) -> None:
         javac = self._tools[0]

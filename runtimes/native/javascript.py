@@ -42,8 +42,7 @@ new Uint8Array(X.buffer).set(raw.subarray(0, X.byteLength));
 const out = new Float32Array(n * (no + np));
 const m = new Float32Array(no), p = new Float32Array(np);
 for (let r = 0; r < n; r++) {
-  M.predictMargin(X.subarray(r * nf, (r + 1) * nf), m);
-  M.transform(m, p);
+  M.predictInto(X.subarray(r * nf, (r + 1) * nf), m, p);
   out.set(m, r * (no + np));
   out.set(p, r * (no + np) + no);
 }
@@ -56,7 +55,7 @@ class JavaScriptRuntime(ProcessRuntime):
 
     name = "javascript"
     toolchain = NODE
-    harness_version = "2"
+    harness_version = "3"
 
     def _build(self, workdir: Path) -> None:
         if not (workdir / "bundle" / "model.mjs").is_file():

@@ -48,8 +48,7 @@ fn main() {
             w.copy_from_slice(&input[o..o + {size}]);
             x[j] = {it}::from_le_bytes(w);
         }
-        m.predict_margin(&x, &mut mg);
-        model::Model::transform(&mg, &mut p);
+        m.predict_into(&x, &mut mg, &mut p);
         for v in mg.iter().chain(p.iter()) {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -64,7 +63,7 @@ class RustRuntime(ProcessRuntime):
 
     name = "rust"
     toolchain = RUST
-    harness_version = "2"
+    harness_version = "3"
 
     def _build(self, workdir: Path) -> None:
         src = workdir / "bundle" / "model.rs"

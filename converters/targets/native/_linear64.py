@@ -155,3 +155,171 @@ def step_code(plan: L.Plan, lang: str, row: str, pad: str) -> tuple[list[str], l
         else:  # pragma: no cover - lower() builds only these kinds
             raise UnsupportedModelError(f"unknown preprocessing step {st.kind!r}")
     return tables, lines, cur
+
+
+def _sums(plan: L.Plan, lang: str, pad: str, end: str) -> list[str]:
+    """``d[o] = d[o] + bias[o]`` then ``+ base[o]``, one statement each."""
+    out = [f"{pad}d[{o}] = d[{o}] + {_lit(v, lang)}{end}" for o, v in enumerate(plan.linear_bias.tolist())]
+    return out + [f"{pad}d[{o}] = d[{o}] + {_lit(v, lang)}{end}" for o, v in enumerate(plan.base_score)]
+
+
+_JAVA_LINK = {
+    "identity": "        for (int k = 0; k < N_OUTPUTS; k++) out[k] = (float) d[k];\n",
+    "sigmoid": "        out[0] = (float) (1.0 / (1.0 + StrictMath.exp(-d[0])));\n",
+    "hinge": "        out[0] = d[0] > 0.0 ? 1.0f : 0.0f;\n",
+    "softmax": ("        double mx = d[0], s = 0.0;\n        double[] e = new double[N_OUTPUTS];\n"
+                "        for (int k = 1; k < N_OUTPUTS; k++) if (d[k] > mx || d[k] != d[k]) mx = d[k];\n"
+                "        for (int k = 0; k < N_OUTPUTS; k++) { e[k] = StrictMath.exp(d[k] - mx); s = s + e[k]; }\n"
+                "        for (int k = 0; k < N_OUTPUTS; k++) out[k] = (float) (e[k] / s);\n"),
+    "softmax_label": ("        int best = 0;\n        double bv = d[0] != d[0] ? Double.NEGATIVE_INFINITY : d[0];\n"
+                      "        for (int k = 1; k < N_OUTPUTS; k++) {\n"
+                      "            double v = d[k] != d[k] ? Double.NEGATIVE_INFINITY : d[k];\n"
+                      "            if (v > bv) { best = k; bv = v; }\n        }\n        out[0] = (float) best;\n"),
+}
+
+
+def java_body(plan: L.Plan) -> str:
+    """The members of the Java class (after its head): raw margin, link and entry points."""
+    check_link(plan)
+    tables, lines, buf = step_code(plan, "java", "x", "        ")
+    return ("".join(tables) + _table("java", "W64", plan.linear_weights) + "\n"
+            "    // float64 linear model: the steps in float64, then x_j * w_j summed in column order from zero,\n"
+            "    // + bias, + base (Java double arithmetic, no contraction).\n"
+            "    private static double[] raw(double[] x) {\n        check(x);\n" + "\n".join(lines) + "\n"
+            "        double[] d = new double[N_OUTPUTS];\n"
+            f"        for (int j = 0; j < {plan.booster_width}; j++)\n"
+            "            for (int o = 0; o < N_OUTPUTS; o++) d[o] = d[o] + " + buf + "[j] * W64[j * N_OUTPUTS + o];\n"
+            + "\n".join(_sums(plan, "java", "        ", ";")) + "\n        return d;\n    }\n\n"
+            "    // The link in double on the unrounded margin (StrictMath.exp: fdlibm), rounded once.\n"
+            "    private static void link(double[] d, float[] out) {\n" + _JAVA_LINK[plan.post_transform] + "    }\n\n"
+            "    /** The margins of one row (double[N_FEATURES], NaN = missing) into margin[N_OUTPUTS]. */\n"
+            "    public static void predictMargin(double[] x, float[] margin) {\n        double[] d = raw(x);\n"
+            "        for (int o = 0; o < N_OUTPUTS; o++) margin[o] = (float) d[o];\n    }\n\n"
+            "    /** The margins and the prediction (N_PREDICTIONS values) of one row. */\n"
+            "    public static void predictInto(double[] x, float[] margin, float[] out) {\n        double[] d = raw(x);\n"
+            "        for (int o = 0; o < N_OUTPUTS; o++) margin[o] = (float) d[o];\n        link(d, out);\n    }\n\n"
+            "    /** What the model predicts for one row (N_PREDICTIONS values). */\n"
+            "    public static float[] predict(double[] x) {\n        float[] out = new float[N_PREDICTIONS];\n"
+            "        link(raw(x), out);\n        return out;\n    }\n\n"
+            "    private static void check(double[] x) {\n        if (x.length != N_FEATURES) {\n"
+            "            throw new IllegalArgumentException(\"expected \" + N_FEATURES + \" features, got \" + x.length);\n"
+            "        }\n    }\n}\n")
+
+
+_JS_LINK = {
+    "identity": "  for (let k = 0; k < N_OUTPUTS; k++) out[k] = d[k];\n",
+    "sigmoid": "  out[0] = 1 / (1 + Math.exp(-d[0]));\n",
+    "hinge": "  out[0] = d[0] > 0 ? 1 : 0;\n",
+    "softmax": ("  let mx = d[0], s = 0;\n  const e = new Float64Array(N_OUTPUTS);\n"
+                "  for (let k = 1; k < N_OUTPUTS; k++) if (d[k] > mx || d[k] !== d[k]) mx = d[k];\n"
+                "  for (let k = 0; k < N_OUTPUTS; k++) { e[k] = Math.exp(d[k] - mx); s = s + e[k]; }\n"
+                "  for (let k = 0; k < N_OUTPUTS; k++) out[k] = e[k] / s;\n"),
+    "softmax_label": ("  let best = 0, bv = d[0] !== d[0] ? -Infinity : d[0];\n"
+                      "  for (let k = 1; k < N_OUTPUTS; k++) {\n    const v = d[k] !== d[k] ? -Infinity : d[k];\n"
+                      "    if (v > bv) { best = k; bv = v; }\n  }\n  out[0] = best;\n"),
+}
+
+
+def javascript_body(plan: L.Plan) -> str:
+    """The module body after the head: raw margin, link and the exported entry points (a
+    Float32Array output rounds each double once)."""
+    check_link(plan)
+    tables, lines, buf = step_code(plan, "javascript", "x", "  ")
+    return ("".join(tables) + _table("javascript", "W64", plan.linear_weights) + "\n"
+            "// float64 linear model: the steps in float64, then x_j * w_j summed in column order from zero,\n"
+            "// + bias, + base (JavaScript numbers are IEEE doubles).\n"
+            "function raw(x) {\n  if (x.length !== N_FEATURES) throw new RangeError(\"expected \" + N_FEATURES + "
+            "\" features, got \" + x.length);\n" + "\n".join(lines) + "\n  const d = new Float64Array(N_OUTPUTS);\n"
+            f"  for (let j = 0; j < {plan.booster_width}; j++)\n"
+            "    for (let o = 0; o < N_OUTPUTS; o++) d[o] = d[o] + " + buf + "[j] * W64[j * N_OUTPUTS + o];\n"
+            + "\n".join(_sums(plan, "javascript", "  ", ";")) + "\n  return d;\n}\n\n"
+            "// The link in double on the unrounded margin; out is a Float32Array (one rounding).\n"
+            "function link(d, out) {\n" + _JS_LINK[plan.post_transform] + "  return out;\n}\n\n"
+            "/** The margins of one row (N_FEATURES numbers, NaN = missing) into out (a Float32Array). */\n"
+            "export function predictMargin(x, out = new Float32Array(N_OUTPUTS)) {\n  out.set(raw(x));\n  return out;\n}\n\n"
+            "/** The margins and the prediction of one row. */\n"
+            "export function predictInto(x, margin, out) {\n  const d = raw(x);\n  margin.set(d);\n  return link(d, out);\n}\n\n"
+            "/** What the model predicts for one row (a Float32Array of N_PREDICTIONS). */\n"
+            "export function predict(x) {\n  return link(raw(x), new Float32Array(N_PREDICTIONS));\n}\n")
+
+
+_GO_LINK = {
+    "identity": "\tfor k := 0; k < NOutputs; k++ {\n\t\tout[k] = float32(d[k])\n\t}\n",
+    "sigmoid": "\tout[0] = float32(1 / (1 + math.Exp(-d[0])))\n",
+    "hinge": "\tout[0] = 0\n\tif d[0] > 0 {\n\t\tout[0] = 1\n\t}\n",
+    "softmax": ("\tmx := d[0]\n\tfor k := 1; k < NOutputs; k++ {\n\t\tif d[k] > mx || d[k] != d[k] {\n\t\t\tmx = d[k]\n\t\t}\n\t}\n"
+                "\tvar e [NOutputs]float64\n\ts := 0.0\n\tfor k := 0; k < NOutputs; k++ {\n"
+                "\t\te[k] = math.Exp(d[k] - mx)\n\t\ts = s + e[k]\n\t}\n"
+                "\tfor k := 0; k < NOutputs; k++ {\n\t\tout[k] = float32(e[k] / s)\n\t}\n"),
+    "softmax_label": ("\tbest, bv := 0, d[0]\n\tif bv != bv {\n\t\tbv = math.Inf(-1)\n\t}\n"
+                      "\tfor k := 1; k < NOutputs; k++ {\n\t\tv := d[k]\n\t\tif v != v {\n\t\t\tv = math.Inf(-1)\n\t\t}\n"
+                      "\t\tif v > bv {\n\t\t\tbest, bv = k, v\n\t\t}\n\t}\n\tout[0] = float32(best)\n"),
+}
+
+
+def go_body(plan: L.Plan) -> str:
+    """The file body after the head: raw margin (every product explicitly converted, so no
+    FMA fusion), link and the exported entry points."""
+    check_link(plan)
+    tables, lines, buf = step_code(plan, "go", "x", "\t")
+    return ("".join(tables) + _table("go", "mp_w", plan.linear_weights) + "var _ = math.Inf // every link does not need math\n\n"
+            "// raw is the float64 margin: the steps in float64, then x_j * w_j summed in column order\n"
+            "// from zero, + bias, + base.\n"
+            "func raw(x []float64) [NOutputs]float64 {\n\tcheck(len(x))\n" + "\n".join(lines) + "\n"
+            f"\tvar d [NOutputs]float64\n\tfor j := 0; j < {plan.booster_width}; j++ {{\n"
+            f"\t\tfor o := 0; o < NOutputs; o++ {{\n\t\t\td[o] = d[o] + float64({buf}[j]*mp_w[j*NOutputs+o])\n\t\t}}\n\t}}\n"
+            + "\n".join(_sums(plan, "go", "\t", "")) + "\n\treturn d\n}\n\n"
+            "func link(d [NOutputs]float64, out []float32) {\n" + _GO_LINK[plan.post_transform] + "}\n\n"
+            "// PredictMargin writes the NOutputs margins of one row (NaN = missing) into margin.\n"
+            "func PredictMargin(x []float64, margin []float32) {\n\td := raw(x)\n"
+            "\tfor o := range d {\n\t\tmargin[o] = float32(d[o])\n\t}\n}\n\n"
+            "// PredictInto writes the margins and the prediction (NPredictions values) of one row.\n"
+            "func PredictInto(x []float64, margin []float32, out []float32) {\n\td := raw(x)\n"
+            "\tfor o := range d {\n\t\tmargin[o] = float32(d[o])\n\t}\n\tlink(d, out)\n}\n\n"
+            "// Predict returns what the model predicts for one row (NPredictions values).\n"
+            "func Predict(x []float64) []float32 {\n\tout := make([]float32, NPredictions)\n\tlink(raw(x), out)\n"
+            "\treturn out\n}\n")
+
+
+_RUST_LINK = {
+    "identity": "        for k in 0..N_OUTPUTS {\n            out[k] = d[k] as f32;\n        }\n",
+    "sigmoid": "        out[0] = (1.0f64 / (1.0f64 + (-d[0]).exp())) as f32;\n",
+    "hinge": "        out[0] = if d[0] > 0.0 { 1.0 } else { 0.0 };\n",
+    "softmax": ("        let mut mx = d[0];\n        for k in 1..N_OUTPUTS {\n"
+                "            if d[k] > mx || d[k].is_nan() {\n                mx = d[k];\n            }\n        }\n"
+                "        let mut e = [0.0f64; N_OUTPUTS];\n        let mut s = 0.0f64;\n"
+                "        for k in 0..N_OUTPUTS {\n            e[k] = (d[k] - mx).exp();\n            s = s + e[k];\n        }\n"
+                "        for k in 0..N_OUTPUTS {\n            out[k] = (e[k] / s) as f32;\n        }\n"),
+    "softmax_label": ("        let mut best = 0usize;\n        let mut bv = if d[0].is_nan() { f64::NEG_INFINITY } else { d[0] };\n"
+                      "        for k in 1..N_OUTPUTS {\n"
+                      "            let v = if d[k].is_nan() { f64::NEG_INFINITY } else { d[k] };\n"
+                      "            if v > bv {\n                best = k;\n                bv = v;\n            }\n        }\n"
+                      "        out[0] = best as f32;\n"),
+}
+
+
+def rust_body(plan: L.Plan) -> str:
+    """The module body after the head: raw margin, link and ``Model``'s methods."""
+    check_link(plan)
+    tables, lines, buf = step_code(plan, "rust", "x", "    ")
+    return ("".join(tables) + _table("rust", "W64", plan.linear_weights) + "\n"
+            "// The float64 margin: the steps in float64, then x_j * w_j summed in column order from zero,\n"
+            "// + bias, + base (rustc never contracts into an FMA).\n"
+            "fn raw(x: &[f64]) -> [f64; N_OUTPUTS] {\n    check(x.len());\n" + "\n".join(lines) + "\n"
+            f"    let mut d = [0.0f64; N_OUTPUTS];\n    for j in 0..{plan.booster_width} {{\n"
+            f"        for o in 0..N_OUTPUTS {{\n            d[o] = d[o] + {buf}[j] * W64[j * N_OUTPUTS + o];\n        }}\n    }}\n"
+            + "\n".join(_sums(plan, "rust", "    ", ";")) + "\n    d\n}\n\n"
+            "fn link(d: &[f64; N_OUTPUTS], out: &mut [f32]) {\n" + _RUST_LINK[plan.post_transform] + "}\n\n"
+            "/// The model (nothing to prepare; `Model::new()` for the common API).\n"
+            "pub struct Model {}\n\n"
+            "impl Model {\n    /// The model.\n    pub fn new() -> Model {\n        Model {}\n    }\n\n"
+            "    /// The N_OUTPUTS margins of one row (N_FEATURES values, NaN = missing) into `margin`.\n"
+            "    pub fn predict_margin(&self, x: &[f64], margin: &mut [f32]) {\n        let d = raw(x);\n"
+            "        for o in 0..N_OUTPUTS {\n            margin[o] = d[o] as f32;\n        }\n    }\n\n"
+            "    /// The margins and the prediction (N_PREDICTIONS values) of one row.\n"
+            "    pub fn predict_into(&self, x: &[f64], margin: &mut [f32], out: &mut [f32]) {\n        let d = raw(x);\n"
+            "        for o in 0..N_OUTPUTS {\n            margin[o] = d[o] as f32;\n        }\n        link(&d, out);\n    }\n\n"
+            "    /// What the model predicts for one row (N_PREDICTIONS values).\n"
+            "    pub fn predict(&self, x: &[f64]) -> Vec<f32> {\n        let mut out = vec![0.0f32; N_PREDICTIONS];\n"
+            "        link(&raw(x), &mut out);\n        out\n    }\n}\n\n"
+            "impl Default for Model {\n    fn default() -> Model {\n        Model::new()\n    }\n}\n")

@@ -25,6 +25,7 @@ import numpy as np
 
 from modelport.converters.targets import BUNDLE, TARGETS, Target, WriteOptions
 from modelport.converters.targets.native import _family as F
+from modelport.converters.targets.native import _linear64 as L64
 from modelport.converters.targets.native import lower as L
 from modelport.core.contract import artifact_metadata, write_manifest
 from modelport.core.ir.model import Model
@@ -58,6 +59,8 @@ def _generate(model: Model, shape: str, package: str = "model") -> tuple[str, L.
     imports = '\t"math"\n' + ('\t"encoding/base64"\n\t"encoding/binary"\n' if plan.kind == "trees" and plan.shape == "arrays" else "")
     out = [_HEAD.format(shape=plan.shape if plan.kind == "trees" else "linear", pkg=package, imports=imports,
                         nf=plan.n_features, no=plan.n_outputs, npred=F.n_predictions(plan), names=names)]
+    if plan.kind == "linear64":
+        return "".join(out) + L64.go_body(plan), plan
     if plan.missing is None:
         out.append(f"func row(x []{it}) []{it} {{\n\tcheck(len(x))\n\treturn x\n}}\n\n")
     else:
@@ -208,6 +211,9 @@ def _margin(plan: L.Plan, it: str, at: str) -> str:
             f"func PredictMargin(x []{it}, margin []float32) {{\n\tvar accBuf [NOutputs]{at}\n\tacc := accBuf[:]\n" + init +
             "\taccumulate(row(x), acc)\n" + "".join(fin) +
             "\tfor o := range acc {\n\t\tmargin[o] = float32(acc[o])\n\t}\n}\n\n"
+            "// PredictInto writes the margins and the prediction (NPredictions values) of one row.\n"
+            f"func PredictInto(x []{it}, margin []float32, out []float32) {{\n\tPredictMargin(x, margin)\n"
+            "\tTransform(margin, out)\n}\n\n"
             f"// Predict returns what the model predicts for one row (NPredictions values).\n"
             f"func Predict(x []{it}) []float32 {{\n\tm := make([]float32, NOutputs)\n\tout := make([]float32, NPredictions)\n"
             "\tPredictMargin(x, m)\n\tTransform(m, out)\n\treturn out\n}\n\n")
@@ -245,5 +251,6 @@ TARGETS.register(
         link_tolerance=LINK_TOLERANCE,
         artifact=BUNDLE,
         toolchain=(GO,),
+        supports=L64.SUPPORTS,
     ),
 )

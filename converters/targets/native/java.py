@@ -23,6 +23,7 @@ from pathlib import Path
 
 from modelport.converters.targets import BUNDLE, TARGETS, Target, WriteOptions
 from modelport.converters.targets.native import _family as F
+from modelport.converters.targets.native import _linear64 as L64
 from modelport.converters.targets.native import lower as L
 from modelport.core.contract import artifact_metadata, write_manifest
 from modelport.core.ir.model import Model
@@ -80,6 +81,8 @@ def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
     names = ", ".join(L.escape_string(n, "java") for n in plan.feature_names)
     out = [_HEAD.format(shape=plan.shape if plan.kind == "trees" else "linear", nf=plan.n_features, no=no, npred=npred,
                         names=names)]
+    if plan.kind == "linear64":
+        return "".join(out) + L64.java_body(plan), plan
     if plan.missing is None:
         out.append(f"    private static {it}[] row({it}[] x) {{ check(x); return x; }}\n\n")
     else:
@@ -273,6 +276,12 @@ _TAIL = """\
         return m;
     }}
 
+    /** The margins and the prediction (N_PREDICTIONS values) of one row. */
+    public static void predictInto({it}[] x, float[] margin, float[] out) {{
+        predictMargin(x, margin);
+        transform(margin, out);
+    }}
+
     /** What the model predicts for one row (N_PREDICTIONS values). */
     public static float[] predict({it}[] x) {{
         float[] out = new float[N_PREDICTIONS];
@@ -295,5 +304,6 @@ TARGETS.register(
         link_tolerance=LINK_TOLERANCE,
         artifact=BUNDLE,
         toolchain=(JAVA,),
+        supports=L64.SUPPORTS,
     ),
 )

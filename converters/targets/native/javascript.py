@@ -25,6 +25,7 @@ import numpy as np
 
 from modelport.converters.targets import BUNDLE, TARGETS, Target, WriteOptions
 from modelport.converters.targets.native import _family as F
+from modelport.converters.targets.native import _linear64 as L64
 from modelport.converters.targets.native import lower as L
 from modelport.core.contract import artifact_metadata, write_manifest
 from modelport.core.ir.model import Model
@@ -57,6 +58,8 @@ def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
     names = ", ".join(L.escape_string(n, "javascript") for n in plan.feature_names)
     out = [_HEAD.format(shape=plan.shape if plan.kind == "trees" else "linear", nf=plan.n_features, no=no,
                         npred=npred, names=names, it=it, at=at)]
+    if plan.kind == "linear64":
+        return "".join(out) + L64.javascript_body(plan), plan
     miss = ("" if plan.missing is None else
             f"    if (v === {L.number(plan.missing, plan.input_dtype, 'javascript')}) v = NaN;\n")
     rnd = "fround" if plan.input_dtype == "float32" else "Number"
@@ -224,6 +227,8 @@ def _transform(plan: L.Plan) -> str:
             "function expf(v) {\n  return fround(Math.exp(v));\n}\n\n"
             "/** The link: margins (N_OUTPUTS) -> out (N_PREDICTIONS values, a Float32Array). */\n"
             "export function transform(m, out = new Float32Array(N_PREDICTIONS)) {\n" + body + "  return out;\n}\n\n"
+            "/** The margins and the prediction of one row. */\n"
+            "export function predictInto(x, margin, out) {\n  predictMargin(x, margin);\n  return transform(margin, out);\n}\n\n"
             "/** What the model predicts for one row (a Float32Array of N_PREDICTIONS). */\n"
             "export function predict(x) {\n  return transform(predictMargin(x));\n}\n")
 
@@ -240,5 +245,6 @@ TARGETS.register(
         link_tolerance=LINK_TOLERANCE,
         artifact=BUNDLE,
         toolchain=(NODE,),
+        supports=L64.SUPPORTS,
     ),
 )

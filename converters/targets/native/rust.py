@@ -24,6 +24,7 @@ import numpy as np
 
 from modelport.converters.targets import BUNDLE, TARGETS, Target, WriteOptions
 from modelport.converters.targets.native import _family as F
+from modelport.converters.targets.native import _linear64 as L64
 from modelport.converters.targets.native import lower as L
 from modelport.core.contract import artifact_metadata, write_manifest
 from modelport.core.ir.model import Model
@@ -55,6 +56,8 @@ def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
     arrays = plan.kind == "trees" and plan.shape == "arrays"
     out = [_HEAD.format(shape=plan.shape if plan.kind == "trees" else "linear", nf=plan.n_features, no=plan.n_outputs,
                         npred=F.n_predictions(plan), names=names)]
+    if plan.kind == "linear64":
+        return "".join(out) + L64.rust_body(plan), plan
     if plan.missing is None:
         out.append(f"fn row(x: &[{it}]) -> &[{it}] {{\n    check(x.len());\n    x\n}}\n\n")
     else:
@@ -238,6 +241,9 @@ def _model(plan: L.Plan, it: str, at: str, arrays: bool) -> str:
             f"    pub fn predict_margin(&self, x: &[{it}], margin: &mut [f32]) {{\n        let r = row(x);\n"
             f"        let mut acc = [0.0{at}; N_OUTPUTS];\n" + init + f"        {call}\n" + "".join(fin) +
             "        for o in 0..N_OUTPUTS {\n            margin[o] = acc[o] as f32;\n        }\n    }\n\n"
+            "    /// The margins and the prediction (N_PREDICTIONS values) of one row.\n"
+            f"    pub fn predict_into(&self, x: &[{it}], margin: &mut [f32], out: &mut [f32]) {{\n"
+            "        self.predict_margin(x, margin);\n        Model::transform(margin, out);\n    }\n\n"
             "    /// What the model predicts for one row (N_PREDICTIONS values).\n"
             f"    pub fn predict(&self, x: &[{it}]) -> Vec<f32> {{\n        let mut m = [0.0f32; N_OUTPUTS];\n"
             "        let mut out = vec![0.0f32; N_PREDICTIONS];\n        self.predict_margin(x, &mut m);\n"
@@ -280,5 +286,6 @@ TARGETS.register(
         link_tolerance=LINK_TOLERANCE,
         artifact=BUNDLE,
         toolchain=(RUST,),
+        supports=L64.SUPPORTS,
     ),
 )
