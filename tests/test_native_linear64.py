@@ -113,8 +113,30 @@ def test_category_names_never_reach_the_plan():
     assert [s.kind for s in plan.steps] == ["select", "affine", "affine", "impute", "impute", "lookup", "lookup"]
 
 
-def test_preprocessing_before_trees_is_refused():
-    m = dataclasses.replace(ir_samples.regression(n_features=2),
+def _tree_pipeline(base: Model) -> Model:
+    steps = _model(PostTransform.IDENTITY, 1).preprocessing
+    return dataclasses.replace(base, features=_model(PostTransform.IDENTITY, 1).features, preprocessing=steps)
+
+
+TREE_BASES = {"regression": lambda: ir_samples.regression(n_features=9), "binary": ir_samples.binary,
+              "multiclass": ir_samples.multiclass}
+
+
+@pytest.mark.parametrize("base", sorted(TREE_BASES))
+@pytest.mark.parametrize("target", ["c", "python"])
+def test_trees_after_every_step(target, base, tmp_path):
+    _check(target, _tree_pipeline(TREE_BASES[base]()), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", SLOW_LANGS)
+def test_trees_after_every_step_jvm_js_go_rust(target, tmp_path):
+    for name, make in sorted(TREE_BASES.items()):
+        _check(target, _tree_pipeline(make()), tmp_path / name)
+
+
+def test_preprocessing_before_gblinear_is_refused():
+    m = dataclasses.replace(ir_samples.linear(),
                             preprocessing=(Impute(np.array([0], np.int32), np.array([1.0])),))
     with pytest.raises(UnsupportedModelError, match="preprocessing"):
         L.lower(m)

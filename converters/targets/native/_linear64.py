@@ -104,12 +104,12 @@ def _int(lang: str, name: str, value: int) -> str:
 
 def step_code(plan: L.Plan, lang: str, row: str, pad: str) -> tuple[list[str], list[str], str]:
     """``(tables, lines, buffer)``: module-level table declarations, the statements that copy
-    ``row`` (``plan.n_features`` doubles) into ``b0`` and apply every step, and the name of
+    ``row`` (``plan.row_width`` doubles) into ``b0`` and apply every step, and the name of
     the buffer holding the ``plan.booster_width`` preprocessed columns."""
     end = "" if lang == "python" else ";"
     tables: list[str] = []
-    lines = [pad + _buf(lang, "b0", plan.n_features)]
-    lines += [f"{pad}b0[{j}] = {row}[{j}]{end}" for j in range(plan.n_features)]
+    lines = [pad + _buf(lang, "b0", plan.row_width)]
+    lines += [f"{pad}b0[{j}] = {row}[{j}]{end}" for j in range(plan.row_width)]
     cur = "b0"
     for k, st in enumerate(plan.steps, start=1):
         cols = st.columns.tolist()

@@ -76,7 +76,7 @@ def _generate(plan: L.Plan) -> dict[str, str]:
     n_pred = 1 if plan.post_transform == "softmax_label" else plan.n_outputs
     if plan.kind == "linear64":
         return _generate_linear64(plan, n_pred)
-    header = _HEADER.format(nf=plan.n_features, no=plan.n_outputs, npred=n_pred, intype=_ctype(plan.input_dtype))
+    header = _HEADER.format(nf=plan.row_width, no=plan.n_outputs, npred=n_pred, intype=_ctype(plan.row_dtype))
     src = [_PRELUDE.format(intype=_ctype(plan.input_dtype), acc=_ctype(plan.acc_dtype),
                            nf=plan.n_features, no=plan.n_outputs, nfa=max(1, plan.n_features), lanes=_lanes(plan))]
     names = "".join(L.escape_string(n, "c") + ",\n  " for n in plan.feature_names)
@@ -90,7 +90,12 @@ def _generate(plan: L.Plan) -> dict[str, str]:
         src.append(_arrays_code(plan) if plan.shape == "arrays" else _unrolled_code(plan))
     src.append(_finish_code(plan))
     src.append(_transform_code(plan))
-    src.append(_ENTRIES)
+    if plan.steps:  # a pipeline: the entries above become internal, the public ones preprocess first
+        src.append(_ENTRIES.replace("mp_input_t", "mp_in_t").replace("int modelport_", "static int mp_inner_")
+                   .replace("modelport_predict_margin_batch(", "mp_inner_predict_margin_batch("))
+        src.append(_prep_entries(plan))
+    else:
+        src.append(_ENTRIES)
     return {"model.h": header, "model.c": "".join(src)}
 
 
@@ -105,16 +110,42 @@ def write_c(model: Model, out_path: Path, options: WriteOptions, *, shape: str |
     for name, text in files.items():
         (out / name).write_text(text, encoding="ascii")
     write_manifest(out, format="c", runtime="c", entry="model.c",
-                   metadata=artifact_metadata(model, extra={"input_type": plan.input_dtype, "code_shape": plan.shape}))
+                   metadata=artifact_metadata(model, extra={"input_type": plan.row_dtype, "code_shape": plan.shape}))
 
 
 def input_dtype(model: Model) -> str:
     """``"float32"``, or ``"float64"`` for ensembles that compare in float64 and for float64
     linear models (``mp_input_t``)."""
     b = model.booster
+    if model.preprocessing:
+        return "float64"
     if isinstance(b, TreeEnsemble):
         return "float64" if b.threshold_dtype == "float64" else "float32"
     return "float64" if getattr(b, "value_dtype", "float32") == "float64" else "float32"
+
+
+def _prep_entries(plan: L.Plan) -> str:
+    """Public entries of a tree model after preprocessing: each float64 row runs the steps
+    (:mod:`._linear64`), is rounded once to the trees' input type, then takes the tree path."""
+    _tables, lines, buf = L64.step_code(plan, "c", "row", "  ")
+    return ("".join(_tables) +
+            f"#define NIN {plan.row_width}\n"
+            "static void mp_prep(const double *row, mp_in_t *x) {\n  int j;\n" + "\n".join(lines) + "\n"
+            f"  for (j = 0; j < NF; j++) x[j] = (mp_in_t){buf}[j];\n}}\n\n"
+            "int modelport_predict_margin(const mp_input_t *row, float *margin) {\n"
+            "  mp_in_t x[NFA];\n  mp_prep(row, x);\n  return mp_inner_predict_margin(x, margin);\n}\n\n"
+            "int modelport_predict(const mp_input_t *row, float *out) {\n"
+            "  mp_in_t x[NFA];\n  mp_prep(row, x);\n  return mp_inner_predict(x, out);\n}\n\n"
+            "int modelport_predict_margin_batch(const mp_input_t *rows, size_t n, float *margins) {\n"
+            "  mp_in_t xs[LANES * NFA]; size_t done = 0, r, c;\n"
+            "  while (done < n) {\n    c = n - done < LANES ? n - done : LANES;\n"
+            "    for (r = 0; r < c; r++) mp_prep(rows + (done + r) * NIN, xs + r * NF);\n"
+            "    mp_inner_predict_margin_batch(xs, c, margins + done * NO);\n    done += c;\n  }\n  return 0;\n}\n\n"
+            "int modelport_predict_batch(const mp_input_t *rows, size_t n, float *out) {\n"
+            "  mp_in_t xs[LANES * NFA]; size_t done = 0, r, c;\n"
+            "  while (done < n) {\n    c = n - done < LANES ? n - done : LANES;\n"
+            "    for (r = 0; r < c; r++) mp_prep(rows + (done + r) * NIN, xs + r * NF);\n"
+            "    mp_inner_predict_batch(xs, c, out + done * MODELPORT_N_PREDICTIONS);\n    done += c;\n  }\n  return 0;\n}\n")
 
 
 def _generate_linear64(plan: L.Plan, n_pred: int) -> dict[str, str]:

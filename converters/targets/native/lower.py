@@ -218,9 +218,24 @@ class Plan:
     linear_bias: np.ndarray | None = None
     """float32 [n_outputs] (gblinear); float64 for ``"linear64"``."""
     steps: tuple[StepPlan, ...] = ()
-    """``"linear64"`` only: the preprocessing steps, in order, on the float64 input row."""
+    """The preprocessing steps, in order, on the float64 input row (``"linear64"`` plans, and
+    tree plans of pipelines: the trees then read the steps' result rounded to
+    ``input_dtype``, whose width is ``n_features``)."""
     booster_width: int = 0
     """``"linear64"`` only: columns after the steps (rows of ``linear_weights``)."""
+    n_inputs: int = 0
+    """Tree plans with steps: the input row's width (``feature_names`` has this many);
+    0 otherwise (the row is ``n_features`` wide)."""
+
+    @property
+    def row_width(self) -> int:
+        """Values in one input row."""
+        return self.n_inputs or self.n_features
+
+    @property
+    def row_dtype(self) -> str:
+        """The input row's dtype (the artifact's ``input_type``): float64 when steps run."""
+        return "float64" if self.steps else self.input_dtype
 
     @property
     def total_nodes(self) -> int:
@@ -280,9 +295,9 @@ def lower(model: Model, *, shape: str = "auto", max_unrolled_nodes: int = UNROLL
                   post_transform=model.post_transform.value)
     if isinstance(b, LinearBooster) and b.value_dtype == "float64":
         return _lower_linear64(model, b, common)
-    if model.preprocessing:
-        raise UnsupportedModelError("preprocessing steps before a tree ensemble or a float32 linear model cannot be "
-                                    "written as native code (only before a float64 linear model)")
+    if model.preprocessing and isinstance(b, LinearBooster):
+        raise UnsupportedModelError("preprocessing steps before a float32 (XGBoost gblinear) linear model cannot be "
+                                    "written as native code")
     if isinstance(b, LinearBooster):
         w = np.asarray(b.weights, dtype=np.float32).reshape(len(names), n_out)
         return Plan(kind="linear", shape="arrays", input_dtype="float32", acc_dtype="float32", wide=False,
@@ -297,6 +312,9 @@ def lower(model: Model, *, shape: str = "auto", max_unrolled_nodes: int = UNROLL
     if b.leaf_dim > 1 and b.leaf_dim != n_out:
         raise UnsupportedModelError(f"vector leaves of length {b.leaf_dim} for {n_out} outputs")
     idt, adt = b.threshold_dtype, b.value_dtype
+    if model.preprocessing:
+        width = booster_width(model)
+        common.update(n_features=width, steps=_lower_steps(model, width), n_inputs=len(names))
     wide = adt != "float32" or bool(b.average)
     trees = tuple(_lower_tree(i, t, b, idt, adt) for i, t in enumerate(b.trees))
     if b.leaf_dim > 1:
@@ -325,6 +343,16 @@ def _lower_linear64(model: Model, b: LinearBooster, common: dict) -> Plan:
     (``core/ir/_links64.py``)."""
     n_out = common["n_outputs"]
     width = booster_width(model)
+    steps = _lower_steps(model, width)
+    w = np.asarray(b.weights, dtype=np.float64).reshape(width, n_out)
+    return Plan(kind="linear64", shape="arrays", input_dtype="float64", acc_dtype="float64", wide=True,
+                comparison="<", missing=None,
+                base_score=tuple(float(v) for v in np.asarray(model.base_score, np.float32).astype(np.float64).reshape(-1)),
+                linear_weights=w, linear_bias=np.asarray(b.bias, dtype=np.float64).reshape(n_out),
+                steps=steps, booster_width=width, **common)
+
+
+def _lower_steps(model: Model, width: int) -> tuple[StepPlan, ...]:
     steps, cur = [], model.n_features
     for st in model.preprocessing:
         if isinstance(st, SelectColumns):
@@ -352,13 +380,8 @@ def _lower_linear64(model: Model, b: LinearBooster, common: dict) -> Plan:
         steps.append(sp)
         cur = sp.width_out
     if cur != width:
-        raise UnsupportedModelError(f"the preprocessing steps give {cur} columns, the linear model reads {width}")
-    w = np.asarray(b.weights, dtype=np.float64).reshape(width, n_out)
-    return Plan(kind="linear64", shape="arrays", input_dtype="float64", acc_dtype="float64", wide=True,
-                comparison="<", missing=None,
-                base_score=tuple(float(v) for v in np.asarray(model.base_score, np.float32).astype(np.float64).reshape(-1)),
-                linear_weights=w, linear_bias=np.asarray(b.bias, dtype=np.float64).reshape(n_out),
-                steps=tuple(steps), booster_width=width, **common)
+        raise UnsupportedModelError(f"the preprocessing steps give {cur} columns, the booster reads {width}")
+    return tuple(steps)
 
 
 def _round(x: float | None, dtype: str) -> float | None:

@@ -54,9 +54,9 @@ def _tuple(items: list[str]) -> str:
 def generate_python(model: Model, *, shape: str = "auto") -> str:
     """The text of ``model.py`` (checksum line included) in the given code shape."""
     plan = L.lower(model, shape=shape)
-    meta = artifact_metadata(model, extra={"input_type": plan.input_dtype, "code_shape": plan.shape})
+    meta = artifact_metadata(model, extra={"input_type": plan.row_dtype, "code_shape": plan.shape})
     n_pred = 1 if plan.post_transform == "softmax_label" else plan.n_outputs
-    out = [_HEAD.format(nf=plan.n_features, no=plan.n_outputs, npred=n_pred)]
+    out = [_HEAD.format(nf=plan.row_width, no=plan.n_outputs, npred=n_pred)]
     out.append("FEATURE_NAMES = " + _tuple([L.escape_string(n, "python") for n in plan.feature_names]) + "\n")
     out.append("METADATA = {\n" + "".join(f"    {L.escape_string(k, 'python')}: {L.escape_string(v, 'python')},\n"
                                           for k, v in sorted(meta.items())) + "}\n\n")
@@ -112,9 +112,13 @@ def _f32(v):
 
 def _row_code(plan: L.Plan) -> str:
     conv = 'array("f", row)' if plan.input_dtype == "float32" else "[float(v) for v in row]"
-    lines = ["def _row(row):\n", f"    x = {conv}\n",
+    lines = ["def _row(row):\n", f"    x = {conv if not plan.steps or plan.kind == 'linear64' else '[float(v) for v in row]'}\n",
              "    if len(x) != N_FEATURES:\n",
              '        raise ValueError("expected %d values, got %d" % (N_FEATURES, len(x)))\n']
+    if plan.steps and plan.kind != "linear64":  # a pipeline: the steps in float64, then the trees' input type
+        tables, steps, buf = L64.step_code(plan, "python", "x", "    ")
+        lines = ["".join(tables), "\n\n"] + lines + [ln + "\n" for ln in steps]
+        lines.append(f"    x = {'array(' + chr(34) + 'f' + chr(34) + ', ' + buf + ')' if plan.input_dtype == 'float32' else buf}\n")
     if plan.missing is not None:
         lines.append(f"    x = [_NAN if v == {_lit(plan.missing, plan.input_dtype)} else v for v in x]\n")
     lines.append("    return x\n\n\n")
