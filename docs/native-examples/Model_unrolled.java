@@ -86,6 +86,12 @@ public final strictfp class Model {
         return m;
     }
 
+    /** The margins and the prediction (N_PREDICTIONS values) of one row. */
+    public static void predictInto(float[] x, float[] margin, float[] out) {
+        predictMargin(x, margin);
+        transform(margin, out);
+    }
+
     /** What the model predicts for one row (N_PREDICTIONS values). */
     public static float[] predict(float[] x) {
         float[] out = new float[N_PREDICTIONS];

@@ -77,6 +77,12 @@ func PredictMargin(x []float32, margin []float32) {
 	}
 }
 
+// PredictInto writes the margins and the prediction (NPredictions values) of one row.
+func PredictInto(x []float32, margin []float32, out []float32) {
+	PredictMargin(x, margin)
+	Transform(margin, out)
+}
+
 // Predict returns what the model predicts for one row (NPredictions values).
 func Predict(x []float32) []float32 {
 	m := make([]float32, NOutputs)

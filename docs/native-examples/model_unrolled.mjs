@@ -69,6 +69,12 @@ export function transform(m, out = new Float32Array(N_PREDICTIONS)) {
   return out;
 }
 
+/** The margins and the prediction of one row. */
+export function predictInto(x, margin, out) {
+  predictMargin(x, margin);
+  return transform(margin, out);
+}
+
 /** What the model predicts for one row (a Float32Array of N_PREDICTIONS). */
 export function predict(x) {
   return transform(predictMargin(x));

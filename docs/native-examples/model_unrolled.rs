@@ -74,6 +74,12 @@ impl Model {
         }
     }
 
+    /// The margins and the prediction (N_PREDICTIONS values) of one row.
+    pub fn predict_into(&self, x: &[f32], margin: &mut [f32], out: &mut [f32]) {
+        self.predict_margin(x, margin);
+        Model::transform(margin, out);
+    }
+
     /// What the model predicts for one row (N_PREDICTIONS values).
     pub fn predict(&self, x: &[f32]) -> Vec<f32> {
         let mut m = [0.0f32; N_OUTPUTS];
