@@ -42,9 +42,9 @@ def render() -> str:
     out += ["", "## Sources opened with their own framework, for third-party backends", "",
             "`modelport convert MODEL --to onnx --backend onnxmltools` converts these with onnxmltools / skl2onnx and",
             "verifies the artifact against the framework's own predict (docs/onnx.md). Where an IR frontend also reads",
-            "the file (LightGBM), the default backend converts it exactly and passes verification where onnxmltools",
-            "fails it (measured in the parity matrix: tests/cases/lightgbm.py); scikit-learn models have no IR frontend",
-            "yet.", "",
+            "the file (LightGBM, scikit-learn), the default backend converts it exactly and passes verification where",
+            "onnxmltools/skl2onnx fails it (measured in the parity matrix: tests/cases/lightgbm.py, tests/cases/sklearn.py;",
+            "per case in docs/sklearn.md).", "",
             "| name | framework | usual file names | description |", "| --- | --- | --- | --- |"]
     out += [f"| `{f['name']}` | {f['framework']} | {_cell(', '.join(f['extensions']))} | {_cell(f['description'])} |"
             for f in t["sources"]]

@@ -393,3 +393,20 @@ def test_verify_data_rows_keep_float64_for_float64_models(name):
     assert not np.array_equal(x.astype(np.float32).astype(np.float64), x)
     got = read_data(x, model)
     assert got.dtype == np.float64 and np.array_equal(got, x)
+
+
+def test_skops_file_with_imputer_and_encoders_loads_without_trust_pickle(tmp_path):
+    """Fitted imputers and encoders hold a numpy.dtype: a skops file of such a pipeline loads
+    through the trusted-types check (no --trust-pickle) and reads back the same IR."""
+    import skops.io as sio
+
+    import modelport
+
+    pipe = _imputing_pipeline()
+    path = tmp_path / "pipe.skops"
+    sio.dump(pipe, path)
+    assert "numpy.dtype" in sio.get_untrusted_types(file=path)
+    model = modelport.load(path)
+    want = _to_ir(pipe, 5, ["x", "y", "colour", "size", "grade"])
+    X = probe_set(want)
+    assert np.array_equal(evaluate.predict_margin(model, X), evaluate.predict_margin(want, X), equal_nan=True)

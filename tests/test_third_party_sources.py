@@ -40,7 +40,7 @@ from modelport.converters.frontends import LoadOptions
 from modelport.converters.frontends._lightgbm_source import sniff_lightgbm_text
 from modelport.converters.frontends._sklearn_source import sniff_pickle
 from modelport.converters.frontends._sources import open_source
-from modelport.core.errors import UnsupportedModelError, VerificationError
+from modelport.core.errors import VerificationError
 
 lgb = pytest.importorskip("lightgbm")
 pytest.importorskip("sklearn")
@@ -50,7 +50,6 @@ pytest.importorskip("onnxruntime")
 
 pytestmark = [pytest.mark.onnx, pytest.mark.onnxmltools]
 
-NO_IR = "modelport cannot read scikit-learn models into its IR yet; use --backend onnxmltools"
 ALL_ROWS = VerifyOptions(max_listed=100_000)
 
 
@@ -191,13 +190,19 @@ def test_lightgbm_default_path_verifies_where_onnxmltools_fails(models, tmp_path
     assert_one_line_error(bad, 1, "differs from the reference")
 
 
-@pytest.mark.parametrize("name", ["gbr"])
-def test_default_backend_says_use_onnxmltools(models, tmp_path, name):
-    p = run("convert", models[name], "--to", "onnx", "-o", tmp_path / "m.onnx", "--trust-pickle")
-    assert_one_line_error(p, 3, NO_IR)
-    assert list(tmp_path.iterdir()) == []
-    with pytest.raises(UnsupportedModelError, match="into its IR yet"):
-        modelport.load(models[name], trust_pickle=True)
+def test_default_path_reads_a_trusted_pickle_into_the_ir(models, tmp_path):
+    """A scikit-learn pickle converts through modelport's own frontend by default (verified
+    against the IR), not through skl2onnx; the framework source stays only as --backend."""
+    out = tmp_path / "m.onnx"
+    p = run("convert", models["gbr"], "--to", "onnx", "-o", out, "--trust-pickle", "--json")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert res["verified"] is True and out.exists()
+    import modelport.runtimes as runtimes
+
+    meta = runtimes.load(out).signature.metadata
+    assert meta["modelport.framework"] == "scikit-learn" and meta.get("modelport.backend", "modelport") == "modelport"
+    assert modelport.load(models["gbr"], trust_pickle=True).provenance.framework == "scikit-learn"
 
 
 def test_gradient_boosting_regressor_verified(models, tmp_path):

@@ -62,6 +62,9 @@ SKOPS_TRUSTED = (
     # partial wraps, so trusting partial trusts nothing else.
     "functools.partial",
     "sklearn.utils.validation.check_array",
+    # SimpleImputer, OneHotEncoder and OrdinalEncoder keep the dtype they were fitted with:
+    # skops rebuilds it from its name (numpy.dtype("float64")), no code from the file runs.
+    "numpy.dtype",
 )
 
 _ZIP = b"PK\x03\x04"
