@@ -74,13 +74,13 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.all((a.view(np.uint32) == b.view(np.uint32)) | (np.isnan(a) & np.isnan(b))))
 
 
-def _check(target: str, m: Model, tmp_path) -> None:
+def _check(target: str, m: Model, tmp_path, shape: str = "auto") -> None:
     t = all_targets().get(target)
     for tool in t.toolchain:
         if not tool.available():
             pytest.skip(f"toolchain {tool.name} missing: {tool.install}")
     out = tmp_path / f"model{t.extension if t.artifact == 'file' else ''}"
-    t.write(m, out, WriteOptions())
+    t.write(m, out, WriteOptions(code_shape=shape))
     code = [out] if out.is_file() else [p for p in sorted(out.iterdir()) if p.name != "modelport.json"]  # JSON escapes
     text = "".join(p.read_text("ascii") for p in code)
     for c in CATEGORIES:
@@ -122,17 +122,19 @@ TREE_BASES = {"regression": lambda: ir_samples.regression(n_features=9), "binary
               "multiclass": ir_samples.multiclass}
 
 
+@pytest.mark.parametrize("shape", ["unrolled", "arrays"])
 @pytest.mark.parametrize("base", sorted(TREE_BASES))
 @pytest.mark.parametrize("target", ["c", "python"])
-def test_trees_after_every_step(target, base, tmp_path):
-    _check(target, _tree_pipeline(TREE_BASES[base]()), tmp_path)
+def test_trees_after_every_step(target, base, shape, tmp_path):
+    _check(target, _tree_pipeline(TREE_BASES[base]()), tmp_path, shape)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", SLOW_LANGS)
 def test_trees_after_every_step_jvm_js_go_rust(target, tmp_path):
     for name, make in sorted(TREE_BASES.items()):
-        _check(target, _tree_pipeline(make()), tmp_path / name)
+        for shape in ("unrolled", "arrays"):
+            _check(target, _tree_pipeline(make()), tmp_path / f"{name}-{shape}", shape)
 
 
 def test_preprocessing_before_gblinear_is_refused():

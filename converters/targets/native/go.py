@@ -58,10 +58,17 @@ def _generate(model: Model, shape: str, package: str = "model") -> tuple[str, L.
     names = ", ".join(L.escape_string(n, "go") for n in plan.feature_names)
     imports = '\t"math"\n' + ('\t"encoding/base64"\n\t"encoding/binary"\n' if plan.kind == "trees" and plan.shape == "arrays" else "")
     out = [_HEAD.format(shape=plan.shape if plan.kind == "trees" else "linear", pkg=package, imports=imports,
-                        nf=plan.n_features, no=plan.n_outputs, npred=F.n_predictions(plan), names=names)]
+                        nf=plan.row_width, no=plan.n_outputs, npred=F.n_predictions(plan), names=names)]
     if plan.kind == "linear64":
         return "".join(out) + L64.go_body(plan), plan
-    if plan.missing is None:
+    if plan.steps:  # a pipeline: the steps in float64, then one rounding to the trees' input type
+        tables, lines, buf = L64.step_code(plan, "go", "x", "\t")
+        miss = ("" if plan.missing is None else
+                f"\t\tif v == {L.number(plan.missing, plan.input_dtype, 'go')} {{\n\t\t\tv = {it}(math.NaN())\n\t\t}}\n")
+        out.append("".join(tables) + f"\nfunc row(x []float64) []{it} {{\n\tcheck(len(x))\n" + "\n".join(lines) +
+                   f"\n\tr := make([]{it}, {plan.n_features})\n\tfor j := 0; j < {plan.n_features}; j++ {{\n"
+                   f"\t\tv := {it}({buf}[j])\n" + miss + "\t\tr[j] = v\n\t}\n\treturn r\n}\n\n")
+    elif plan.missing is None:
         out.append(f"func row(x []{it}) []{it} {{\n\tcheck(len(x))\n\treturn x\n}}\n\n")
     else:
         lit = L.number(plan.missing, plan.input_dtype, "go")
@@ -81,7 +88,7 @@ def _generate(model: Model, shape: str, package: str = "model") -> tuple[str, L.
             out.append(_cat_code(plan, it))
         if plan.shape == "unrolled":
             out.append(_unrolled(plan, cats, it, at))
-    out.append(_margin(plan, it, at))
+    out.append(_margin(plan, "float64" if plan.steps else it, at))
     out.append(_transform(plan, it))
     return "".join(out), plan
 
@@ -93,7 +100,7 @@ def write_go(model: Model, out_path: Path, options: WriteOptions, *, shape: str 
     out = Path(out_path)
     out.mkdir(parents=True, exist_ok=False)
     (out / "model.go").write_text(text, encoding="ascii")
-    meta = artifact_metadata(model, extra={"input_type": plan.input_dtype, "code_shape": plan.shape})
+    meta = artifact_metadata(model, extra={"input_type": plan.row_dtype, "code_shape": plan.shape})
     write_manifest(out, format="go", runtime="go", metadata=meta,
                    entry="model.go")
 

@@ -79,11 +79,20 @@ def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
     it, at = _t(plan.input_dtype), _t(plan.acc_dtype)
     no, npred = plan.n_outputs, F.n_predictions(plan)
     names = ", ".join(L.escape_string(n, "java") for n in plan.feature_names)
-    out = [_HEAD.format(shape=plan.shape if plan.kind == "trees" else "linear", nf=plan.n_features, no=no, npred=npred,
+    out = [_HEAD.format(shape=plan.shape if plan.kind == "trees" else "linear", nf=plan.row_width, no=no, npred=npred,
                         names=names)]
     if plan.kind == "linear64":
         return "".join(out) + L64.java_body(plan), plan
-    if plan.missing is None:
+    if plan.steps:  # a pipeline: the steps in float64, then one rounding to the trees' input type
+        tables, lines, buf = L64.step_code(plan, "java", "x", "        ")
+        nan = "Float.NaN" if it == "float" else "Double.NaN"
+        miss = ("" if plan.missing is None else
+                f"            if (r[j] == {L.number(plan.missing, plan.input_dtype, 'java')}) r[j] = {nan};\n")
+        out.append("".join(tables) + f"\n    private static {it}[] row(double[] x) {{\n        check(x);\n" + "\n".join(lines)
+                   + f"\n        {it}[] r = new {it}[{plan.n_features}];\n"
+                   f"        for (int j = 0; j < {plan.n_features}; j++) {{\n            r[j] = ({it}) {buf}[j];\n" + miss
+                   + "        }\n        return r;\n    }\n\n")
+    elif plan.missing is None:
         out.append(f"    private static {it}[] row({it}[] x) {{ check(x); return x; }}\n\n")
     else:
         lit = L.number(plan.missing, plan.input_dtype, "java")
@@ -97,9 +106,9 @@ def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
         if cats.codes or plan.shape == "arrays":
             out.append(_cat_code(plan, cats, it))
         out.append(_arrays(plan, cats, it, at) if plan.shape == "arrays" else _unrolled(plan, cats, it, at))
-    out.append(_margin(plan, it, at))
+    out.append(_margin(plan, "double" if plan.steps else it, at))
     out.append(_transform(plan))
-    out.append(_TAIL.format(it=it))
+    out.append(_TAIL.format(it="double" if plan.steps else it))
     return "".join(out), plan
 
 
@@ -110,7 +119,7 @@ def write_java(model: Model, out_path: Path, options: WriteOptions, *, shape: st
     out = Path(out_path)
     out.mkdir(parents=True, exist_ok=False)
     (out / "Model.java").write_text(text, encoding="ascii")
-    meta = artifact_metadata(model, extra={"input_type": plan.input_dtype, "code_shape": plan.shape})
+    meta = artifact_metadata(model, extra={"input_type": plan.row_dtype, "code_shape": plan.shape})
     write_manifest(out, format="java", runtime="java", metadata=meta,
                    entry="Model.java")
 

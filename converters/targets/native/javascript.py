@@ -56,16 +56,24 @@ def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
     no, npred = plan.n_outputs, F.n_predictions(plan)
     it, at = _ARRAY[plan.input_dtype], _ARRAY[plan.acc_dtype]
     names = ", ".join(L.escape_string(n, "javascript") for n in plan.feature_names)
-    out = [_HEAD.format(shape=plan.shape if plan.kind == "trees" else "linear", nf=plan.n_features, no=no,
+    out = [_HEAD.format(shape=plan.shape if plan.kind == "trees" else "linear", nf=plan.row_width, no=no,
                         npred=npred, names=names, it=it, at=at)]
     if plan.kind == "linear64":
         return "".join(out) + L64.javascript_body(plan), plan
     miss = ("" if plan.missing is None else
             f"    if (v === {L.number(plan.missing, plan.input_dtype, 'javascript')}) v = NaN;\n")
     rnd = "fround" if plan.input_dtype == "float32" else "Number"
-    out.append("function row(x) {\n  if (x.length !== N_FEATURES) throw new RangeError(\"expected \" + N_FEATURES + "
-               "\" features, got \" + x.length);\n  for (let j = 0; j < N_FEATURES; j++) {\n"
-               f"    let v = {rnd}(x[j]);\n{miss}    X[j] = v;\n  }}\n  return X;\n}}\n\n")
+    if plan.steps:  # a pipeline: the steps in float64, then one rounding to the trees' input type
+        tables, lines, buf = L64.step_code(plan, "javascript", "x", "  ")
+        out.append("".join(tables) + f"const XB = new {it}({max(1, plan.n_features)});\n\n"
+                   "function row(x) {\n  if (x.length !== N_FEATURES) throw new RangeError(\"expected \" + N_FEATURES + "
+                   "\" features, got \" + x.length);\n" + "\n".join(lines) +
+                   f"\n  for (let j = 0; j < {plan.n_features}; j++) {{\n"
+                   f"    let v = {rnd}({buf}[j]);\n{miss}    XB[j] = v;\n  }}\n  return XB;\n}}\n\n")
+    else:
+        out.append("function row(x) {\n  if (x.length !== N_FEATURES) throw new RangeError(\"expected \" + N_FEATURES + "
+                   "\" features, got \" + x.length);\n  for (let j = 0; j < N_FEATURES; j++) {\n"
+                   f"    let v = {rnd}(x[j]);\n{miss}    X[j] = v;\n  }}\n  return X;\n}}\n\n")
     cats = F.cat_sets(plan)
     if plan.kind == "linear":
         out.append(_linear(plan))
@@ -91,7 +99,7 @@ def write_javascript(model: Model, out_path: Path, options: WriteOptions, *, sha
     out = Path(out_path)
     out.mkdir(parents=True, exist_ok=False)
     (out / "model.mjs").write_text(text, encoding="ascii")
-    meta = artifact_metadata(model, extra={"input_type": plan.input_dtype, "code_shape": plan.shape})
+    meta = artifact_metadata(model, extra={"input_type": plan.row_dtype, "code_shape": plan.shape})
     write_manifest(out, format="javascript", runtime="javascript",
                    metadata=meta, entry="model.mjs")
 

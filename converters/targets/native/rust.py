@@ -54,11 +54,18 @@ def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
     it, at = _RS[plan.input_dtype], _RS[plan.acc_dtype]
     names = ", ".join(L.escape_string(n, "rust") for n in plan.feature_names)
     arrays = plan.kind == "trees" and plan.shape == "arrays"
-    out = [_HEAD.format(shape=plan.shape if plan.kind == "trees" else "linear", nf=plan.n_features, no=plan.n_outputs,
+    out = [_HEAD.format(shape=plan.shape if plan.kind == "trees" else "linear", nf=plan.row_width, no=plan.n_outputs,
                         npred=F.n_predictions(plan), names=names)]
     if plan.kind == "linear64":
         return "".join(out) + L64.rust_body(plan), plan
-    if plan.missing is None:
+    if plan.steps:  # a pipeline: the steps in float64, then one rounding to the trees' input type
+        tables, lines, buf = L64.step_code(plan, "rust", "x", "    ")
+        lit = None if plan.missing is None else L.number(plan.missing, plan.input_dtype, "rust")
+        keep = "v" if lit is None else f"if v == {lit} {{ {it}::NAN }} else {{ v }}"
+        out.append("".join(tables) + f"\nfn row(x: &[f64]) -> Vec<{it}> {{\n    check(x.len());\n" + "\n".join(lines) +
+                   f"\n    let mut r = vec![0.0{it}; {plan.n_features}];\n    for j in 0..{plan.n_features} {{\n"
+                   f"        let v = {buf}[j] as {it};\n        r[j] = {keep};\n    }}\n    r\n}}\n\n")
+    elif plan.missing is None:
         out.append(f"fn row(x: &[{it}]) -> &[{it}] {{\n    check(x.len());\n    x\n}}\n\n")
     else:
         lit = L.number(plan.missing, plan.input_dtype, "rust")
@@ -75,7 +82,7 @@ def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
                        f"static CAT_CODES: [i32; {len(cats.codes)}] = [{', '.join(map(str, cats.codes))}];\n\n")
             out.append(_cat_code(plan, it, "CAT_OFF", "CAT_CODES", ""))
         out.append(_unrolled(plan, cats, it, at))
-    out.append(_model(plan, it, at, arrays))
+    out.append(_model(plan, "f64" if plan.steps else it, at, arrays))
     out.append(_transform(plan))
     return "".join(out), plan
 
@@ -87,7 +94,7 @@ def write_rust(model: Model, out_path: Path, options: WriteOptions, *, shape: st
     out = Path(out_path)
     out.mkdir(parents=True, exist_ok=False)
     (out / "model.rs").write_text(text, encoding="ascii")
-    meta = artifact_metadata(model, extra={"input_type": plan.input_dtype, "code_shape": plan.shape})
+    meta = artifact_metadata(model, extra={"input_type": plan.row_dtype, "code_shape": plan.shape})
     write_manifest(out, format="rust", runtime="rust", metadata=meta,
                    entry="model.rs")
 
