@@ -149,3 +149,15 @@ def test_exp_link_is_refused():
     m = dataclasses.replace(m, post_transform=PostTransform.EXP)
     with pytest.raises(UnsupportedModelError, match="post-transform exp"):
         all_targets().get("c").write(m, "/nonexistent/never-written", WriteOptions())
+
+
+def test_java_refuses_step_code_beyond_its_method_limit():
+    from modelport.converters.targets.native import java
+
+    n = 2_000  # 6,000 statements: javac says "code too large" (1,500 columns still compile)
+    steps = (Affine(np.arange(n, dtype=np.int32), np.full(n, 0.3), np.full(n, 1.7), AffineKind.SUBTRACT_DIVIDE),)
+    m = Model(task=Task.REGRESSION, features=tuple(Feature(f"f{i}") for i in range(n)), n_outputs=1, n_classes=0,
+              booster=LinearBooster(weights=np.ones((n, 1)), bias=np.zeros(1), value_dtype="float64"),
+              base_score=np.zeros(1, np.float32), post_transform=PostTransform.IDENTITY, preprocessing=steps)
+    with pytest.raises(UnsupportedModelError, match="64 KB"):
+        java.generate_java(m)

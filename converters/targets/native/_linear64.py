@@ -23,7 +23,15 @@ import numpy as np
 from modelport.converters.targets.native import lower as L
 from modelport.core.errors import UnsupportedModelError
 
-__all__ = ["LINKS", "SUPPORTS", "check_link", "step_code", "n_predictions"]
+__all__ = ["LINKS", "SUPPORTS", "JAVA_MAX_STATEMENTS", "JAVA_MAX_TABLE", "check_link", "check_java_size", "step_code",
+           "n_predictions"]
+
+#: Java's class-file format caps a method at 64 KB of bytecode: the straight-line step code (at
+#: most about 20 bytes per statement) of one method stays below this many statements ...
+JAVA_MAX_STATEMENTS = 3_000
+#: ... and the static initialiser filling the double tables (8 bytes per element) below this
+#: many elements.
+JAVA_MAX_TABLE = 6_000
 
 #: The IR constructs (``core/ir/model.py`` ``CONSTRUCTS``) every native target expresses:
 #: float64 linear models, with any preprocessing; a tree ensemble after preprocessing is
@@ -42,6 +50,20 @@ def check_link(plan: L.Plan) -> None:
                                     "cannot be written as native code")
     if plan.post_transform in ("sigmoid", "hinge") and plan.n_outputs != 1:
         raise UnsupportedModelError(f"a float64 linear model with {plan.post_transform} on {plan.n_outputs} outputs")
+
+
+def check_java_size(plan: L.Plan) -> None:
+    """Refuse (one line) step code or tables too large for one Java method (64 KB)."""
+    per = {"select": lambda st: st.width_out, "impute": lambda st: int(st.columns.size),
+           "affine": lambda st: int(st.columns.size) * (4 if st.clip is not None else 2),
+           "lookup": lambda st: int(st.keys.size) + 2 + st.width_out}
+    statements = plan.row_width + sum(per[st.kind](st) for st in plan.steps)
+    table = sum(int(st.table.size) for st in plan.steps if st.table is not None)
+    if plan.kind == "linear64":
+        table += int(plan.linear_weights.size)
+    if statements > JAVA_MAX_STATEMENTS or table > JAVA_MAX_TABLE:
+        raise UnsupportedModelError(f"the preprocessing steps and float64 weights ({statements} statements, {table} "
+                                    "table values) exceed Java's 64 KB method limit; use the c, go or rust target")
 
 
 def n_predictions(plan: L.Plan) -> int:
@@ -181,6 +203,7 @@ _JAVA_LINK = {
 def java_body(plan: L.Plan) -> str:
     """The members of the Java class (after its head): raw margin, link and entry points."""
     check_link(plan)
+    check_java_size(plan)
     tables, lines, buf = step_code(plan, "java", "x", "        ")
     return ("".join(tables) + _table("java", "W64", plan.linear_weights) + "\n"
             "    // float64 linear model: the steps in float64, then x_j * w_j summed in column order from zero,\n"

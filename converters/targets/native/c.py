@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from modelport.converters.targets import BUNDLE, TARGETS, Target, WriteOptions
-from modelport.converters.targets.native import _c_blob, _c_dense
+from modelport.converters.targets.native import _c_blob, _c_dense, _c_linear64
 from modelport.converters.targets.native import _linear64 as L64
 from modelport.converters.targets.native import lower as L
 from modelport.core.contract import artifact_metadata, write_manifest
@@ -75,7 +75,8 @@ def generate_c(model: Model, *, shape: str = "auto") -> dict[str, str]:
 def _generate(plan: L.Plan) -> dict[str, str]:
     n_pred = 1 if plan.post_transform == "softmax_label" else plan.n_outputs
     if plan.kind == "linear64":
-        return _generate_linear64(plan, n_pred)
+        return _c_linear64.generate(plan, _HEADER.format(nf=plan.row_width, no=plan.n_outputs, npred=n_pred,
+                                                         intype="double"))
     header = _HEADER.format(nf=plan.row_width, no=plan.n_outputs, npred=n_pred, intype=_ctype(plan.row_dtype))
     src = [_PRELUDE.format(intype=_ctype(plan.input_dtype), acc=_ctype(plan.acc_dtype),
                            nf=plan.n_features, no=plan.n_outputs, nfa=max(1, plan.n_features), lanes=_lanes(plan))]
@@ -93,7 +94,7 @@ def _generate(plan: L.Plan) -> dict[str, str]:
     if plan.steps:  # a pipeline: the entries above become internal, the public ones preprocess first
         src.append(_ENTRIES.replace("mp_input_t", "mp_in_t").replace("int modelport_", "static int mp_inner_")
                    .replace("modelport_predict_margin_batch(", "mp_inner_predict_margin_batch("))
-        src.append(_prep_entries(plan))
+        src.append(_c_linear64.prep_entries(plan))
     else:
         src.append(_ENTRIES)
     return {"model.h": header, "model.c": "".join(src)}
@@ -122,80 +123,6 @@ def input_dtype(model: Model) -> str:
     if isinstance(b, TreeEnsemble):
         return "float64" if b.threshold_dtype == "float64" else "float32"
     return "float64" if getattr(b, "value_dtype", "float32") == "float64" else "float32"
-
-
-def _prep_entries(plan: L.Plan) -> str:
-    """Public entries of a tree model after preprocessing: each float64 row runs the steps
-    (:mod:`._linear64`), is rounded once to the trees' input type, then takes the tree path."""
-    _tables, lines, buf = L64.step_code(plan, "c", "row", "  ")
-    return ("".join(_tables) +
-            f"#define NIN {plan.row_width}\n"
-            "static void mp_prep(const double *row, mp_in_t *x) {\n  int j;\n" + "\n".join(lines) + "\n"
-            f"  for (j = 0; j < NF; j++) x[j] = (mp_in_t){buf}[j];\n}}\n\n"
-            "int modelport_predict_margin(const mp_input_t *row, float *margin) {\n"
-            "  mp_in_t x[NFA];\n  mp_prep(row, x);\n  return mp_inner_predict_margin(x, margin);\n}\n\n"
-            "int modelport_predict(const mp_input_t *row, float *out) {\n"
-            "  mp_in_t x[NFA];\n  mp_prep(row, x);\n  return mp_inner_predict(x, out);\n}\n\n"
-            "int modelport_predict_margin_batch(const mp_input_t *rows, size_t n, float *margins) {\n"
-            "  mp_in_t xs[LANES * NFA]; size_t done = 0, r, c;\n"
-            "  while (done < n) {\n    c = n - done < LANES ? n - done : LANES;\n"
-            "    for (r = 0; r < c; r++) mp_prep(rows + (done + r) * NIN, xs + r * NF);\n"
-            "    mp_inner_predict_margin_batch(xs, c, margins + done * NO);\n    done += c;\n  }\n  return 0;\n}\n\n"
-            "int modelport_predict_batch(const mp_input_t *rows, size_t n, float *out) {\n"
-            "  mp_in_t xs[LANES * NFA]; size_t done = 0, r, c;\n"
-            "  while (done < n) {\n    c = n - done < LANES ? n - done : LANES;\n"
-            "    for (r = 0; r < c; r++) mp_prep(rows + (done + r) * NIN, xs + r * NF);\n"
-            "    mp_inner_predict_batch(xs, c, out + done * MODELPORT_N_PREDICTIONS);\n    done += c;\n  }\n  return 0;\n}\n")
-
-
-def _generate_linear64(plan: L.Plan, n_pred: int) -> dict[str, str]:
-    """A float64 linear model (scikit-learn) with its preprocessing: :mod:`._linear64`."""
-    L64.check_link(plan)
-    header = _HEADER.format(nf=plan.n_features, no=plan.n_outputs, npred=n_pred, intype="double")
-    names = "".join(L.escape_string(n, "c") + ",\n  " for n in plan.feature_names)
-    tables, lines, buf = L64.step_code(plan, "c", "row", "  ")
-    bw, no = plan.booster_width, plan.n_outputs
-    fin = "".join(f"  d[{o}] = d[{o}] + {L.number(v, 'float64', 'c')};\n" for o, v in enumerate(plan.linear_bias.tolist()))
-    fin += "".join(f"  d[{o}] = d[{o}] + {L.number(v, 'float64', 'c')};\n" for o, v in enumerate(plan.base_score))
-    link = {
-        "identity": "  for (k = 0; k < NO; k++) out[k] = (float)d[k];\n",
-        "sigmoid": "  out[0] = (float)(1.0 / (1.0 + exp(-d[0])));\n",
-        "hinge": "  out[0] = d[0] > 0.0 ? 1.0f : 0.0f;\n",
-        "softmax": ("  { double mx = d[0], s = 0.0, e[NO];\n"
-                    "    for (k = 1; k < NO; k++) if (d[k] > mx || d[k] != d[k]) mx = d[k];\n"
-                    "    for (k = 0; k < NO; k++) { e[k] = exp(d[k] - mx); s = s + e[k]; }\n"
-                    "    for (k = 0; k < NO; k++) out[k] = (float)(e[k] / s); }\n"),
-        "softmax_label": ("  { int best = 0; double bv = d[0] != d[0] ? -(double)INFINITY : d[0];\n"
-                          "    for (k = 1; k < NO; k++) { double v = d[k] != d[k] ? -(double)INFINITY : d[k];\n"
-                          "      if (v > bv) { best = k; bv = v; } }\n    out[0] = (float)best; }\n"),
-    }[plan.post_transform]
-    src = (
-        "/* Generated by modelport.  Do not edit: regenerate from the model.\n"
-        " * Exactness needs: -std=c99 -ffp-contract=off, no -ffast-math (see model.h). */\n"
-        "#include <math.h>\n#include <stddef.h>\n#include \"model.h\"\n\n"
-        f"#define NF {plan.n_features}\n#define NO {no}\n#define BW {bw}\n\n"
-        f"const char *const modelport_feature_names[MODELPORT_N_FEATURES + 1] = {{\n  {names}0\n}};\n\n"
-        + "".join(tables) + L64._table("c", "mp_w", plan.linear_weights) +
-        "\n/* float64 linear model (scikit-learn): the preprocessing steps in float64, then\n"
-        " * d = sum_j x_j * w_j in column order from zero, + bias, + base; no contraction. */\n"
-        "static void mp_raw(const double *row, double *d) {\n  int j, o;\n" + "\n".join(lines) + "\n"
-        "  for (o = 0; o < NO; o++) d[o] = 0.0;\n"
-        f"  for (j = 0; j < BW; j++) for (o = 0; o < NO; o++) d[o] = d[o] + {buf}[j] * mp_w[j * NO + o];\n"
-        + fin + "  (void)j;\n}\n\n"
-        "/* The link in double on the unrounded margin, each output rounded once. */\n"
-        "static void mp_link(const double *d, float *out) {\n  int k; (void)k;\n" + link + "}\n\n"
-        "int modelport_predict_margin(const mp_input_t *row, float *margin) {\n"
-        "  double d[NO]; int o;\n  mp_raw(row, d);\n  for (o = 0; o < NO; o++) margin[o] = (float)d[o];\n"
-        "  return 0;\n}\n\n"
-        "int modelport_predict(const mp_input_t *row, float *out) {\n"
-        "  double d[NO];\n  mp_raw(row, d);\n  mp_link(d, out);\n  return 0;\n}\n\n"
-        "int modelport_predict_margin_batch(const mp_input_t *rows, size_t n, float *margins) {\n"
-        "  size_t r;\n  for (r = 0; r < n; r++) modelport_predict_margin(rows + r * NF, margins + r * NO);\n"
-        "  return 0;\n}\n\n"
-        "int modelport_predict_batch(const mp_input_t *rows, size_t n, float *out) {\n"
-        "  size_t r;\n  for (r = 0; r < n; r++) modelport_predict(rows + r * NF, out + r * MODELPORT_N_PREDICTIONS);\n"
-        "  return 0;\n}\n")
-    return {"model.h": header, "model.c": src}
 
 
 _HEADER = """\

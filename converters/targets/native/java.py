@@ -84,6 +84,7 @@ def _generate(model: Model, shape: str) -> tuple[str, L.Plan]:
     if plan.kind == "linear64":
         return "".join(out) + L64.java_body(plan), plan
     if plan.steps:  # a pipeline: the steps in float64, then one rounding to the trees' input type
+        L64.check_java_size(plan)
         tables, lines, buf = L64.step_code(plan, "java", "x", "        ")
         nan = "Float.NaN" if it == "float" else "Double.NaN"
         miss = ("" if plan.missing is None else
