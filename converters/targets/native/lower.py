@@ -43,6 +43,13 @@ What the plan means (the reference evaluator, ``core/ir/evaluate.py``, is the de
   subtraction in float32), ``s`` = the float64 sum of the ``e_k`` in class order, ``p_k = e_k /
   float32(s)`` in float32; softmax_label: index of the first maximum (as a float).
 
+* scikit-learn (IR version 2): a float64 linear model lowers to ``plan.kind == "linear64"``
+  (float64 row, ``plan.steps``, the float64 dot product and links of ``core/ir/_links64.py``;
+  spelled by :mod:`._linear64`); a tree ensemble after preprocessing keeps its tree plan with
+  ``plan.steps`` set: the float64 row (``plan.row_width`` wide, ``plan.row_dtype``) runs the
+  steps (:class:`._steps.StepPlan`), the result is rounded once to ``input_dtype`` and the trees
+  read it (``n_features`` wide).  Preprocessing before gblinear is refused.
+
 Every float in the plan is carried losslessly (``core.numerics.float_literal``).  Feature names
 are never identifiers: they appear only in string literals built by :func:`escape_string`.
 Trees are walked iteratively (10,000-deep trees exist).
@@ -145,7 +152,7 @@ class Plan:
     """Everything an emitter needs; see the module docstring for the exact semantics."""
 
     kind: str
-    """``"trees"`` or ``"linear"``."""
+    """``"trees"``, ``"linear"`` (XGBoost gblinear) or ``"linear64"`` (scikit-learn)."""
     shape: str
     """``"unrolled"`` or ``"arrays"`` (meaningful for trees only)."""
     n_features: int
