@@ -29,6 +29,7 @@ from modelport.core.ir.model import (
     Task,
 )
 from modelport.core.ir.probe import probe_set
+from modelport.core.ir.validate import validate
 from modelport.runtimes import load as load_runtime
 
 CATEGORIES = ('cat"one', "*/ evil", "${boom}", "new\nline")
@@ -47,7 +48,7 @@ def _model(post: PostTransform, n_out: int) -> Model:
         Impute(np.array([4], np.int32), np.array([2.5])),
         Impute(np.array([6], np.int32), np.array([7.0]), missing_value=0.0),
         Lookup(2, np.array([0.0, 1.0, 2.0, 3.0]), one_hot, "OneHotEncoder"),
-        Lookup(7, np.array([1.0, 0.0, 1.0]), np.array([[0.0], [1.0], [2.0], [-1.0], [-1.0]]), "OrdinalEncoder"),
+        Lookup(7, np.array([1.0, 0.0, 3.0]), np.array([[0.0], [1.0], [2.0], [-1.0], [-1.0]]), "OrdinalEncoder"),
     )
     rng = np.random.default_rng(7)
     w = rng.normal(size=(9, n_out)) * np.array([1.0, 1e-3, 10.0, 1.0, 0.3, 1.0, 2.0, 1.0, 0.7])[:, None]
@@ -75,6 +76,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _check(target: str, m: Model, tmp_path, shape: str = "auto") -> None:
+    validate(m)
     t = all_targets().get(target)
     for tool in t.toolchain:
         if not tool.available():
