@@ -180,9 +180,15 @@ def _regression(m: Model, env: dict[str, np.ndarray], n: int) -> dict:
         elif norm == "simplemax":
             P = (Y / Y.sum(axis=1, keepdims=True)).astype(dt)
         else:
+            # normalizationMethod="none": each table's value is its class probability, except
+            # the last, which is 1 minus the others' sum, added in table order in the model's
+            # precision (PMML 4.4 RegressionModel; jpmml-evaluator's
+            # RegressionModelUtil.computeMultinomialProbabilities does the same).
             P = Y.copy()
-            if Y.shape[1] == 2:
-                P[:, 1] = one - P[:, 0]
+            rest = P[:, 0].copy()
+            for k in range(1, P.shape[1] - 1):
+                rest = (rest + P[:, k]).astype(dt)
+            P[:, -1] = (one - rest).astype(dt)
     return {"probs": P.astype(np.float64), "cats": m.categories}
 
 

@@ -465,3 +465,47 @@ def test_lightgbm_float64_models(kind, tmp_path, request):
     cols = ["margin"] if ir.n_outputs == 1 else [f"margin({j})" for j in range(ir.n_outputs)]
     m_jvm = np.stack([res[c].to_numpy(np.float64) for c in cols], axis=1).astype(np.float32)
     np.testing.assert_array_equal(m_jvm, m_ref)
+
+
+_NONE_3 = """<?xml version="1.0" encoding="UTF-8"?>
+<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4">
+ <Header/>
+ <DataDictionary>
+  <DataField name="y" optype="categorical" dataType="string"><Value value="a"/><Value value="b"/><Value value="c"/></DataField>
+  <DataField name="x" optype="continuous" dataType="double"/>
+ </DataDictionary>
+ <RegressionModel functionName="classification" normalizationMethod="none">
+  <MiningSchema><MiningField name="y" usageType="target"/><MiningField name="x"/></MiningSchema>
+  <Output>
+   <OutputField name="probability(a)" optype="continuous" dataType="double" feature="probability" value="a"/>
+   <OutputField name="probability(b)" optype="continuous" dataType="double" feature="probability" value="b"/>
+   <OutputField name="probability(c)" optype="continuous" dataType="double" feature="probability" value="c"/>
+  </Output>
+  <RegressionTable intercept="0.1" targetCategory="a"><NumericPredictor name="x" coefficient="0.1"/></RegressionTable>
+  <RegressionTable intercept="0.3" targetCategory="b"/>
+  <RegressionTable intercept="99" targetCategory="c"/>
+ </RegressionModel>
+</PMML>
+"""
+
+
+def test_normalization_none_makes_the_last_class_the_residual(tmp_path):
+    """PMML 4.4: with normalizationMethod="none" the last table's value is replaced by 1 minus
+    the sum of the others (a foreign file whose last table is not already the residual)."""
+    p = tmp_path / "none3.pmml"
+    p.write_text(_NONE_3)
+    X = np.array([[0.0], [1.0], [2.5]])
+    proba = runtimes.load(p).predict(X, output="probabilities").astype(np.float64)
+    a = 0.1 + X[:, 0] * 0.1
+    want = np.stack([a, np.full(3, 0.3), 1.0 - (a + 0.3)], axis=1)
+    np.testing.assert_array_equal(proba, want.astype(np.float32).astype(np.float64))
+
+
+def test_normalization_none_agrees_with_jpmml(jpmml, tmp_path):
+    p = tmp_path / "none3.pmml"
+    p.write_text(_NONE_3)
+    X = np.array([[0.0], [1.0], [2.5], [-4.0]])
+    ours = runtimes.load(p).predict(X, output="probabilities").astype(np.float64)
+    res = jpmml_score(jpmml, p, ["x"], X)
+    for k, c in enumerate("abc"):
+        np.testing.assert_allclose(ours[:, k], res[f"probability({c})"].to_numpy(np.float64), rtol=0, atol=1e-7)
