@@ -163,14 +163,113 @@ def test_skops_refuses_untrusted_types(tmp_path):
 
 
 def test_unsupported_estimators_refused_in_one_line(tmp_path):
-    from sklearn.ensemble import IsolationForest
+    from sklearn.neighbors import KNeighborsRegressor
 
     X = skcases._data(100, 0, nan=False)
-    path = tmp_path / "iso.pkl"
-    path.write_bytes(pickle.dumps(IsolationForest(n_estimators=3, random_state=0).fit(X)))
-    with pytest.raises(UnsupportedModelError, match="IsolationForest") as info:
+    path = tmp_path / "knn.pkl"
+    path.write_bytes(pickle.dumps(KNeighborsRegressor(n_neighbors=3).fit(X, X[:, 0])))
+    with pytest.raises(UnsupportedModelError, match="KNeighborsRegressor is not supported") as info:
         load_model(path, options=LoadOptions(trust_pickle=True))
     assert "\n" not in str(info.value)
+
+
+def _bits32(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64).astype(np.float32).reshape(-1).view(np.int32)
+
+
+def test_isolation_forest_bit_equal_to_sklearn():
+    """IsolationForest: the float64 path-length sum (the margin before rounding) and the
+    float64 decision_function are scikit-learn's bit for bit, so the IR's float32 margin and
+    prediction are too, and ``prediction >= 0`` is scikit-learn's predict, on threshold rows,
+    their float32 neighbours, NaN cells and ordinary rows."""
+    from modelport.core.ir import _isolation
+
+    est, path = skcases.trained_isolation()
+    model = validate(load_model(path))
+    assert model.post_transform is PostTransform.ISOLATION and model.task is Task.REGRESSION
+    assert est._max_features != est.n_features_in_  # the per-tree column subsets are exercised
+    X = skcases.isolation_rows()
+    assert np.isnan(X).any()
+    depths = evaluate._wide_sum(model, model.booster, evaluate._booster_input(model, X))
+    want = skcases.isolation_depths(X)
+    assert np.array_equal(depths.view(np.int64), want.view(np.int64))
+    decision = _isolation.isolation_decision(model, depths)[:, 0]
+    assert np.array_equal(decision.view(np.int64), est.decision_function(X).view(np.int64))
+    outs = evaluate.outputs(model, X)
+    assert np.array_equal(_bits32(outs["margin"]), _bits32(want))
+    assert np.array_equal(_bits32(outs["prediction"]), _bits32(est.decision_function(X)))
+    assert np.array_equal(_bits32(evaluate.predict(model, X)), _bits32(est.decision_function(X)))
+    labels = np.where(outs["prediction"][:, 0] >= 0, 1, -1)
+    assert np.array_equal(labels, est.predict(X)) and (labels == -1).any() and (labels == 1).any()
+
+
+@pytest.mark.parametrize("kw", [
+    {"max_samples": 1}, {"max_samples": 2}, {"max_samples": 3}, {"contamination": 0.2},
+    {"max_features": 0.4, "max_samples": 0.5, "bootstrap": True}, {"max_features": 5},
+])
+def test_isolation_forest_edge_settings(kw):
+    """The n_samples <= 1 and == 2 cases of the average path length (c = 0: every score
+    is 2**-1), tiny trees, fitted offsets, bootstrap and column subsets: bit for bit."""
+    import warnings
+
+    from sklearn.ensemble import IsolationForest
+
+    from modelport.converters.frontends.sklearn import estimator_to_ir
+    from modelport.core.ir import serialize
+    from modelport.core.ir.model import Provenance
+
+    X = skcases._data(300, 3, nan=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = IsolationForest(n_estimators=7, random_state=4, **kw).fit(X)
+    model = serialize.loads(serialize.dumps(estimator_to_ir(
+        est, provenance=Provenance("sklearn-pickle", "scikit-learn", "", "", "IsolationForest"))))
+    rows = np.concatenate([skcases._data(200, 9, nan=True), 5 * X[:50]])
+    pred = evaluate.predict(model, rows)
+    assert np.array_equal(_bits32(pred), _bits32(est.decision_function(rows)))
+    assert np.array_equal(np.where(pred >= 0, 1, -1), est.predict(rows))
+
+
+def test_isolation_constants_validated_and_serialized():
+    """The post-transform's constants travel in the IR JSON (version 2) and are checked:
+    missing, non-finite or attached to another post-transform are refused in one line."""
+    import dataclasses
+
+    from modelport.core.errors import ModelFormatError
+    from modelport.core.ir import serialize
+    from modelport.core.ir.model import constructs
+
+    _est, path = skcases.trained_isolation()
+    model = load_model(path)
+    assert constructs(model) == {"isolation-forest"}
+    text = serialize.dumps(model)
+    assert '"ir_version": 2' in text and '"post_constants"' in text
+    again = serialize.loads(text)
+    assert again.post_constants == model.post_constants and again.post_constants[1] == _est.offset_
+    for bad in [(), (1.0,), (float("nan"), 0.0), (-1.0, 0.0)]:
+        with pytest.raises(ModelFormatError, match="post_constants"):
+            validate(dataclasses.replace(model, post_constants=bad))
+    with pytest.raises(ModelFormatError, match="takes no constants"):
+        validate(dataclasses.replace(model, post_transform=PostTransform.IDENTITY))
+    with pytest.raises(ModelFormatError, match="regression model with one output"):
+        validate(dataclasses.replace(model, task=Task.RANKING))
+    with pytest.raises(ValueError, match="constants"):
+        evaluate.transform(PostTransform.ISOLATION, np.zeros((1, 1), np.float32))
+
+
+def test_isolation_forest_refused_by_targets_without_the_construct(tmp_path):
+    """A target that does not declare isolation-forest refuses in one line, before writing."""
+    from modelport.converters.targets import WriteOptions, all_targets
+
+    _est, path = skcases.trained_isolation()
+    model = load_model(path)
+    refusing = [t for _n, t in all_targets().items() if "isolation-forest" not in t.supports]
+    assert refusing and "isolation-forest" in all_targets().get("ir").supports
+    for target in refusing:
+        out = tmp_path / f"m{target.extension}"
+        with pytest.raises(UnsupportedModelError, match="cannot express isolation-forest") as info:
+            target.write(model, out, WriteOptions())
+        assert "\n" not in str(info.value) and not out.exists()
 
 
 def test_skl2onnx_refused_on_infinite_threshold_before_it_runs():

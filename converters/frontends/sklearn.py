@@ -8,7 +8,8 @@
   (``skops.io.get_untrusted_types``), unless ``--trust-pickle`` is given.
 
 The estimator is dispatched by type: tree models (decision trees, random forests, extra trees,
-GradientBoosting, HistGradientBoosting) to :mod:`._sk_trees`; linear models and pipelines to
+GradientBoosting, HistGradientBoosting) to :mod:`._sk_trees`, IsolationForest to
+:mod:`._sk_iforest`; linear models and pipelines to
 ``_sk_linear`` / ``_sk_pipeline``.  Feature names are ``feature_names_in_`` when the model was
 fitted on a DataFrame, else ``f0 .. f{n-1}``.  docs/sklearn.md describes the semantics.
 """
@@ -139,7 +140,9 @@ def estimator_to_ir(est: Any, features: list[str] | None = None, *, provenance: 
     if name in TREE_ESTIMATORS:
         return tree_model_to_ir(est, features, provenance=provenance)
     if name == "IsolationForest":
-        raise UnsupportedModelError("IsolationForest (its score_samples path-length transform) is not supported yet")
+        from modelport.converters.frontends._sk_iforest import isolation_forest_to_ir
+
+        return isolation_forest_to_ir(est, features, provenance=provenance)
     if name in _PIPELINES:
         try:
             from modelport.converters.frontends._sk_pipeline import pipeline_to_ir

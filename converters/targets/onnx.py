@@ -371,6 +371,6 @@ TARGETS.register(
         runtime="onnx",
         margin_tolerance=MARGIN_TOLERANCE,
         link_tolerance=LINK_TOLERANCE,
-        supports=frozenset(CONSTRUCTS),
+        supports=frozenset(CONSTRUCTS) - {"isolation-forest"},
     ),
 )

@@ -30,6 +30,11 @@ own order, so the margin is within :data:`SKLEARN_LINEAR_MARGIN` of scikit-learn
 Evaluation is vectorised over rows and trees: all trees' nodes are concatenated, leaves point
 to themselves, and every row × tree node index advances one level per numpy step; rows are
 processed in chunks (``_CHUNK_ELEMENTS``) to bound memory.
+
+scikit-learn's IsolationForest (post-transform ``ISOLATION``): the float64 sum of path
+lengths is the margin (rounded once); the prediction is ``decision_function`` computed in
+float64 from the UNROUNDED sum (``modelport.core.ir._isolation``), bit-identical to
+scikit-learn's before its rounding to float32.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from modelport.core.ir.model import (
     TreeEnsemble,
 )
 from modelport.core.errors import InputDataError
+from modelport.core.ir._isolation import isolation_outputs
 from modelport.core.ir._links64 import SKLEARN_FLOAT64_LINK, SKLEARN_LINEAR_MARGIN, linear_raw, outputs64
 
 __all__ = ["predict_margin", "predict", "transform", "TRANSFORM_ULP", "input_dtype", "preprocess",
@@ -380,6 +386,8 @@ def outputs(model: Model, X) -> dict[str, np.ndarray]:
     does (``modelport.core.ir._links64``)."""
     if _is_linear64(model):
         return outputs64(model, linear_raw(model, model.booster, _booster_input(model, X)))
+    if model.post_transform is PostTransform.ISOLATION:
+        return isolation_outputs(model, _wide_sum(model, model.booster, _booster_input(model, X)))
     margin = predict_margin(model, X)
     pred = transform(model.post_transform, margin)
     out = {"margin": margin, "prediction": pred}
@@ -416,6 +424,11 @@ def _wide_margins(model: Model, ens: TreeEnsemble, Xm: np.ndarray) -> np.ndarray
     """Margins of an ensemble that sums in ``value_dtype`` and/or averages: the tree sum in
     ``value_dtype`` from zero, divided by each output's tree count when ``average``, plus the
     base score, rounded once to float32."""
+    return _wide_sum(model, ens, Xm).astype(np.float32)
+
+
+def _wide_sum(model: Model, ens: TreeEnsemble, Xm: np.ndarray) -> np.ndarray:
+    """:func:`_wide_margins` before the final rounding, in ``value_dtype``."""
     vdt = np.dtype(ens.value_dtype)
     acc = np.zeros((Xm.shape[0], model.n_outputs), dtype=vdt)
     _tree_margins(model, ens, Xm, acc)
@@ -427,7 +440,7 @@ def _wide_margins(model: Model, ens: TreeEnsemble, Xm: np.ndarray) -> np.ndarray
         with np.errstate(invalid="ignore", divide="ignore"):
             acc = acc / np.where(counts > 0, counts, 1)[None, :]
     acc += np.asarray(model.base_score, dtype=vdt).reshape(1, -1)
-    return acc.astype(np.float32)
+    return acc
 
 
 def _expf(x: np.ndarray) -> np.ndarray:
@@ -466,6 +479,9 @@ def _transform(post: PostTransform, m: np.ndarray) -> np.ndarray:
         return (e / wsum.astype(np.float32)[:, None]).astype(np.float32)
     if post is PostTransform.SOFTMAX_LABEL:
         return np.argmax(m, axis=1).astype(np.float32)[:, None]  # first maximum wins
+    if post is PostTransform.ISOLATION:
+        raise ValueError("the isolation post-transform needs the model's constants and the float64 path-length "
+                         "sum: use outputs() or predict()")
     raise ValueError(f"unknown post-transform {post!r}")
 
 
@@ -476,8 +492,8 @@ def predict(model: Model, X) -> np.ndarray:
     multi:softprob → ``[n, n_classes]``; multi:softmax → ``[n]`` class index as float;
     several targets/quantiles → ``[n, n_targets]``.
     """
-    out = outputs(model, X)["prediction"] if _is_linear64(model) else transform(model.post_transform,
-                                                                               predict_margin(model, X))
+    wide = _is_linear64(model) or model.post_transform is PostTransform.ISOLATION
+    out = outputs(model, X)["prediction"] if wide else transform(model.post_transform, predict_margin(model, X))
     return out[:, 0] if out.shape[1] == 1 else out
 
 

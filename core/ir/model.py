@@ -69,6 +69,10 @@ class PostTransform(str, enum.Enum):
     (multi:softmax; ties go to the lowest index as in XGBoost's ``std::max_element``).
     ``EXP``: exp(margin) (count:poisson, reg:gamma, reg:tweedie, survival:aft, survival:cox).
     ``HINGE``: 1.0 where margin > 0 else 0.0 (binary:hinge).
+    ``ISOLATION``: scikit-learn's IsolationForest ``decision_function`` from the float64 sum
+    of path lengths ``d`` (the margin before its rounding), with the model's
+    ``post_constants = (c, offset)``: ``-(2 ** -(d / (n_trees * c))) - offset`` in float64
+    (``2 ** -1`` when ``n_trees * c == 0``), rounded once to float32 (docs/sklearn.md).
     """
 
     IDENTITY = "identity"
@@ -77,6 +81,7 @@ class PostTransform(str, enum.Enum):
     SOFTMAX_LABEL = "softmax_label"
     EXP = "exp"
     HINGE = "hinge"
+    ISOLATION = "isolation"
 
 
 class Comparison(str, enum.Enum):
@@ -259,6 +264,11 @@ class Model:
     """Steps applied, in order and in float64, to the input columns before the booster
     (scikit-learn Pipeline / ColumnTransformer transformers).  Empty: the booster reads the
     input columns directly.  The booster reads ``booster_width(model)`` columns."""
+    post_constants: tuple[float, ...] = field(default_factory=tuple)
+    """Constants of the post-transform, empty for all but ``ISOLATION``, whose are
+    ``(c, offset)``: ``c`` the average path length of an isolation tree grown on
+    ``max_samples`` rows (scikit-learn's ``_average_path_length([max_samples])``), ``offset``
+    the model's ``offset_`` (``decision_function = score_samples - offset_``)."""
 
     @property
     def n_features(self) -> int:
@@ -343,6 +353,7 @@ CONSTRUCTS = {
     "preprocessing:impute": "an imputation step (SimpleImputer)",
     "preprocessing:lookup": "a category lookup step (OneHotEncoder/OrdinalEncoder)",
     "feature:nominal": "a nominal (category-name) input column",
+    "isolation-forest": "an isolation-forest anomaly score (scikit-learn IsolationForest)",
 }
 
 _STEP_CONSTRUCT = {SelectColumns: "preprocessing:select_columns", Affine: "preprocessing:affine",
@@ -357,6 +368,8 @@ def constructs(model: Model) -> set[str]:
         out.add("linear-float64")
     if any(f.type is FeatureType.NOMINAL for f in model.features):
         out.add("feature:nominal")
+    if model.post_transform is PostTransform.ISOLATION:
+        out.add("isolation-forest")
     return out
 
 

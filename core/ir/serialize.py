@@ -148,6 +148,7 @@ def to_document(model: Model) -> dict[str, Any]:
         "n_outputs": model.n_outputs,
         "n_classes": model.n_classes,
         "post_transform": model.post_transform.value,
+        **({"post_constants": _floats(np.array(model.post_constants, dtype=np.float64))} if model.post_constants else {}),
         "base_score": _floats(model.base_score),
         "missing": _float(model.missing),
         "features": [
@@ -397,8 +398,29 @@ def from_document(doc: Any) -> Model:
         provenance=prov,
         output_names=tuple(names),
         preprocessing=steps,
+        post_constants=_read_post_constants(r, version),
     )
     return validate(model)
+
+
+def _read_post_constants(r: _Reader, version: int) -> tuple[float, ...]:
+    """The post-transform's constants (version 2; IsolationForest's ``(c, offset)``)."""
+    if "post_constants" not in r.doc:
+        return ()
+    if version < 2:
+        raise ModelFormatError("IR JSON: post_constants needs ir_version 2")
+    raw = r.raw("post_constants")
+    if not isinstance(raw, list) or len(raw) > 16:
+        raise ModelFormatError("IR JSON: post_constants must be a short list of numbers")
+    out = []
+    for v in raw:
+        if isinstance(v, str) and v in _NONFINITE:
+            out.append(_NONFINITE[v])
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(float(v))
+        else:
+            raise ModelFormatError("IR JSON: post_constants must be numbers")
+    return tuple(out)
 
 
 def _read_steps(r: _Reader, version: int) -> tuple[Step, ...]:

@@ -104,6 +104,29 @@ def _check_header(model: Model) -> None:
         _fail("post_transform", f"{pt.value} needs a multiclass model with n_outputs == n_classes")
     if pt is PostTransform.HINGE and task is not Task.BINARY:
         _fail("post_transform", f"hinge needs a binary model, got {task.value}")
+    _check_isolation(model)
+
+
+def _check_isolation(model: Model) -> None:
+    """``ISOLATION`` (scikit-learn IsolationForest): one regression output from a plain float64
+    tree sum with zero base score, and its two finite constants; no other post-transform has
+    constants."""
+    consts = model.post_constants
+    if not isinstance(consts, tuple) or not all(isinstance(c, float) for c in consts):
+        _fail("post_constants", "must be a tuple of floats")
+    if model.post_transform is not PostTransform.ISOLATION:
+        if consts:
+            _fail("post_constants", f"{model.post_transform.value} takes no constants, got {len(consts)}")
+        return
+    b = model.booster
+    if model.task is not Task.REGRESSION or model.n_outputs != 1:
+        _fail("post_transform", "isolation needs a regression model with one output")
+    if not (isinstance(b, TreeEnsemble) and b.value_dtype == "float64" and not b.average and not b.apply_tree_weight):
+        _fail("post_transform", "isolation needs a float64, unaveraged, unweighted tree ensemble")
+    if np.any(np.asarray(model.base_score) != 0):
+        _fail("base_score", "must be 0 for isolation (the path lengths are summed from zero)")
+    if len(consts) != 2 or not all(np.isfinite(consts)) or consts[0] < 0:
+        _fail("post_constants", f"isolation needs (c >= 0, offset), both finite, got {list(consts)}")
 
 
 def _check_features(features: tuple[Feature, ...]) -> None:

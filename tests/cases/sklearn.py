@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cases import CASES, KNOWN_BACKEND_FAILURES, ParityCase
+from cases import CASES, KNOWN_BACKEND_FAILURES, KNOWN_REFUSALS, ParityCase
 
 _N_FEATURES = 5
 _CAT = 2  # the categorical column (integer category values 0..7)
@@ -192,6 +192,90 @@ def _register(name: str) -> None:
 
 for _name in NAMES:
     _register(_name)
+
+# IsolationForest: an anomaly score (docs/sklearn.md), a case of its own outside NAMES (whose
+# tests compare classifier and regressor outputs).  scikit-learn accepts NaN at predict time
+# (score_samples validates with ensure_all_finite=False), so the rows keep their NaN cells;
+# it is trained on NaN-free data.
+ISOLATION = "isolation_forest"
+
+
+@functools.cache
+def trained_isolation():
+    """(IsolationForest, skops file): feature subsampling (each tree reads 3 of the 5 columns),
+    a fitted contamination (offset_ a percentile, not -0.5), trained once per process."""
+    pytest.importorskip("sklearn")
+    sio = pytest.importorskip("skops.io")
+    from sklearn.ensemble import IsolationForest
+
+    est = IsolationForest(n_estimators=40, max_features=3, contamination=0.05, random_state=0)
+    est.fit(_data(600, 0, nan=False))
+    path = _workdir() / f"{ISOLATION}.skops"
+    sio.dump(est, path)
+    return est, path
+
+
+def isolation_rows() -> np.ndarray:
+    """Every split threshold of the forest and its float64 / float32 neighbours, NaN per
+    feature, and ordinary rows (with NaN cells)."""
+    est, _ = trained_isolation()
+    base = _data(1, 5, nan=False)[0]
+    out = []
+    for m, cols in list(zip(est.estimators_, est.estimators_features_, strict=True))[:12]:
+        t = m.tree_
+        for f, v in zip(t.feature, t.threshold, strict=True):
+            if f < 0:
+                continue
+            t32 = np.float32(v)
+            for c in (v, np.nextafter(v, -np.inf), np.nextafter(v, np.inf), float(t32),
+                      float(np.nextafter(t32, np.float32(np.inf))), float(np.nextafter(t32, np.float32(-np.inf)))):
+                r = base.copy()
+                r[int(cols[f])] = c
+                out.append(r)
+    for f in range(_N_FEATURES):
+        r = base.copy()
+        r[f] = np.nan
+        out.append(r)
+    return np.concatenate([np.array(out), _data(200, 11, nan=True), 4 * _data(50, 12, nan=False)])
+
+
+def isolation_depths(X: np.ndarray) -> np.ndarray:
+    """scikit-learn's own float64 sum of path lengths (its ``_parallel_compute_tree_depths``,
+    tree by tree, on X cast to float32 as ``score_samples`` does), ``[n, 1]`` float64."""
+    import threading
+
+    from sklearn.ensemble._iforest import _parallel_compute_tree_depths
+
+    est, _ = trained_isolation()
+    X32 = np.asarray(X, dtype=np.float32)
+    depths = np.zeros(len(X32))
+    lock = threading.Lock()
+    subsample = est._max_features != X32.shape[1]
+    for i, (tree, cols) in enumerate(zip(est.estimators_, est.estimators_features_, strict=True)):
+        _parallel_compute_tree_depths(tree, X32, cols if subsample else None, est._decision_path_lengths[i],
+                                      est._average_path_length_per_tree[i], depths, lock)
+    return depths.reshape(-1, 1)
+
+
+CASES.register(f"sklearn/{ISOLATION}", ParityCase(
+    name=f"sklearn/{ISOLATION}", framework="scikit-learn", slow=False, model_file=lambda: trained_isolation()[1],
+    rows=isolation_rows, framework_margin=lambda X: isolation_depths(X).astype(np.float32),
+    extra={"objective": ISOLATION}))
+
+
+def _register_isolation_refusals() -> None:
+    """Every target with a runtime that does not declare the isolation-forest construct must
+    refuse the case in one line (Target.supports)."""
+    from modelport.converters.targets import all_targets
+
+    for tname, target in all_targets().items():
+        if target.runtime is not None and "isolation-forest" not in target.supports:
+            KNOWN_REFUSALS[(tname, f"sklearn/{ISOLATION}")] = r"cannot express isolation-forest"
+
+
+_register_isolation_refusals()
+KNOWN_BACKEND_FAILURES[("onnxmltools", f"sklearn/{ISOLATION}")] = (
+    "refused: the backend reads classifiers and regressors only (an IsolationForest is neither)")
 
 # skl2onnx 1.20 (--backend onnxmltools), measured on each case's verification rows with
 # scikit-learn 1.9.1 and onnxruntime 1.32.  The default path passes all of them.
