@@ -320,3 +320,35 @@ def test_docs_list_every_skl2onnx_failure():
         assert name in rows, name
         failing = ("onnxmltools", f"sklearn/{name}") in KNOWN_BACKEND_FAILURES
         assert failing == ("refused" in rows[name].split("|")[3] or "fails" in rows[name].split("|")[3]), name
+
+
+@pytest.mark.parametrize("kw", [{}, {"n_estimators": 1}, {"max_samples": 1}, {"max_features": 2}])
+def test_isolation_forest_onnx_bit_equal(kw, tmp_path):
+    """The ONNX graph (leaf ids, then the evaluator's double ops in its order) gives the
+    evaluator's margin and prediction bit for bit, hence scikit-learn's decision_function."""
+    pytest.importorskip("onnxruntime")
+    import warnings
+
+    from sklearn.ensemble import IsolationForest
+
+    import modelport
+
+    if kw:
+        X = skcases._data(300, 3, nan=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = IsolationForest(random_state=5, **{"n_estimators": 9, **kw}).fit(X)
+        path = tmp_path / "iso.skops"
+        sio.dump(est, path)
+        rows = np.concatenate([skcases._data(200, 9, nan=True), 5 * X[:50]])
+    else:
+        est, path = skcases.trained_isolation()
+        rows = skcases.isolation_rows()
+    res = modelport.convert(path, to="onnx", out=tmp_path / "m.onnx", data=rows)
+    assert res.verified and res.report.passed
+    rt = modelport.runtimes.load(res.path)
+    model = load_model(path)
+    outs = evaluate.outputs(model, rows)
+    assert np.array_equal(_bits32(rt.predict(rows)), _bits32(outs["prediction"]))
+    assert np.array_equal(_bits32(rt.predict(rows, output="margin")), _bits32(outs["margin"]))
+    assert np.array_equal(_bits32(rt.predict(rows)), _bits32(est.decision_function(rows)))

@@ -16,7 +16,8 @@ Graph (every node in the default or ``ai.onnx.ml`` domain, checked with
 The tree operator's own ``post_transform`` and the ``TreeEnsembleClassifier`` are avoided on
 purpose: the classifier applies its own binary conventions (onnxruntime#1007, #27533), and
 plain ops leave the margin available as an output.  Tree encoding and its exactness
-argument: :mod:`._onnx_trees`; linear boosters: :mod:`._onnx_linear`.
+argument: :mod:`._onnx_trees`; linear boosters: :mod:`._onnx_linear`; scikit-learn's
+IsolationForest (leaf ids, then its score in double): :mod:`._onnx_isolation`.
 
 Exactness contract (measured by ``tests/test_onnx_parity.py``): with a single-threaded
 onnxruntime session (what :mod:`modelport.runtimes.onnx` uses by default) the margin equals
@@ -154,7 +155,11 @@ def build_onnx(model: Model, *, producer_version: str = "") -> object:
         nodes.append(helper.make_node("Where", ["is_missing", "nan", x], ["x_missing"]))
         x = "x_missing"
 
-    if isinstance(booster, TreeEnsemble):
+    if model.post_transform is PostTransform.ISOLATION:
+        from modelport.converters.targets._onnx_isolation import isolation_nodes
+
+        outputs = isolation_nodes(model, x, nodes, const, helper, TensorProto, _tree_margin)
+    elif isinstance(booster, TreeEnsemble):
         _tree_margin(model, booster, x, nodes, const, helper, TensorProto)
     elif isinstance(booster, LinearBooster) and booster.value_dtype == "float64":
         from modelport.converters.targets._onnx_steps import linear64_margin
@@ -167,7 +172,9 @@ def build_onnx(model: Model, *, producer_version: str = "") -> object:
     else:
         raise UnsupportedModelError(f"booster type {type(booster).__name__} has no ONNX encoding")
 
-    if isinstance(booster, LinearBooster) and booster.value_dtype == "float64":
+    if model.post_transform is PostTransform.ISOLATION:
+        pass  # isolation_nodes wrote the outputs
+    elif isinstance(booster, LinearBooster) and booster.value_dtype == "float64":
         from modelport.converters.targets._onnx_steps import linear64_outputs
 
         outputs = linear64_outputs(model, nodes, const, helper, TensorProto)
@@ -371,6 +378,6 @@ TARGETS.register(
         runtime="onnx",
         margin_tolerance=MARGIN_TOLERANCE,
         link_tolerance=LINK_TOLERANCE,
-        supports=frozenset(CONSTRUCTS) - {"isolation-forest"},
+        supports=frozenset(CONSTRUCTS),
     ),
 )
