@@ -352,3 +352,20 @@ def test_isolation_forest_onnx_bit_equal(kw, tmp_path):
     assert np.array_equal(_bits32(rt.predict(rows)), _bits32(outs["prediction"]))
     assert np.array_equal(_bits32(rt.predict(rows, output="margin")), _bits32(outs["margin"]))
     assert np.array_equal(_bits32(rt.predict(rows)), _bits32(est.decision_function(rows)))
+
+
+def test_isolation_forest_after_a_scaler(tmp_path):
+    """A Pipeline ending in an IsolationForest: the float64 StandardScaler step, then the
+    forest's float32 inputs, bit for bit through the evaluator."""
+    from sklearn.ensemble import IsolationForest
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = skcases._data(300, 4, nan=False) * [1.0, 10.0, 1.0, 100.0, 1e-3]
+    pipe = make_pipeline(StandardScaler(), IsolationForest(n_estimators=8, random_state=0)).fit(X)
+    path = tmp_path / "pipe.skops"
+    sio.dump(pipe, path)
+    model = load_model(path)
+    assert model.preprocessing and model.post_transform is PostTransform.ISOLATION
+    rows = np.concatenate([skcases._data(200, 8, nan=False), X[:50]])
+    assert np.array_equal(_bits32(evaluate.predict(model, rows)), _bits32(pipe.decision_function(rows)))
