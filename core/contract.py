@@ -120,6 +120,9 @@ def describe_prediction(task: str, post_transform: str, n_outputs: int) -> str:
             return "float32 [N]: class index (multi:softmax)"
         return f"float32 [N, {n_outputs}]: class probabilities"
     shape = "[N]" if n_outputs == 1 else f"[N, {n_outputs}]"
+    if post_transform == "isolation":
+        return (f"float32 {shape}: anomaly score, IsolationForest.decision_function "
+                "(negative = outlier; predict is -1 where it is < 0, else 1)")
     return f"float32 {shape}: {post_transform}(margin)"
 
 
