@@ -76,6 +76,7 @@ class PmmlRuntime:
         get = lambda k: json.loads(meta.get(_P + k, "[]"))  # noqa: E731
         self._margin_fields, self._pred_fields, self._prob_fields = get("pmml_margin_fields"), get("pmml_prediction_fields"), \
             get("pmml_probability_fields")
+        self._linear64 = meta.get(_P + "pmml_linear64") == "1"
 
     def _attach_kernels(self, kernel: str, cc: str | None) -> tuple[str, list[str]]:
         """Lower every tree batch the kernel can express; the others keep the numpy walk (logged)."""
@@ -126,6 +127,8 @@ class PmmlRuntime:
         margin = np.stack([env[f].astype(_F32) for f in self._margin_fields], axis=1)
         if output == "margin":
             return select_output(sig, output, margin=margin)
+        if self._linear64:
+            return self._linear64_output(output, env, margin)
         if sig.task == "binary":
             p = (env[self._prob_fields[1]] if self._prob_fields else env[self._pred_fields[0]]).astype(_F32)
             probs = np.stack([_F32(1) - p, p], axis=1)
@@ -134,6 +137,23 @@ class PmmlRuntime:
             probs = np.stack([env[f].astype(_F32) for f in self._prob_fields], axis=1)
             src = margin if sig.post_transform == "softmax_label" else probs
             label = np.argmax(np.nan_to_num(src, nan=-np.inf), axis=1)
+            return select_output(sig, output, margin=margin, probabilities=probs, label=label)
+        variable = np.stack([env[f].astype(_F32) for f in self._pred_fields], axis=1)
+        return select_output(sig, output, margin=margin, variable=variable)
+
+    def _linear64_output(self, output: str, env: dict[str, np.ndarray], margin: np.ndarray) -> np.ndarray:
+        """A float64 linear model (modelport.core.ir._links64): every probability as the file
+        computes it in double, rounded once; labels from the unrounded double margins
+        (``d > 0``; the first argmax of ``d``), as scikit-learn's ``predict``."""
+        sig = self.signature
+        d = np.stack([env[f] for f in self._margin_fields], axis=1)
+        if sig.task == "binary":
+            probs = np.stack([env[f].astype(_F32) for f in self._prob_fields], axis=1)
+            label = (d[:, 0] > 0).astype(np.int64)
+            return select_output(sig, output, margin=margin, probabilities=probs, label=label)
+        if sig.task == "multiclass":
+            probs = np.stack([env[f].astype(_F32) for f in self._prob_fields], axis=1)
+            label = np.argmax(np.nan_to_num(d, nan=-np.inf), axis=1)
             return select_output(sig, output, margin=margin, probabilities=probs, label=label)
         variable = np.stack([env[f].astype(_F32) for f in self._pred_fields], axis=1)
         return select_output(sig, output, margin=margin, variable=variable)

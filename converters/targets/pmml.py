@@ -33,11 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from modelport.converters.targets import TARGETS, Target, WriteOptions
+from modelport.converters.targets._pmml_linear64 import emit_linear64_model, emit_one_field
 from modelport.converters.targets._pmml_trees import emit_constant_model, emit_linear_model, emit_tree_model, literal
 from modelport.converters.targets._pmml_xml import Emitter, check_xml_text
 from modelport.core.contract import artifact_metadata
 from modelport.core.errors import UnsupportedModelError
-from modelport.core.ir.model import LinearBooster, Model, PostTransform, Task, TreeEnsemble
+from modelport.core.ir.model import FeatureType, LinearBooster, Model, PostTransform, Task, TreeEnsemble
 from modelport.core.tolerances import ulps
 
 __all__ = ["build_pmml", "write_pmml", "PMML_NAMESPACE", "MARGIN_TOLERANCE", "LINK_TOLERANCE"]
@@ -90,6 +91,8 @@ def _check_model(model: Model) -> None:
         if b.leaf_dim > 1 and b.leaf_dim != model.n_outputs:
             raise UnsupportedModelError(f"vector leaves of length {b.leaf_dim} for {model.n_outputs} outputs")
     elif isinstance(b, LinearBooster):
+        if b.value_dtype == "float64" and model.post_transform is PostTransform.HINGE:
+            raise UnsupportedModelError("a binary float64 linear model with the hinge link has no PMML encoding here")
         if not (np.all(np.isfinite(b.weights)) and np.all(np.isfinite(b.bias))):
             raise UnsupportedModelError("a gblinear weight is not finite: missingValueReplacement=0 would add NaN")
     else:
@@ -184,6 +187,8 @@ def _schema(em: Emitter, fields: list[str], target: str | None = None) -> None:
 def build_pmml(model: Model, *, backend: str = "modelport") -> str:
     """The PMML 4.4 document for ``model`` as text (not written); see the module docstring."""
     _check_model(model)
+    if model.preprocessing or any(f.type is FeatureType.NOMINAL for f in model.features):
+        raise UnsupportedModelError("the pmml target cannot express preprocessing steps or nominal features exactly")
     names = [check_xml_text(f.name, "feature name") for f in model.features]
     if any(not n for n in names):
         raise UnsupportedModelError("an empty feature name is not a PMML field name")
@@ -194,7 +199,10 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
     link = _LINKS.get(model.post_transform)
     if model.task is Task.MULTICLASS and model.post_transform is PostTransform.IDENTITY:
         classifier, link = True, "none"  # the margins are the probabilities (scikit-learn forests)
-    wide = isinstance(b, TreeEnsemble) and b.threshold_dtype == "float64"
+    lin64 = isinstance(b, LinearBooster) and b.value_dtype == "float64"
+    wide = (isinstance(b, TreeEnsemble) and b.threshold_dtype == "float64") or lin64
+    # float64 linear models: every result field is double (the reader rounds once to float32)
+    out_dtype = "double" if lin64 else "float"
     dtype = "double" if wide else "float"
     target = fresh("target")
     margin_fields = [fresh("margin" if n_out == 1 else f"margin({j})") for j in range(n_out)]
@@ -216,6 +224,12 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
     pred_fields = [] if classifier else [fresh("prediction" if n_out == 1 else f"prediction({j})") for j in range(n_out)]
     extra = {"pmml_margin_fields": json.dumps(margin_fields), "pmml_prediction_fields": json.dumps(pred_fields),
              "pmml_probability_fields": json.dumps(prob_fields), "pmml_label_field": label_field}
+    one_field = ""
+    if lin64:
+        # the runtime takes every probability as written and the labels from the double margins
+        # (scikit-learn: d > 0, or the first argmax of d), as modelport.core.ir._links64 does
+        extra["pmml_linear64"] = "1"
+        one_field = fresh("one")
     meta = artifact_metadata(model, backend=backend, extra=extra)
 
     em = Emitter()
@@ -231,7 +245,7 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
     missing = float(model.missing)
     for name in names:
         em.open("DataField", {"name": name, "optype": "continuous", "dataType": dtype})
-        if not np.isnan(missing):
+        if not np.isnan(missing) and not lin64:  # a float64 linear model has no sentinel (scikit-learn)
             # XGBoost drops entries equal to float32(missing) (data/adapter.h IsValidFunctor).
             em.empty("Value", {"value": literal(missing, "float64" if wide else "float32", "missing sentinel"),
                                "property": "missing"})
@@ -247,6 +261,11 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
         em.empty("DataField", {"name": target, "optype": "continuous", "dataType": "float"})
     em.close("DataDictionary")
     em.newline()
+    if one_field:
+        em.open("TransformationDictionary")
+        emit_one_field(em, one_field)
+        em.close("TransformationDictionary")
+        em.newline()
     if floor_names:
         # XGBoost's category is the value truncated toward zero (common/categorical.h); for the
         # valid range [0, 2**24) that is floor, and every invalid value floors outside every set.
@@ -282,7 +301,8 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
     if classifier:
         em.empty("OutputField", {"name": label_field, "optype": "categorical", "dataType": "string", "feature": "predictedValue"})
         for c, pf in zip(classes, prob_fields, strict=True):
-            em.empty("OutputField", {"name": pf, "optype": "continuous", "dataType": "float", "feature": "probability", "value": c})
+            em.empty("OutputField", {"name": pf, "optype": "continuous", "dataType": out_dtype, "feature": "probability",
+                                     "value": c})
     elif model.post_transform is PostTransform.HINGE:
         # binary:hinge predicts 1.0 where margin > 0 else 0.0 (PMML's threshold(x, y): x > y).
         em.open("OutputField", {"name": pred_fields[0], "optype": "continuous", "dataType": "float", "feature": "transformedValue"})
@@ -295,9 +315,9 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
         for j, pf in enumerate(pred_fields):
             src = {"feature": "predictedValue"} if j == n_out - 1 else {"feature": "transformedValue"}
             if j == n_out - 1:
-                em.empty("OutputField", {"name": pf, "optype": "continuous", "dataType": "float", **src})
+                em.empty("OutputField", {"name": pf, "optype": "continuous", "dataType": out_dtype, **src})
             else:
-                em.open("OutputField", {"name": pf, "optype": "continuous", "dataType": "float", **src})
+                em.open("OutputField", {"name": pf, "optype": "continuous", "dataType": out_dtype, **src})
                 em.empty("FieldRef", {"field": sum_fields[j]})
                 em.close("OutputField")
     for mf, sf in zip(margin_fields, sum_fields, strict=True):
@@ -310,14 +330,16 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
     for j in range(n_out):
         em.open("Segment", {"id": f"margin({j})"})
         em.empty("True")
-        if isinstance(b, TreeEnsemble):
+        if lin64:
+            emit_linear64_model(em, b, j, float(model.base_score[j]), names=names, one=one_field, output_field=sum_fields[j])
+        elif isinstance(b, TreeEnsemble):
             _emit_margin_sum(em, model, b, j, _segment_trees(model, b)[j], names, floor_names, sum_fields[j])
         else:
             emit_linear_model(em, b, j, model.base_score[j], names=names, output_field=sum_fields[j])
         em.close("Segment")
         em.newline()
     if link is not None and (link != "none" or classifier):
-        _emit_link(em, link, classifier, target, classes, sum_fields, residual)
+        _emit_link(em, link, classifier, target, classes, sum_fields, residual, math="double" if lin64 else "float")
     em.close("Segmentation")
     em.close("MiningModel")
     em.newline()
@@ -327,13 +349,13 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
 
 
 def _emit_link(em: Emitter, link: str, classifier: bool, target: str, classes: list[str], margins: list[str],
-               residual: list[str]) -> None:
+               residual: list[str], *, math: str = "float") -> None:
     """RegressionModel: ``0 + 1 * margin`` per table (exact), normalised by ``link``; a
     ``residual`` category gets a last, intercept-only table (see :func:`build_pmml`)."""
     em.open("Segment", {"id": "link"})
     em.empty("True")
     em.open("RegressionModel", {"modelName": "link", "functionName": "classification" if classifier else "regression",
-                                "normalizationMethod": link, "x-mathContext": "float"})
+                                "normalizationMethod": link, "x-mathContext": math})
     _schema(em, margins, target)
     if classifier and link == "logit":
         tables = [("1", margins[0]), ("0", None)]  # binary: p(1) = logit(margin), p(0) = 1 - p(1)
@@ -369,5 +391,6 @@ TARGETS.register(
         runtime="pmml",
         margin_tolerance=MARGIN_TOLERANCE,
         link_tolerance=LINK_TOLERANCE,
+        supports=frozenset({"linear-float64"}),
     ),
 )

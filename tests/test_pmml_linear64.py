@@ -1,0 +1,171 @@
+"""float64 linear models (scikit-learn) in the PMML target (docs/pmml.md, "float64 linear models").
+
+* the plain scikit-learn linear cases of tests/cases/sklearn_linear.py: modelport's PMML run
+  through the pmml runtime equals the reference evaluator bit for bit (margins, predictions,
+  probabilities, labels), and so does jpmml-evaluator (the JVM, an independent implementation);
+* hand-built models whose float64 sum depends on the order (``1e16 + 1 - 1e16``), on the bias
+  added last, and on labels decided by a margin far below float32's resolution;
+* every file validates against the PMML 4.4 schema jpmml-model ships.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from modelport.converters.frontends import load_model  # noqa: E402
+from modelport.converters.targets import TARGETS  # noqa: E402
+from modelport.converters.targets.pmml import build_pmml  # noqa: E402
+from modelport.core.errors import UnsupportedModelError  # noqa: E402
+from modelport.core.ir.evaluate import outputs  # noqa: E402
+from modelport.core.ir.model import Feature, LinearBooster, Model, PostTransform, Task  # noqa: E402
+from modelport.runtimes.pmml import PmmlRuntime  # noqa: E402
+
+pytest.importorskip("defusedxml")
+
+PLAIN = ("lin_logreg_binary", "lin_logreg_multiclass", "lin_linear_regression", "lin_ridge_multi_target", "lin_lasso",
+         "lin_elasticnet")
+
+
+def _model(weights, bias, *, task=Task.REGRESSION, post=PostTransform.IDENTITY, base=None) -> Model:
+    w = np.asarray(weights, dtype=np.float64)
+    k = w.shape[1]
+    feats = tuple(Feature(name=f"f{j}") for j in range(w.shape[0]))
+    n_classes = {Task.BINARY: 2, Task.MULTICLASS: k}.get(task, 0)
+    return Model(task=task, features=feats, n_outputs=k, n_classes=n_classes,
+                 booster=LinearBooster(weights=w, bias=np.asarray(bias, np.float64), value_dtype="float64"),
+                 base_score=np.zeros(k, np.float32) if base is None else np.asarray(base, np.float32),
+                 post_transform=post)
+
+
+def _write(model: Model, path: Path) -> Path:
+    path.write_text(build_pmml(model), encoding="utf-8")
+    return path
+
+
+def _check_runtime(model: Model, path: Path, X: np.ndarray) -> None:
+    ref = outputs(model, X)
+    rt = PmmlRuntime(path)
+    np.testing.assert_array_equal(rt.predict(X, output="margin").reshape(ref["margin"].shape), ref["margin"])
+    pred = ref["prediction"]
+    np.testing.assert_array_equal(rt.predict(X).reshape(pred.shape), pred)
+    if "probabilities" in ref:
+        np.testing.assert_array_equal(rt.predict(X, output="probabilities"), ref["probabilities"])
+        np.testing.assert_array_equal(rt.predict(X, output="label"), ref["label"])
+
+
+@pytest.fixture(scope="module")
+def jpmml():
+    """``jpmml_evaluator`` with a started JVM (skips when Java or the package is absent)."""
+    if shutil.which("java") is None:
+        pytest.skip("java is not installed (jpmml-evaluator needs a JVM)")
+    jp = pytest.importorskip("jpmml_evaluator", reason="jpmml_evaluator is not installed (pip install jpmml_evaluator)")
+    pytest.importorskip("jpype", reason="JPype1 is not installed (jpmml_evaluator's jpype backend)")
+    pytest.importorskip("pandas")
+    return jp
+
+
+def _check_jpmml(jp, model: Model, path: Path, X: np.ndarray) -> None:
+    """jpmml-evaluator's double results, rounded once to float32, equal the reference's."""
+    import pandas as pd
+
+    res = jp.make_evaluator(str(path)).verify().evaluateAll(pd.DataFrame(X, columns=[f.name for f in model.features]))
+    if "errors" in res.columns and res["errors"].notna().any():
+        raise AssertionError(f"jpmml-evaluator: {res['errors'].dropna().iloc[0]}")
+    ref = outputs(model, X)
+    cols = ["margin"] if model.n_outputs == 1 else [f"margin({j})" for j in range(model.n_outputs)]
+    d = np.stack([res[c].to_numpy(np.float64) for c in cols], axis=1)
+    np.testing.assert_array_equal(d.astype(np.float32), ref["margin"], err_msg="jpmml margins")
+    if "probabilities" in ref:
+        k = ref["probabilities"].shape[1]
+        p = np.stack([res[f"probability({c})"].to_numpy(np.float64) for c in range(k)], axis=1)
+        np.testing.assert_array_equal(p.astype(np.float32), ref["probabilities"], err_msg="jpmml probabilities")
+        label = (d[:, 0] > 0).astype(np.int64) if model.task is Task.BINARY else np.argmax(d, axis=1)
+        np.testing.assert_array_equal(label, ref["label"], err_msg="labels from jpmml's double margins")
+
+
+@pytest.fixture(scope="module")
+def sk_cases():
+    from cases import sklearn_linear as S
+
+    return {n: (load_model(S.trained(n)[1]), S.rows(n)) for n in PLAIN}
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_sklearn_case_runtime_bit_for_bit(sk_cases, name, tmp_path):
+    ir, X = sk_cases[name]
+    _check_runtime(ir, _write(ir, tmp_path / "m.pmml"), X)
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_sklearn_case_jpmml_bit_for_bit(jpmml, sk_cases, name, tmp_path):
+    ir, X = sk_cases[name]
+    _check_jpmml(jpmml, ir, _write(ir, tmp_path / "m.pmml"), X)
+
+
+#: 1e16 + 1 - 1e16: 0 summed left to right in float64 (1 is lost), 1 in any other order;
+#: the bias 3 added last; a margin of 1e-30 (float32 0.0 after the link's rounding) labelled 1.
+ORDER_ROWS = np.array([[1e16, 1.0, -1e16], [1.0, 1e16, -1e16], [0.0, 0.0, 0.0], [2.5, -1.25, 1e-300],
+                       [-1e300, 0.0, 1e300]])
+
+
+@pytest.mark.parametrize("kind", ["regression", "binary", "multiclass", "multi_target"])
+def test_order_sensitive_sums(kind, tmp_path, request):
+    w = np.array([[1.0], [1.0], [1.0]])
+    if kind == "regression":
+        m = _model(w, [3.0], base=[0.25])
+    elif kind == "binary":
+        m = _model(w, [1e-30], task=Task.BINARY, post=PostTransform.SIGMOID)
+    elif kind == "multiclass":
+        m = _model(np.hstack([w, -w, w * 0.5]), [3.0, 1e-30, -2.0], task=Task.MULTICLASS, post=PostTransform.SOFTMAX)
+    else:
+        m = _model(np.hstack([w, w * 2]), [0.1, -0.1], task=Task.MULTI_TARGET)
+    path = _write(m, tmp_path / "m.pmml")
+    _check_runtime(m, path, ORDER_ROWS)
+    if shutil.which("java") is not None:
+        try:
+            jp = request.getfixturevalue("jpmml")
+        except pytest.skip.Exception:
+            return
+        _check_jpmml(jp, m, path, ORDER_ROWS)
+
+
+def test_softmax_label_labels_come_from_the_double_margins(tmp_path):
+    # at x = 0 the margins are 0 and 1e-20: equal in float32 (equal probabilities), class 1 wins in
+    # float64; at x = 0.5, 0.5 + 1e-20 == 0.5 in float64 too, so the first maximum (class 0) wins
+    m = _model(np.array([[1.0, 1.0, 0.0]]), [0.0, 1e-20, 0.0], task=Task.MULTICLASS, post=PostTransform.SOFTMAX_LABEL)
+    X = np.array([[0.5], [0.0], [-3.0]])
+    path = _write(m, tmp_path / "m.pmml")
+    _check_runtime(m, path, X)
+    assert PmmlRuntime(path).predict(X, output="label").tolist() == [0, 1, 2]
+
+
+def test_binary_hinge_is_refused():
+    m = _model([[1.0]], [0.0], task=Task.BINARY, post=PostTransform.HINGE)
+    with pytest.raises(UnsupportedModelError, match="hinge"):
+        build_pmml(m)
+
+
+def test_target_declares_linear_float64():
+    assert "linear-float64" in TARGETS.get("pmml").supports
+
+
+def test_validates_against_pmml_4_4_xsd(tmp_path):
+    etree = pytest.importorskip("lxml.etree", reason="lxml is not installed")
+    jp = pytest.importorskip("jpmml_evaluator", reason="jpmml_evaluator (ships the PMML 4.4 XSD) is not installed")
+    jars = sorted(glob.glob(os.path.join(os.path.dirname(jp.__file__), "dependencies", "pmml-model-[0-9]*.jar")))
+    if not jars:
+        pytest.skip("jpmml_evaluator ships no pmml-model jar here")
+    schema = etree.XMLSchema(etree.fromstring(zipfile.ZipFile(jars[0]).read("pmml.xsd")))
+    m = _model(np.ones((3, 3)), [1.0, 2.0, 3.0], task=Task.MULTICLASS, post=PostTransform.SOFTMAX, base=[0.5, 0, 0])
+    doc = etree.parse(str(_write(m, tmp_path / "m.pmml")))
+    assert schema.validate(doc), str(schema.error_log.last_error)
