@@ -15,6 +15,7 @@ import numpy as np
 
 from modelport.core.errors import ModelFormatError
 from modelport.core.numerics import is_float32_exact
+from modelport.runtimes._pfa_engine64 import run64
 from modelport.runtimes._pfa_forms import Layout
 
 __all__ = ["Program", "load_program"]
@@ -60,6 +61,8 @@ class Program:
     def run(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """``margin`` [n, k], ``prediction`` [n, j] and ``probabilities`` [n, c] (float32) of
         the rows ``X`` (``in_dtype``; NaN or the sentinel is missing)."""
+        if self.lay.margin == "linear64":
+            return run64(self, X)
         miss = np.isnan(X)
         if self.sentinel is not None:
             miss |= X == X.dtype.type(self.sentinel)
@@ -274,11 +277,19 @@ def load_program(doc: dict, lay: Layout, *, where: str) -> Program:
         if type(v) not in (int, float):
             raise c.bad("missingValue", "must be a number")
         sentinel = float(in_dtype.type(v))
-    if lay.margin not in ("wide", "wide_avg") and not is_float32_exact(base):
+    if lay.margin not in ("wide", "wide_avg", "linear64") and not is_float32_exact(base):
         # the float32 sums start from it: a double that is not a float32 would be rounded
         # differently by the first u.f32 than by a float32 start
         raise c.bad("base", "must hold float32 values (the float32 sum starts from them)")
     common = dict(lay=lay, in_dtype=in_dtype, base=base, sentinel=sentinel)
+    if lay.margin == "linear64":
+        bias = c.nums("bias", np.float64)
+        if bias.size != k:
+            raise c.bad("bias", f"must have {k} values")
+        weights = c.matrix("weights", np.float64, k)
+        if weights.shape[0] != lay.n_features:
+            raise c.bad("weights", f"must have one row per input field ({lay.n_features})")
+        return Program(**common, bias=bias, weights=weights)
     if lay.margin == "linear":
         bias = c.nums("bias", np.float32)
         if bias.size != k:

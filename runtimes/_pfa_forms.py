@@ -27,8 +27,9 @@ from dataclasses import dataclass
 __all__ = ["Layout", "MARGIN_KINDS", "LINKS", "PROBS", "skeleton", "field_name", "ARR_D", "ARR_B"]
 
 #: How the margin is summed: float32 (XGBoost) with or without DART weights, float64 with or
-#: without averaging (LightGBM / scikit-learn), or a linear booster.
-MARGIN_KINDS = ("sum32", "dart32", "wide", "wide_avg", "linear")
+#: without averaging (LightGBM / scikit-learn), a linear booster (XGBoost gblinear), or a
+#: float64 linear model (scikit-learn; forms in :mod:`._pfa_forms64`).
+MARGIN_KINDS = ("sum32", "dart32", "wide", "wide_avg", "linear", "linear64")
 #: The post-transform forms (IR ``PostTransform`` values).
 LINKS = ("identity", "sigmoid", "softmax", "softmax_label", "exp", "hinge")
 #: What the ``probabilities`` output holds: nothing, [1 - p, p], or the class probabilities
@@ -231,11 +232,14 @@ def _link_fcns(lay: Layout) -> dict:
     return out
 
 
-def _fcns(lay: Layout) -> dict:
-    f32 = _fcn([{"d": "double"}], "double", [
+def _f32_fcn() -> dict:
+    return _fcn([{"d": "double"}], "double", [
         {"unpack": {"pack": [{"float": {"cast.float": "d"}}]}, "format": [{"r": "float"}], "then": "r", "else": 0.0},
     ])
-    out = {"f32": f32, **_input_fcns(lay)}
+
+
+def _fcns(lay: Layout) -> dict:
+    out = {"f32": _f32_fcn(), **_input_fcns(lay)}
     if lay.margin != "linear":
         out.update(_leaf_fcns(lay))
     out["margin"] = _margin_fcn(lay)
@@ -248,9 +252,11 @@ def _input_fcns(lay: Layout) -> dict:
     missing (null, NaN or the sentinel).  Functions, so the action stays short and the
     head of the file names ``input``, ``output`` and ``action`` (how runtimes sniff it)."""
     xs, miss = [], []
+    # float64 linear models: a null field is NaN (0.0 / 0.0), which propagates (core/ir/_links64.py)
+    absent = {"/": [0.0, 0.0]} if lay.margin == "linear64" else 0.0
     for i in range(lay.n_features):
         f = "r." + field_name(i)
-        xs.append({"ifnotnull": {"v": f}, "then": "v", "else": 0.0})
+        xs.append({"ifnotnull": {"v": f}, "then": "v", "else": absent})
         present: dict = {"impute.isnan": "v"}
         if lay.sentinel:
             present = {"||": [present, {"==": ["v", _c("missingValue")]}]}
@@ -271,6 +277,19 @@ def _action(lay: Layout) -> list:
 def skeleton(lay: Layout) -> dict:
     """The document for ``lay`` with every cell's ``init`` set to None (filled by the writer)."""
     fields = [{"name": field_name(i), "type": ["null", lay.in_type]} for i in range(lay.n_features)]
+    if lay.margin == "linear64":
+        from modelport.runtimes import _pfa_forms64 as f64
+
+        inputs = _input_fcns(lay)["inputs"]
+        return {
+            "name": "modelport",
+            "method": "map",
+            "output": {"type": "record", "name": "Output", "fields": f64.output_fields64(lay)},
+            "action": f64.action64(lay),
+            "input": {"type": "record", "name": "Input", "fields": fields},
+            "fcns": f64.fcns64(lay, _f32_fcn(), inputs),
+            "cells": {name: {"type": t, "init": None} for name, t in f64.cells64().items()},
+        }
     return {  # short keys first: the first 4 KiB name input, output and action (sniffing)
         "name": "modelport",
         "method": "map",

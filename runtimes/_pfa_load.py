@@ -132,7 +132,7 @@ def recognise(doc: dict, *, where: str) -> Layout:
         raise _unsupported(where, doc, ("cells",))
     value_type = _dig(cells, "value", "type", "items", "items")
     if "weights" in cells:
-        margin = "linear"
+        margin = "linear64" if _dig(cells, "weights", "type", "items", "items") == "double" else "linear"
     elif "treeWeight" in cells:
         margin = "dart32"
     elif "count" in cells:
@@ -140,7 +140,7 @@ def recognise(doc: dict, *, where: str) -> Layout:
     else:
         margin = "wide" if value_type == "double" else "sum32"
     base = dict(n_features=len(fields), in_type=in_type, margin=margin, vector="treeOutput" not in cells
-                and margin != "linear", has_cat="isCat" in cells, sentinel="missingValue" in cells,
+                and margin not in ("linear", "linear64"), has_cat="isCat" in cells, sentinel="missingValue" in cells,
                 value_type=value_type if value_type in ("float", "double") else "float")
     got_fcns = doc.get("fcns")
     best: tuple[int, Loc] | None = None

@@ -62,8 +62,10 @@ class PfaRuntime:
             raise ModelFormatError(f"{where}: metadata says {self.signature.n_features} features / "
                                    f"{self.signature.n_outputs} outputs, the document has {lay.n_features} / "
                                    f"{self.program.n_outputs}")
-        lib = choose_kernel(kernel, where, cc=cc)
-        if lib is None:
+        lib = None if lay.margin == "linear64" and kernel != "c" else choose_kernel(kernel, where, cc=cc)
+        if lay.margin == "linear64":
+            self._kernel, self.kernel_reason = None, "a float64 linear model has no trees"
+        elif lib is None:
             self._kernel, self.kernel_reason = None, "kernel='numpy'" if kernel == "numpy" else NO_KERNEL
         else:
             self._kernel, self.kernel_reason = lower_pfa(self.program, lib)
@@ -97,7 +99,9 @@ class PfaRuntime:
         probs = r["probabilities"]
         if output not in ("label", "prediction") or (output == "prediction" and sig.post_transform != "softmax_label"):
             return select_output(sig, output, margin=r["margin"], probabilities=probs)
-        if sig.task == "binary":
+        if "label" in r:  # float64 linear models: the document's label, from the unrounded margin
+            label = r["label"]
+        elif sig.task == "binary":
             label = (probs[:, 1] > np.float32(0.5)).astype(np.int64)
         else:
             src = r["margin"] if sig.post_transform == "softmax_label" else probs

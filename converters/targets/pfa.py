@@ -53,6 +53,8 @@ def layout_of(model: Model) -> Layout:
     sentinel = not math.isnan(float(model.missing))
     if sentinel and math.isinf(float(model.missing)):
         raise UnsupportedModelError("pfa: an infinite missing-value sentinel has no JSON literal")
+    if isinstance(b, LinearBooster) and b.value_dtype == "float64":
+        return _layout64(model, post, probs)
     if isinstance(b, LinearBooster):
         return Layout(n_features=model.n_features, in_type="float", margin="linear", vector=False, has_cat=False,
                       cmp="<", sentinel=sentinel, link=post, probs=probs)
@@ -75,6 +77,17 @@ def layout_of(model: Model) -> Layout:
                   margin=margin, vector=vector, has_cat=any(bool(t.is_categorical.any()) for t in b.trees),
                   cmp="<" if b.comparison is Comparison.LT else "<=", sentinel=sentinel, link=post, probs=probs,
                   value_type="double" if b.value_dtype == "float64" else "float")
+
+
+def _layout64(model: Model, post: str, probs: str) -> Layout:
+    """A scikit-learn float64 linear model: the links ``core/ir/_links64.py`` defines."""
+    ok = {"none": ("identity",), "binary": ("sigmoid", "hinge"), "multiclass": ("softmax", "softmax_label")}[probs]
+    if post not in ok:
+        raise UnsupportedModelError(f"pfa: a {model.task.value} float64 linear model with post-transform {post}")
+    if model.preprocessing:
+        raise UnsupportedModelError("pfa: preprocessing steps before a float64 linear model are not written")
+    return Layout(n_features=model.n_features, in_type="double", margin="linear64", vector=False, has_cat=False,
+                  cmp="<", sentinel=False, link=post, probs=probs)
 
 
 def _nums(values, dtype: str, what: str) -> str:
@@ -161,7 +174,12 @@ def build_pfa(model: Model, *, backend: str = "modelport") -> str:
         raise UnsupportedModelError(f"pfa: {model.base_score.size} base scores for {model.n_outputs} outputs")
     if lay.sentinel:
         cells["missingValue"] = float_literal(model.missing, in_dt)
-    if isinstance(b, LinearBooster):
+    if lay.margin == "linear64":
+        if b.weights.shape != (model.n_features, model.n_outputs):
+            raise UnsupportedModelError(f"pfa: linear weights of shape {b.weights.shape}")
+        cells["bias"] = _nums(b.bias, "float64", "bias")
+        cells["weights"] = _rows(b.weights.astype(np.float64), "float64", "weight")
+    elif isinstance(b, LinearBooster):
         if b.weights.shape != (model.n_features, model.n_outputs):
             raise UnsupportedModelError(f"pfa: linear weights of shape {b.weights.shape}")
         cells["bias"] = _nums(b.bias, "float32", "bias")
@@ -193,5 +211,6 @@ TARGETS.register(
         runtime="pfa",
         margin_tolerance=EXACT,
         link_tolerance=EXACT,
+        supports=frozenset({"linear-float64"}),
     ),
 )
