@@ -84,7 +84,8 @@ def _score_chunk(chunk: Any) -> tuple[tuple, list, int, tuple[int, float, float]
     """Parse, score and (CSV / JSON Lines output) format one chunk: ``(payload, rejects,
     rows, usage)``.  ``payload`` is ``("text", header, rows)`` or, for Parquet output,
     ``("arrays", prediction, kept columns)``; either way the main process only writes."""
-    from modelport._batch_io import encode_text, parse_chunk
+    from modelport._batch_io import parse_chunk
+    from modelport._batch_write import encode_text
 
     w = _WORKER
     X, kept, rejects = parse_chunk(chunk, features=w["features"], keep=w["keep"], on_error=w["on_error"])
@@ -159,7 +160,8 @@ def _input_bytes(files: list[str]) -> int:
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """Run ``modelport predict``; return ``(json summary, text)``."""
     from modelport import runtimes
-    from modelport._batch_io import Writer, expand_inputs, open_layout, read_chunks
+    from modelport._batch_io import expand_inputs, open_layout, read_chunks
+    from modelport._batch_write import Writer
 
     from modelport.core.errors import require
 
@@ -199,7 +201,7 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             # forkserver: workers fork from a clean server that imported the heavy modules
             # once (fast start, none of this process's threads or sessions inherited)
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["numpy", "pandas", "pyarrow.parquet", "modelport._batch_io",
+            ctx.set_forkserver_preload(["numpy", "pandas", "pyarrow.parquet", "modelport._batch_io", "modelport._batch_write",
                                         "modelport.runtimes", *runtime_modules])
             pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=init)
             # start every worker now (forkserver, imports, runtime load): part of the
