@@ -15,7 +15,7 @@ import numpy as np
 
 from modelport.core.errors import ModelFormatError
 from modelport.core.numerics import is_float32_exact
-from modelport.runtimes._pfa_engine64 import run64
+from modelport.runtimes._pfa_engine64 import load_steps, run64
 from modelport.runtimes._pfa_forms import Layout
 
 __all__ = ["Program", "load_program"]
@@ -52,6 +52,7 @@ class Program:
     weights: np.ndarray | None = None
     _ids4: np.ndarray | None = None  # 4 x node id (the single-row path's table offsets)
     out_index: tuple[np.ndarray, ...] = ()  # per output: the trees adding to it, in order
+    steps: tuple = ()  # linear64: (kind, data) preprocessing steps (._pfa_steps)
 
     @property
     def n_outputs(self) -> int:
@@ -287,9 +288,10 @@ def load_program(doc: dict, lay: Layout, *, where: str) -> Program:
         if bias.size != k:
             raise c.bad("bias", f"must have {k} values")
         weights = c.matrix("weights", np.float64, k)
-        if weights.shape[0] != lay.n_features:
-            raise c.bad("weights", f"must have one row per input field ({lay.n_features})")
-        return Program(**common, bias=bias, weights=weights)
+        steps, width = load_steps(c, lay)
+        if weights.shape[0] != width:
+            raise c.bad("weights", f"must have one row per column the steps give ({width})")
+        return Program(**common, bias=bias, weights=weights, steps=steps)
     if lay.margin == "linear":
         bias = c.nums("bias", np.float32)
         if bias.size != k:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from modelport.runtimes._pfa_steps import run_steps
+
 __all__ = ["run64"]
 
 _F32 = np.float32
@@ -41,6 +43,8 @@ def run64(program, X: np.ndarray) -> dict[str, np.ndarray]:
     ``label`` (int64) of the float64 rows ``X`` (NaN propagates)."""
     lay = program.lay
     X = np.asarray(X, dtype=np.float64)
+    if program.steps:
+        X = run_steps(program.steps, X)
     n = X.shape[0]
     w = program.weights
     with np.errstate(all="ignore"):
@@ -70,3 +74,47 @@ def run64(program, X: np.ndarray) -> dict[str, np.ndarray]:
     if label is not None:
         out["label"] = label
     return out
+
+
+def load_steps(c, lay) -> tuple[tuple, int]:
+    """The ``(kind, data)`` steps of a linear64 document's cells (``c``: the engine's cell
+    reader), checked against the row width each step sees; and the final width."""
+    width, steps = lay.n_features, []
+    for i, kind in enumerate(lay.steps):
+        p = f"p{i}_{kind}_"
+        if kind == "select":
+            src = c.ints(p + "src")
+            if src.size and (src.min() < 0 or src.max() >= width):
+                raise c.bad(p + "src", f"must index the {width} columns")
+            steps.append((kind, {"src": src.astype(np.int64)}))
+            width = int(src.size)
+            continue
+        if kind == "lookup":
+            col = c.init(p + "col")
+            if type(col) is not int or not 0 <= col < width:
+                raise c.bad(p + "col", f"must be a column index below {width}")
+            keys = c.nums(p + "keys", np.float64)
+            table = c.matrix(p + "table", np.float64, None)
+            bad = c.bools(p + "bad", keys.size + 2)
+            if table.shape[0] != keys.size + 2:
+                raise c.bad(p + "table", f"must have {keys.size + 2} rows (keys, unknown, missing)")
+            steps.append((kind, {"col": col, "keys": keys, "table": table, "bad": bad}))
+            width += table.shape[1] - 1
+            continue
+        cols = c.ints(p + "col")
+        if cols.size and (cols.min() < 0 or cols.max() >= width):
+            raise c.bad(p + "col", f"must index the {width} columns")
+        d: dict = {"col": cols.astype(np.int64)}
+        names = ("off", "scale") if kind.startswith("aff") else ("fill",)
+        for name in names:
+            d[name] = c.nums(p + name, np.float64)
+            if d[name].size != cols.size:
+                raise c.bad(p + name, f"must have {cols.size} values")
+        for name in ("lo", "hi", "mv"):
+            if p + name in c.cells:
+                v = c.init(p + name)
+                if type(v) not in (int, float):
+                    raise c.bad(p + name, "must be a number")
+                d[name] = float(v)
+        steps.append((kind, d))
+    return tuple(steps), width

@@ -55,6 +55,7 @@ class Layout:
     link: str  # one of LINKS
     probs: str  # one of PROBS
     value_type: str = "float"  # leaf values: "float" (float32) or "double"
+    steps: tuple[str, ...] = ()  # preprocessing step kinds (linear64 only; see ._pfa_steps)
 
 
 def field_name(i: int) -> str:
@@ -279,8 +280,12 @@ def skeleton(lay: Layout) -> dict:
     fields = [{"name": field_name(i), "type": ["null", lay.in_type]} for i in range(lay.n_features)]
     if lay.margin == "linear64":
         from modelport.runtimes import _pfa_forms64 as f64
+        from modelport.runtimes._pfa_steps import step_cells
 
         inputs = _input_fcns(lay)["inputs"]
+        cells = f64.cells64()
+        for i, kind in enumerate(lay.steps):
+            cells.update(step_cells(i, kind))
         return {
             "name": "modelport",
             "method": "map",
@@ -288,7 +293,7 @@ def skeleton(lay: Layout) -> dict:
             "action": f64.action64(lay),
             "input": {"type": "record", "name": "Input", "fields": fields},
             "fcns": f64.fcns64(lay, _f32_fcn(), inputs),
-            "cells": {name: {"type": t, "init": None} for name, t in f64.cells64().items()},
+            "cells": {name: {"type": t, "init": None} for name, t in cells.items()},
         }
     return {  # short keys first: the first 4 KiB name input, output and action (sniffing)
         "name": "modelport",

@@ -16,7 +16,8 @@ the links run in double on the unrounded ``d`` and each output is rounded once t
 
 PFA arithmetic on ``double`` is IEEE double (no fused multiply-add: ``+`` of ``*`` rounds
 twice), so the document computes exactly what the evaluator does.  The output record gains
-an ``int`` field ``label`` for classifiers.
+an ``int`` field ``label`` for classifiers.  Preprocessing steps (:mod:`._pfa_steps`) run
+first, in ``u.prep``, on the float64 input row.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from modelport.runtimes._pfa_forms import _f32 as f32_
 from modelport.runtimes._pfa_forms import _fcn as fcn_
 from modelport.runtimes._pfa_forms import _for as for_
 from modelport.runtimes._pfa_forms import _replace as replace_
+from modelport.runtimes._pfa_steps import prep_fcn
 
 __all__ = ["cells64", "fcns64", "action64", "output_fields64"]
 
@@ -62,6 +64,8 @@ def _label_fcn(lay) -> dict:
 def fcns64(lay, f32: dict, inputs: dict) -> dict:
     """The functions of a ``linear64`` document (``f32`` and ``inputs`` from the caller)."""
     out: dict = {"f32": f32, "inputs": inputs}
+    if lay.steps:
+        out["prep"] = prep_fcn(lay.steps)
     out["margin"] = fcn_([{"x": ARR_D}], ARR_D, [
         {"let": {"d": {"a.map": [c_("base"), {"params": [{"b": "double"}], "ret": "double", "do": [0.0]}]}}},
         for_("j", 0, {"a.len": "x"}, [
@@ -121,7 +125,7 @@ def action64(lay) -> list:
     if lay.probs != "none":
         rec["label"] = {"u.label": ["d"]}
     return [
-        {"let": {"x": {"u.inputs": ["input"]}}},
+        {"let": {"x": {"u.prep": [{"u.inputs": ["input"]}]} if lay.steps else {"u.inputs": ["input"]}}},
         {"let": {"d": {"u.margin": ["x"]}}},
         {"let": {"p": {"u.link": ["d"]}}},
         {"new": rec, "type": "Output"},

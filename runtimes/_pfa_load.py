@@ -17,6 +17,7 @@ import numpy as np
 
 from modelport.core.errors import ModelFormatError
 from modelport.runtimes._pfa_forms import LINKS, PROBS, Layout, field_name, skeleton
+from modelport.runtimes._pfa_steps import steps_of_cells
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "read_document", "recognise", "TOP_LEVEL"]
 
@@ -142,6 +143,11 @@ def recognise(doc: dict, *, where: str) -> Layout:
     base = dict(n_features=len(fields), in_type=in_type, margin=margin, vector="treeOutput" not in cells
                 and margin not in ("linear", "linear64"), has_cat="isCat" in cells, sentinel="missingValue" in cells,
                 value_type=value_type if value_type in ("float", "double") else "float")
+    if margin == "linear64":
+        steps = steps_of_cells(cells)
+        if steps is None:
+            raise _unsupported(where, doc, ("cells",))
+        base["steps"] = steps
     got_fcns = doc.get("fcns")
     best: tuple[int, Loc] | None = None
     for cmp in ("<", "<="):

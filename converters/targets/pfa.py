@@ -24,7 +24,8 @@ import numpy as np
 from modelport.converters.targets import TARGETS, Target, WriteOptions
 from modelport.core.contract import artifact_metadata
 from modelport.core.errors import UnsupportedModelError
-from modelport.core.ir.model import Comparison, LinearBooster, Model, Task, TreeEnsemble
+from modelport.converters.targets._pfa_steps import step_cell_values, step_kinds
+from modelport.core.ir.model import Comparison, LinearBooster, Model, Task, TreeEnsemble, booster_width
 from modelport.core.numerics import float_literal
 from modelport.core.tolerances import EXACT
 from modelport.runtimes._pfa_forms import Layout, skeleton
@@ -50,6 +51,8 @@ def layout_of(model: Model) -> Layout:
         # the document's class probabilities are written for softmax and identity only
         # (identity: scikit-learn trees and forests, whose margins are the probabilities).
         raise UnsupportedModelError(f"pfa: a multiclass model with a per-class {post} (one-vs-all) is not written")
+    if model.preprocessing and not (isinstance(b, LinearBooster) and b.value_dtype == "float64"):
+        raise UnsupportedModelError("pfa: preprocessing steps are written before a float64 linear model only")
     sentinel = not math.isnan(float(model.missing))
     if sentinel and math.isinf(float(model.missing)):
         raise UnsupportedModelError("pfa: an infinite missing-value sentinel has no JSON literal")
@@ -84,10 +87,8 @@ def _layout64(model: Model, post: str, probs: str) -> Layout:
     ok = {"none": ("identity",), "binary": ("sigmoid", "hinge"), "multiclass": ("softmax", "softmax_label")}[probs]
     if post not in ok:
         raise UnsupportedModelError(f"pfa: a {model.task.value} float64 linear model with post-transform {post}")
-    if model.preprocessing:
-        raise UnsupportedModelError("pfa: preprocessing steps before a float64 linear model are not written")
     return Layout(n_features=model.n_features, in_type="double", margin="linear64", vector=False, has_cat=False,
-                  cmp="<", sentinel=False, link=post, probs=probs)
+                  cmp="<", sentinel=False, link=post, probs=probs, steps=step_kinds(model))
 
 
 def _nums(values, dtype: str, what: str) -> str:
@@ -175,7 +176,8 @@ def build_pfa(model: Model, *, backend: str = "modelport") -> str:
     if lay.sentinel:
         cells["missingValue"] = float_literal(model.missing, in_dt)
     if lay.margin == "linear64":
-        if b.weights.shape != (model.n_features, model.n_outputs):
+        cells.update(step_cell_values(model))
+        if b.weights.shape != (booster_width(model), model.n_outputs):
             raise UnsupportedModelError(f"pfa: linear weights of shape {b.weights.shape}")
         cells["bias"] = _nums(b.bias, "float64", "bias")
         cells["weights"] = _rows(b.weights.astype(np.float64), "float64", "weight")
@@ -211,6 +213,7 @@ TARGETS.register(
         runtime="pfa",
         margin_tolerance=EXACT,
         link_tolerance=EXACT,
-        supports=frozenset({"linear-float64"}),
+        supports=frozenset({"linear-float64", "preprocessing:select_columns", "preprocessing:affine",
+                            "preprocessing:impute", "preprocessing:lookup", "feature:nominal"}),
     ),
 )
