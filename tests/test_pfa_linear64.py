@@ -203,3 +203,38 @@ def test_pipeline_cases_titus_agrees(case, tmp_path):
         _bits(np.array([o[k] for o in outs]).reshape(mine[k].shape), mine[k], "titus " + k)
     if "label" in mine:
         np.testing.assert_array_equal(np.array([o["label"] for o in outs]), mine["label"])
+
+
+def _tamper(tmp_path, edit):
+    doc = json.loads(build_pfa(_stepped()))
+    edit(doc)
+    path = tmp_path / "t.pfa.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda d: d["cells"]["p5_select_src"].update(init=[9, 0, 1, 2, 3, 4, 0]), "p5_select_src"),
+    (lambda d: d["cells"]["p4_lookup_col"].update(init=4), "p4_lookup_col"),
+    (lambda d: d["cells"]["p4_lookup_table"].update(init=[[0.0, 0.0, 0.0]]), "p4_lookup_table"),
+    (lambda d: d["cells"]["p2_affsd_scale"].update(init=[1.0]), "p2_affsd_scale"),
+    (lambda d: d["cells"].update(p7_select_src=d["cells"].pop("p5_select_src")), "outside the subset"),
+    (lambda d: d["fcns"]["prep"]["do"].pop(1), "outside the subset"),
+])
+def test_engine_refuses_bad_step_cells(edit, match, tmp_path):
+    from modelport.core.errors import ModelFormatError
+
+    with pytest.raises(ModelFormatError, match=match):
+        runtimes.load(_tamper(tmp_path, edit))
+
+
+def test_trees_after_preprocessing_are_refused():
+    import dataclasses
+
+    import ir_samples
+    from modelport.core.ir.model import Impute
+
+    step = Impute(columns=np.array([0], np.int32), fill=np.array([0.5]))
+    for m in (ir_samples.regression(), ir_samples.linear()):  # a tree ensemble, XGBoost gblinear
+        with pytest.raises(UnsupportedModelError, match="float64 linear model only"):
+            build_pfa(dataclasses.replace(m, preprocessing=(step,)))
