@@ -39,6 +39,7 @@ _FUNCTIONS = {
     "min": lambda *a: np.minimum.reduce(a), "max": lambda *a: np.maximum.reduce(a),
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
     "threshold": lambda x, y: np.where(np.isnan(x) | np.isnan(y), np.nan, (x > y).astype(np.float64)),
+    "equal": lambda x, y: np.where(np.isnan(x) | np.isnan(y), np.nan, (x == y).astype(np.float64)),
     "isMissing": lambda x: np.isnan(x).astype(np.float64), "isNotMissing": lambda x: (~np.isnan(x)).astype(np.float64),
     "if": None,
 }
@@ -47,10 +48,10 @@ _FUNCTIONS = {
 def _eval_expr(e, env: dict[str, np.ndarray], n: int) -> np.ndarray:
     if e[0] == "const":
         return np.full(n, e[1])
-    if e[0] == "ref":
+    if e[0] in ("ref", "map"):
         if e[1] not in env:
             raise ModelFormatError(f"field {e[1]!r} is referenced but never defined")
-        return env[e[1]]
+        return env[e[1]] if e[0] == "ref" else _map_values(env[e[1]], *e[2:])
     args = [_eval_expr(a, env, n) for a in e[2]]
     if e[0] == "apply" and e[1] not in ("isMissing", "isNotMissing", "if") and e[3] is not None:
         miss = np.zeros(n, bool)
@@ -58,6 +59,16 @@ def _eval_expr(e, env: dict[str, np.ndarray], n: int) -> np.ndarray:
             miss |= np.isnan(a)
         return np.where(miss, e[3], _apply(e[1], args))
     return _apply(e[1], args)
+
+
+def _map_values(x: np.ndarray, keys: np.ndarray, vals: np.ndarray, default, missing) -> np.ndarray:
+    """MapValues: the first row whose key equals ``x`` (so rows are applied last to first),
+    else ``default``; a missing ``x`` gives ``missing`` (NaN when absent)."""
+    out = np.full(x.shape, np.nan if default is None else default)
+    for k, v in zip(keys[::-1], vals[::-1], strict=True):
+        out[x == k] = v
+    out[np.isnan(x)] = np.nan if missing is None else missing
+    return out
 
 
 def _cast(values: np.ndarray, dtype: str) -> np.ndarray:

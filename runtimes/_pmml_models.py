@@ -37,7 +37,7 @@ __all__ = ["Document", "Model", "compile_document", "FUNCTION_NAMES"]
 
 #: Apply functions the evaluator implements (runtimes/_pmml_eval.py).
 FUNCTION_NAMES = frozenset({"floor", "ceil", "abs", "exp", "min", "max", "+", "-", "*", "/", "threshold", "if",
-                            "isMissing", "isNotMissing"})
+                            "isMissing", "isNotMissing", "equal"})
 
 _MODELS = ("MiningModel", "TreeModel", "RegressionModel")
 _PREDICATES = ("True", "False", "SimplePredicate", "SimpleSetPredicate", "CompoundPredicate")
@@ -115,7 +115,30 @@ class _Compiler:
             args = [self.expr(c, where, depth + 1) for c in el if local(c.tag) != "Extension"]
             mm = el.get("mapMissingTo")
             return ("apply", fn, args, None if mm is None else float(mm))
+        if tag == "MapValues":
+            return self.map_values(el, where)
         raise unsupported(tag, where, "expression")
+
+    def map_values(self, el, where: str):
+        """MapValues over one numeric field and an InlineTable: ``("map", field, keys,
+        values, default, missing)`` (the first row whose key equals the value wins; no match
+        gives ``defaultValue``, a missing value ``mapMissingTo``; absent ones are missing)."""
+        pairs = [c for c in el if local(c.tag) == "FieldColumnPair"]
+        tables = [c for c in el if local(c.tag) == "InlineTable"]
+        out_col = el.get("outputColumn", "")
+        if len(pairs) != 1 or len(tables) != 1 or not out_col:
+            raise unsupported("MapValues", where, "one FieldColumnPair, one InlineTable and an outputColumn")
+        fld, in_col = pairs[0].get("field", ""), pairs[0].get("column", "")
+        keys, vals = [], []
+        for row in (r for r in tables[0] if local(r.tag) == "row"):
+            cells = {local(c.tag): c.text for c in row}
+            if in_col not in cells or out_col not in cells:
+                raise ModelFormatError(f"{where}: an InlineTable row lacks column {in_col!r} or {out_col!r}")
+            keys.append(_num(cells[in_col], "double", where))
+            vals.append(_num(cells[out_col], "double", where))
+        opt = lambda a: None if el.get(a) is None else _num(el.get(a), "double", where)  # noqa: E731
+        return ("map", fld, np.array(keys, np.float64), np.array(vals, np.float64), opt("defaultValue"),
+                opt("mapMissingTo"))
 
     def derived_fields(self, parent, where: str) -> list:
         out = []

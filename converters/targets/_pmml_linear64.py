@@ -30,10 +30,12 @@ def emit_one_field(em: Emitter, name: str) -> None:
     em.close("DerivedField")
 
 
-def emit_linear64_model(em: Emitter, lin: LinearBooster, col: int, base: float, *, names: list[str], one: str,
-                        output_field: str) -> None:
+def emit_linear64_model(em: Emitter, lin: LinearBooster, col: int, base: float, *, names: list[str], columns: list[str],
+                        one: str, output_field: str) -> None:
     """Margin column ``col``: a double RegressionModel ``0 + x_0 w_0 + ... + 1 * bias (+ 1 * base)``
-    whose predicted value is the OutputField ``output_field`` (double, unrounded)."""
+    whose predicted value is the OutputField ``output_field`` (double, unrounded); ``names``
+    are the input fields (its MiningSchema), ``columns`` the fields it multiplies (the inputs,
+    or the preprocessing steps' DerivedFields)."""
     em.open("RegressionModel", {"modelName": f"linear({col})", "functionName": "regression", "x-mathContext": "double"})
     em.open("MiningSchema")
     for f in names:
@@ -45,7 +47,7 @@ def emit_linear64_model(em: Emitter, lin: LinearBooster, col: int, base: float, 
     em.close("Output")
     em.open("RegressionTable", {"intercept": "0"})
     w = lin.weights.astype(np.float64)
-    for j, name in enumerate(names):
+    for j, name in enumerate(columns):
         em.empty("NumericPredictor", {"name": name, "coefficient": literal(w[j, col], "float64", f"weight {j} of output {col}")})
     em.empty("NumericPredictor", {"name": one, "coefficient": literal(float(lin.bias[col]), "float64", f"bias {col}")})
     if float(base) != 0.0:

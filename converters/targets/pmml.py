@@ -34,6 +34,7 @@ import numpy as np
 
 from modelport.converters.targets import TARGETS, Target, WriteOptions
 from modelport.converters.targets._pmml_linear64 import emit_linear64_model, emit_one_field
+from modelport.converters.targets._pmml_steps import emit_steps
 from modelport.converters.targets._pmml_trees import emit_constant_model, emit_linear_model, emit_tree_model, literal
 from modelport.converters.targets._pmml_xml import Emitter, check_xml_text
 from modelport.core.contract import artifact_metadata
@@ -187,19 +188,20 @@ def _schema(em: Emitter, fields: list[str], target: str | None = None) -> None:
 def build_pmml(model: Model, *, backend: str = "modelport") -> str:
     """The PMML 4.4 document for ``model`` as text (not written); see the module docstring."""
     _check_model(model)
-    if model.preprocessing or any(f.type is FeatureType.NOMINAL for f in model.features):
-        raise UnsupportedModelError("the pmml target cannot express preprocessing steps or nominal features exactly")
+    b = model.booster
+    lin64 = isinstance(b, LinearBooster) and b.value_dtype == "float64"
+    if not lin64 and (model.preprocessing or any(f.type is FeatureType.NOMINAL for f in model.features)):
+        raise UnsupportedModelError("the pmml target expresses preprocessing steps and nominal features "
+                                    "before a float64 linear model only")
     names = [check_xml_text(f.name, "feature name") for f in model.features]
     if any(not n for n in names):
         raise UnsupportedModelError("an empty feature name is not a PMML field name")
     fresh = _Names(names).fresh
-    b = model.booster
     n_out = int(model.n_outputs)
     classifier = model.task in (Task.BINARY, Task.MULTICLASS) and model.post_transform in _LINKS
     link = _LINKS.get(model.post_transform)
     if model.task is Task.MULTICLASS and model.post_transform is PostTransform.IDENTITY:
         classifier, link = True, "none"  # the margins are the probabilities (scikit-learn forests)
-    lin64 = isinstance(b, LinearBooster) and b.value_dtype == "float64"
     wide = (isinstance(b, TreeEnsemble) and b.threshold_dtype == "float64") or lin64
     # float64 linear models: every result field is double (the reader rounds once to float32)
     out_dtype = "double" if lin64 else "float"
@@ -261,9 +263,11 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
         em.empty("DataField", {"name": target, "optype": "continuous", "dataType": "float"})
     em.close("DataDictionary")
     em.newline()
+    columns = names
     if one_field:
         em.open("TransformationDictionary")
         emit_one_field(em, one_field)
+        columns = emit_steps(em, model, names, fresh)  # the columns the linear model reads
         em.close("TransformationDictionary")
         em.newline()
     if floor_names:
@@ -331,7 +335,8 @@ def build_pmml(model: Model, *, backend: str = "modelport") -> str:
         em.open("Segment", {"id": f"margin({j})"})
         em.empty("True")
         if lin64:
-            emit_linear64_model(em, b, j, float(model.base_score[j]), names=names, one=one_field, output_field=sum_fields[j])
+            emit_linear64_model(em, b, j, float(model.base_score[j]), names=names, columns=columns, one=one_field,
+                                output_field=sum_fields[j])
         elif isinstance(b, TreeEnsemble):
             _emit_margin_sum(em, model, b, j, _segment_trees(model, b)[j], names, floor_names, sum_fields[j])
         else:
@@ -391,6 +396,7 @@ TARGETS.register(
         runtime="pmml",
         margin_tolerance=MARGIN_TOLERANCE,
         link_tolerance=LINK_TOLERANCE,
-        supports=frozenset({"linear-float64"}),
+        supports=frozenset({"linear-float64", "preprocessing:select_columns", "preprocessing:affine",
+                            "preprocessing:impute", "preprocessing:lookup", "feature:nominal"}),
     ),
 )
