@@ -176,9 +176,24 @@ def test_validates_against_pmml_4_4_xsd(tmp_path):
     if not jars:
         pytest.skip("jpmml_evaluator ships no pmml-model jar here")
     schema = etree.XMLSchema(etree.fromstring(zipfile.ZipFile(jars[0]).read("pmml.xsd")))
+    from cases import sklearn_linear as S
+
     m = _model(np.ones((3, 3)), [1.0, 2.0, 3.0], task=Task.MULTICLASS, post=PostTransform.SOFTMAX, base=[0.5, 0, 0])
-    doc = etree.parse(str(_write(m, tmp_path / "m.pmml")))
-    assert schema.validate(doc), str(schema.error_log.last_error)
+    pipe = _to_ir(S.trained("pipe_column_transformer_logreg")[0], MIXED)  # every step kind but impute
+    for model, name in ((m, "m.pmml"), (pipe, "pipe.pmml"), (_step_model("impute_sentinel")[0], "imp.pmml"),
+                        (_step_model("minmax_clip")[0], "clip.pmml")):
+        doc = etree.parse(str(_write(model, tmp_path / name)))
+        assert schema.validate(doc), str(schema.error_log.last_error)
+
+
+def test_hostile_feature_names_through_the_steps(tmp_path):
+    import dataclasses
+
+    model, X = _step_model("minmax_clip")
+    hostile = ['a"b', "c\nd", "e*/f", "g${h}`", "\u00e9<&>"]
+    feats = tuple(dataclasses.replace(f, name=hostile[j]) for j, f in enumerate(model.features))
+    model = dataclasses.replace(model, features=feats)
+    _check_runtime(model, _write(model, tmp_path / "m.pmml"), X)
 
 
 # -- preprocessing: scikit-learn pipelines --------------------------------------------------

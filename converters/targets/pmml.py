@@ -16,6 +16,11 @@ Document (validated against the PMML 4.4 schema that jpmml-model ships, in the t
                  regression: logit / exp) when there is a link
       Output   prediction or label + probability(class), and the margins
 
+float64 linear models (scikit-learn) and their preprocessing steps: a double RegressionModel
+per margin column (intercept 0, the bias last, :mod:`._pmml_linear64`) after DerivedFields for
+the steps (:mod:`._pmml_steps`), double links and outputs (docs/pmml.md, "float64 linear
+models and preprocessing").
+
 Exactness: thresholds, leaves, base scores and weights are written with
 :func:`~modelport.core.numerics.float_literal` (parses back to the identical float32);
 ``x-mathContext="float"`` (jpmml-evaluator's float arithmetic, schema-declared in its
