@@ -301,3 +301,40 @@ def test_preprocessing_before_trees_is_refused():
                   kind=AffineKind.SUBTRACT_DIVIDE)
     with pytest.raises(UnsupportedModelError, match="float64 linear model only"):
         build_pmml(dataclasses.replace(tree, preprocessing=(step,)))
+
+
+def test_imputing_column_transformer_and_category_names(tmp_path, request):
+    """SimpleImputer inside a ColumnTransformer, a clipping MinMaxScaler remainder, encoders with
+    unseen and missing categories; the runtime also takes the category names themselves."""
+    from sklearn import preprocessing as P
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from cases.sklearn_linear import decode, mixed_frame, rows
+    from modelport.core.ir.probe import probe_set
+
+    df = mixed_frame(500, 8)
+    ct = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median"), P.StandardScaler()), ["x", "y"]),
+        ("cat", P.OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, dtype="float64"), ["colour"]),
+        ("ord", P.OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-2,
+                                 dtype="float64"), ["size"]),
+    ], remainder=P.MinMaxScaler(clip=True))
+    y = np.digitize(np.nan_to_num(df["x"].to_numpy()) + (df["colour"] == "red") + 0.02 * df["y"], [-0.5, 0.8])
+    model = _to_ir(make_pipeline(ct, LogisticRegression(max_iter=1000)).fit(df, y), MIXED)
+    X = probe_set(model, extra=rows("pipe_column_transformer_logreg"))
+    path = _write(model, tmp_path / "m.pmml")
+    _check_runtime(model, path, X)
+    named = X[~np.isnan(X).any(axis=1)]
+    named = named[np.isin(named[:, 2], np.arange(5)) & np.isin(named[:, 3], np.arange(3))]
+    frame = decode(named)  # the category names of codes 0..k-1
+    np.testing.assert_array_equal(PmmlRuntime(path).predict(frame, output="probabilities"),
+                                  outputs(model, named)["probabilities"])
+    if shutil.which("java") is not None:
+        try:
+            jp = request.getfixturevalue("jpmml")
+        except pytest.skip.Exception:
+            return
+        _check_jpmml(jp, model, path, X)
