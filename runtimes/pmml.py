@@ -148,8 +148,12 @@ class PmmlRuntime:
         sig = self.signature
         d = np.stack([env[f] for f in self._margin_fields], axis=1)
         if sig.task == "binary":
-            probs = np.stack([env[f].astype(_F32) for f in self._prob_fields], axis=1)
             label = (d[:, 0] > 0).astype(np.int64)
+            if self._prob_fields:
+                probs = np.stack([env[f].astype(_F32) for f in self._prob_fields], axis=1)
+            else:  # hinge: the prediction is the label (scikit-learn's predict), as the reference
+                pred = label.astype(_F32)
+                probs = np.stack([_F32(1) - pred, pred], axis=1)
             return select_output(sig, output, margin=margin, probabilities=probs, label=label)
         if sig.task == "multiclass":
             probs = np.stack([env[f].astype(_F32) for f in self._prob_fields], axis=1)

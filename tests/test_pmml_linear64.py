@@ -95,7 +95,10 @@ def _check_jpmml(jp, model: Model, path: Path, X: np.ndarray) -> None:
     cols = ["margin"] if model.n_outputs == 1 else [f"margin({j})" for j in range(model.n_outputs)]
     d = np.stack([res[c].to_numpy(np.float64) for c in cols], axis=1)
     np.testing.assert_array_equal(d.astype(np.float32), ref["margin"], err_msg="jpmml margins")
-    if "probabilities" in ref:
+    if model.post_transform is PostTransform.HINGE:
+        pred = res["prediction"].to_numpy(np.float64).astype(np.float32)
+        np.testing.assert_array_equal(pred, ref["prediction"][:, 0], err_msg="jpmml hinge predictions")
+    elif "probabilities" in ref:
         k = ref["probabilities"].shape[1]
         p = np.stack([res[f"probability({c})"].to_numpy(np.float64) for c in range(k)], axis=1)
         np.testing.assert_array_equal(p.astype(np.float32), ref["probabilities"], err_msg="jpmml probabilities")
@@ -159,10 +162,19 @@ def test_softmax_label_labels_come_from_the_double_margins(tmp_path):
     assert PmmlRuntime(path).predict(X, output="label").tolist() == [0, 1, 2]
 
 
-def test_binary_hinge_is_refused():
-    m = _model([[1.0]], [0.0], task=Task.BINARY, post=PostTransform.HINGE)
-    with pytest.raises(UnsupportedModelError, match="hinge"):
-        build_pmml(m)
+def test_binary_hinge(tmp_path, request):
+    """Labels (and the prediction) are ``d > 0`` on the double margin: 1e-30 is class 1."""
+    m = _model([[1.0], [1.0]], [1e-30], task=Task.BINARY, post=PostTransform.HINGE)
+    X = np.array([[0.0, 0.0], [1.0, -1.0], [-2.0, 1.0], [1e16, 1.0], [np.nan, 1.0]])
+    path = _write(m, tmp_path / "m.pmml")
+    _check_runtime(m, path, X)
+    assert PmmlRuntime(path).predict(X, output="label").tolist() == [1, 1, 0, 1, 0]
+    if shutil.which("java") is not None:
+        try:
+            jp = request.getfixturevalue("jpmml")
+        except pytest.skip.Exception:
+            return
+        _check_jpmml(jp, m, path, X)
 
 
 def test_target_declares_linear_float64():

@@ -97,8 +97,6 @@ def _check_model(model: Model) -> None:
         if b.leaf_dim > 1 and b.leaf_dim != model.n_outputs:
             raise UnsupportedModelError(f"vector leaves of length {b.leaf_dim} for {model.n_outputs} outputs")
     elif isinstance(b, LinearBooster):
-        if b.value_dtype == "float64" and model.post_transform is PostTransform.HINGE:
-            raise UnsupportedModelError("a binary float64 linear model with the hinge link has no PMML encoding here")
         if not (np.all(np.isfinite(b.weights)) and np.all(np.isfinite(b.bias))):
             raise UnsupportedModelError("a gblinear weight is not finite: missingValueReplacement=0 would add NaN")
     else:
