@@ -52,9 +52,31 @@ def render() -> str:
             "| name | extension | runtime | backends | description |", "| --- | --- | --- | --- | --- |"]
     out += [f"| `{x['name']}` | `{x['extension']}` | {x['runtime'] or '— (reference evaluator)'} | "
             f"{_cell(', '.join(x['backends']))} | {_cell(x['description'])} |" for x in t["targets"]]
+    out += _constructs_table()
     out += ["", "## Runtimes (`modelport.runtimes.load(path)`)", "", "| name | description |", "| --- | --- |"]
     out += [f"| `{r['name']}` | {_cell(r['description'])} |" for r in t["runtimes"]]
     return "\n".join(out) + "\n"
+
+
+def _constructs_table() -> list[str]:
+    """Which target expresses which optional IR construct (scikit-learn preprocessing, float64
+    linear models, nominal features, ...); a target refuses the others before writing."""
+    from modelport.converters.targets import all_targets
+    from modelport.core.ir.model import CONSTRUCTS
+
+    targets = all_targets()
+    names = list(targets.names())
+    out = ["", "### Optional IR constructs by target", "",
+           "A model using a construct its target does not express is refused in one line before anything is",
+           "written (`the X target cannot express ...`); the `ir` target and its reference evaluator express all.",
+           "`pmml` and `pfa` express the preprocessing steps in front of a float64 linear model only (in front of",
+           "trees they refuse, in one line); the others in front of any model.", "",
+           "| construct | meaning | " + " | ".join(f"`{n}`" for n in names) + " |",
+           "| --- | --- | " + " | ".join("---" for _ in names) + " |"]
+    for key, meaning in CONSTRUCTS.items():
+        cells = ["yes" if key in targets.get(n).supports else "—" for n in names]
+        out.append(f"| `{key}` | {_cell(meaning)} | " + " | ".join(cells) + " |")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
