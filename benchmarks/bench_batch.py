@@ -69,8 +69,15 @@ os.environ["PYSPARK_PYTHON"] = sys.executable; os.environ["SPARK_LOCAL_IP"] = "1
 t0 = time.perf_counter()
 import numpy as np, pandas as pd
 from pyspark.sql import SparkSession
+# The two settings docs/scale.md recommends for scoring jobs, measured on this file:
+# 100,000-row Arrow batches (Spark's default is 10,000): fewer JVM<->Python hand-offs, about
+# 8% less scoring time; 32 MB input splits (default 128 MB): the 400 MB file becomes 13 tasks
+# instead of 4, so the second wave does not leave one of the two task slots idle (the
+# default's last wave held a 128 MB and an 18 MB split: Spark used 1.7 of the 2 cores).
 spark = (SparkSession.builder.master("local[2]").config("spark.driver.memory", "1g")
-         .config("spark.sql.shuffle.partitions", "2").config("spark.ui.enabled", "false").getOrCreate())
+         .config("spark.sql.shuffle.partitions", "2").config("spark.ui.enabled", "false")
+         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100000")
+         .config("spark.sql.files.maxPartitionBytes", "32m").getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
 from modelport.spark import score
 df = spark.read.parquet(sys.argv[2])
