@@ -198,7 +198,12 @@ def test_demo_writes_a_report(tmp_path):
     assert report.exists() and report.suffix == ".md"
     assert Path(result["html"]).exists()
     assert {c["target"] for c in result["conversions"]} >= {"ir", "onnx"}
-    assert all(c["verified"] for c in result["conversions"]), result["conversions"]
+    # modelport's own targets all verify; a third-party backend's row ("pmml[sklearn2pmml]")
+    # may be a measured parity failure, which the report shows instead of hiding it.
+    own = [c for c in result["conversions"] if "[" not in c["target"]]
+    assert own and all(c["verified"] for c in own), own
+    for c in result["conversions"]:
+        assert c["verified"] or (c["status"] == "parity_failure" and c["parity"]["rows"] > 0), c
     text = report.read_text()
     assert "| ir |" in text and "rows/s" in text
     if result["plot"]:
