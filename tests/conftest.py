@@ -3,9 +3,22 @@ tests a factory that trains each case once per session (cached)."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 import xgb_cases
+
+
+@pytest.fixture(scope="module")
+def jpmml():
+    """``jpmml_evaluator`` with a started JVM (skips when Java or the package is absent)."""
+    if shutil.which("java") is None:
+        pytest.skip("java is not installed (jpmml-evaluator needs a JVM)")
+    jp = pytest.importorskip("jpmml_evaluator", reason="jpmml_evaluator is not installed (pip install jpmml_evaluator)")
+    pytest.importorskip("jpype", reason="JPype1 is not installed (jpmml_evaluator's jpype backend)")
+    pytest.importorskip("pandas")
+    return jp
 
 
 @pytest.fixture(scope="session")

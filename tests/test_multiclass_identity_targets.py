@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -78,12 +77,10 @@ def test_probabilities_are_the_margins_bit_for_bit(target, tmp_path):
     np.testing.assert_array_equal(rt.predict(X), rt.predict(X, output="probabilities"))
 
 
-def test_jpmml_evaluator_agrees(tmp_path):
-    if shutil.which("java") is None:
-        pytest.skip("java is not installed (jpmml-evaluator needs a JVM)")
-    jp = pytest.importorskip("jpmml_evaluator", reason="jpmml_evaluator is not installed (pip install jpmml_evaluator)")
-    pytest.importorskip("jpype", reason="JPype1 is not installed (jpmml_evaluator's jpype backend)")
+def test_jpmml_evaluator_agrees(jpmml, tmp_path):
     import pandas as pd
+
+    jp = jpmml
 
     model, X = forest(), rows()
     ref = classifier_outputs(model, predict_margin(model, X))

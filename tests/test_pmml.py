@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
-import shutil
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -70,17 +69,6 @@ def test_runtime_matches_reference_bit_for_bit(xgb_trained, name, tmp_path):
 
 
 # -- the JVM: jpmml-evaluator --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def jpmml():
-    """``jpmml_evaluator`` with a started JVM (skips when Java or the package is absent)."""
-    if shutil.which("java") is None:
-        pytest.skip("java is not installed (jpmml-evaluator needs a JVM)")
-    jp = pytest.importorskip("jpmml_evaluator", reason="jpmml_evaluator is not installed (pip install jpmml_evaluator)")
-    pytest.importorskip("jpype", reason="JPype1 is not installed (jpmml_evaluator's jpype backend)")
-    pytest.importorskip("pandas")
-    return jp
 
 
 def jpmml_score(jp, path: Path, features: list[str], X: np.ndarray):

@@ -66,15 +66,16 @@ def _check_runtime(model: Model, path: Path, X: np.ndarray) -> None:
         np.testing.assert_array_equal(rt.predict(X, output="label"), ref["label"])
 
 
-@pytest.fixture(scope="module")
-def jpmml():
-    """``jpmml_evaluator`` with a started JVM (skips when Java or the package is absent)."""
+def _check_jpmml_if_java(request, model: Model, path: Path, X: np.ndarray) -> None:
+    """:func:`_check_jpmml` where Java and jpmml-evaluator are present (the ``jpmml`` fixture
+    of tests/conftest.py skips otherwise; here that only drops the JVM half of the test)."""
     if shutil.which("java") is None:
-        pytest.skip("java is not installed (jpmml-evaluator needs a JVM)")
-    jp = pytest.importorskip("jpmml_evaluator", reason="jpmml_evaluator is not installed (pip install jpmml_evaluator)")
-    pytest.importorskip("jpype", reason="JPype1 is not installed (jpmml_evaluator's jpype backend)")
-    pytest.importorskip("pandas")
-    return jp
+        return
+    try:
+        jp = request.getfixturevalue("jpmml")
+    except pytest.skip.Exception:
+        return
+    _check_jpmml(jp, model, path, X)
 
 
 def _check_jpmml(jp, model: Model, path: Path, X: np.ndarray) -> None:
@@ -144,12 +145,7 @@ def test_order_sensitive_sums(kind, tmp_path, request):
         m = _model(np.hstack([w, w * 2]), [0.1, -0.1], task=Task.MULTI_TARGET)
     path = _write(m, tmp_path / "m.pmml")
     _check_runtime(m, path, ORDER_ROWS)
-    if shutil.which("java") is not None:
-        try:
-            jp = request.getfixturevalue("jpmml")
-        except pytest.skip.Exception:
-            return
-        _check_jpmml(jp, m, path, ORDER_ROWS)
+    _check_jpmml_if_java(request, m, path, ORDER_ROWS)
 
 
 def test_softmax_label_labels_come_from_the_double_margins(tmp_path):
@@ -169,12 +165,7 @@ def test_binary_hinge(tmp_path, request):
     path = _write(m, tmp_path / "m.pmml")
     _check_runtime(m, path, X)
     assert PmmlRuntime(path).predict(X, output="label").tolist() == [1, 1, 0, 1, 0]
-    if shutil.which("java") is not None:
-        try:
-            jp = request.getfixturevalue("jpmml")
-        except pytest.skip.Exception:
-            return
-        _check_jpmml(jp, m, path, X)
+    _check_jpmml_if_java(request, m, path, X)
 
 
 def test_target_declares_linear_float64():
@@ -272,12 +263,7 @@ def test_preprocessing_step_bit_for_bit(kind, tmp_path, request):
     model, X = _step_model(kind)
     path = _write(model, tmp_path / "m.pmml")
     _check_runtime(model, path, X)
-    if shutil.which("java") is not None:
-        try:
-            jp = request.getfixturevalue("jpmml")
-        except pytest.skip.Exception:
-            return
-        _check_jpmml(jp, model, path, X)
+    _check_jpmml_if_java(request, model, path, X)
 
 
 PIPES = ("lin_sgd_regressor", "lin_sgd_log_binary", "lin_sgd_hinge_multiclass", "lin_linear_svc_multiclass",
@@ -294,12 +280,7 @@ def test_sklearn_pipeline_case_bit_for_bit(name, tmp_path, request):
     X = probe_set(model, extra=S.rows(name))
     path = _write(model, tmp_path / "m.pmml")
     _check_runtime(model, path, X)
-    if shutil.which("java") is not None:
-        try:
-            jp = request.getfixturevalue("jpmml")
-        except pytest.skip.Exception:
-            return
-        _check_jpmml(jp, model, path, X)
+    _check_jpmml_if_java(request, model, path, X)
 
 
 def test_preprocessing_before_trees_is_refused():
@@ -344,9 +325,4 @@ def test_imputing_column_transformer_and_category_names(tmp_path, request):
     frame = decode(named)  # the category names of codes 0..k-1
     np.testing.assert_array_equal(PmmlRuntime(path).predict(frame, output="probabilities"),
                                   outputs(model, named)["probabilities"])
-    if shutil.which("java") is not None:
-        try:
-            jp = request.getfixturevalue("jpmml")
-        except pytest.skip.Exception:
-            return
-        _check_jpmml(jp, model, path, X)
+    _check_jpmml_if_java(request, model, path, X)
